@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/internal/sfu"
+	"github.com/rtcloud/rtcloud/internal/signal"
+)
+
+// commonFlags are the flags every long-running component understands;
+// they override the config file and the environment.
+type commonFlags struct {
+	configPath  string
+	nats        string
+	httpAddr    string
+	mediaPort   int
+	advertiseIP string
+	nodeID      string
+	region      string
+	logLevel    string
+}
+
+func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
+	fs.StringVar(&f.configPath, "config", "", "YAML config file (unknown keys are errors)")
+	fs.StringVar(&f.nats, "nats", "", "NATS server URLs, comma-separated (env RTCLOUD_NATS_URL)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	if withHTTP {
+		fs.StringVar(&f.httpAddr, "http", "", "HTTP and WebSocket listen address (default :7800)")
+	}
+	if withMedia {
+		fs.IntVar(&f.mediaPort, "media-port", -1, "the one UDP and TCP media port (default 7801)")
+		fs.StringVar(&f.advertiseIP, "advertise-ip", "", "IP addresses put in ICE candidates, comma-separated (default: this machine's)")
+		fs.StringVar(&f.nodeID, "node-id", "", "SFU node id (default: generated)")
+		fs.StringVar(&f.region, "region", "", "SFU node region label")
+	}
+}
+
+// load builds the configuration: defaults, file, environment, flags, then
+// validation.
+func (f *commonFlags) load() (config.Config, error) {
+	c, err := config.Load(f.configPath)
+	if err != nil {
+		return c, err
+	}
+	if f.nats != "" {
+		c.NATS.URL = f.nats
+	}
+	if f.httpAddr != "" {
+		c.Signal.HTTPAddr = f.httpAddr
+	}
+	if f.mediaPort >= 0 {
+		c.SFU.MediaPort = f.mediaPort
+	}
+	if f.advertiseIP != "" {
+		c.SFU.AdvertiseIPs = config.SplitList(f.advertiseIP)
+	}
+	if f.nodeID != "" {
+		c.SFU.NodeID = f.nodeID
+	}
+	if f.region != "" {
+		c.SFU.Region = f.region
+	}
+	if f.logLevel != "" {
+		c.Log.Level = f.logLevel
+	}
+	return c, c.Validate()
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}
+
+func runSignal(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rtcloud signal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f commonFlags
+	f.register(fs, true, false)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := f.load()
+	if err != nil {
+		return err
+	}
+	if c.NATS.URL == "" {
+		return errors.New("--nats (or nats.url) is required; `rtcloud dev` runs with an embedded NATS")
+	}
+	log := newLogger(c.Log.Level, c.Log.Format, stderr)
+	b, err := connectBus(c, "rtcloud-signal", log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	sig, err := startSignal(ctx, c, b, log)
+	if err != nil {
+		return err
+	}
+	defer sig.Close()
+	return serveHTTP(ctx, c.Signal.HTTPAddr, httpHandler(sig, nil), log)
+}
+
+func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rtcloud sfu", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f commonFlags
+	f.register(fs, false, true)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := f.load()
+	if err != nil {
+		return err
+	}
+	if c.NATS.URL == "" {
+		return errors.New("--nats (or nats.url) is required; `rtcloud dev` runs with an embedded NATS")
+	}
+	log := newLogger(c.Log.Level, c.Log.Format, stderr)
+	b, err := connectBus(c, "rtcloud-sfu", log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log})
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	if c.SFU.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metricsHandler())
+		mux.HandleFunc("/healthz", healthz(node.Ready))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serveHTTP(ctx, c.SFU.MetricsAddr, mux, log); err != nil {
+				log.Error("metrics server", "err", err)
+			}
+		}()
+	}
+	err = node.Run(ctx)
+	wg.Wait()
+	return err
+}
+
+func connectBus(c config.Config, name string, log *slog.Logger) (*bus.Client, error) {
+	return bus.Connect(bus.Options{URLs: c.NATS.URL, Name: name, KVReplicas: c.NATS.KVReplicas, Logger: log})
+}
+
+func startSignal(ctx context.Context, c config.Config, b *bus.Client, log *slog.Logger) (*signal.Server, error) {
+	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return signal.NewServer(setupCtx, signal.Options{
+		Config:   c.Signal,
+		Bus:      b,
+		Verifier: auth.NewVerifier(c.Keys),
+		Keys:     c.Keys,
+		Logger:   log,
+	})
+}
+
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return serveListener(ctx, ln, h, log)
+}
+
+func serveListener(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func healthz(ready ...func() bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		for _, r := range ready {
+			if !r() {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	}
+}
+
+// httpBase turns a listen address into a URL people can open.
+func httpBase(addr string, advertise []string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+		if len(advertise) > 0 && !strings.HasPrefix(advertise[0], "127.") {
+			host = advertise[0]
+		}
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		return "http://" + addr
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/sfu"
+)
+
+// runDev runs an embedded NATS server, one SFU node and one signaling
+// server in this process. Each component has its own bus connection, as
+// if it ran on its own.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rtcloud dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f commonFlags
+	f.register(fs, true, true)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := f.load()
+	if err != nil {
+		return err
+	}
+	c.Signal.DevTokens = true
+	log := newLogger(c.Log.Level, c.Log.Format, stderr)
+
+	natsURL := c.NATS.URL
+	if natsURL == "" {
+		nats, err := bus.StartEmbedded(bus.EmbeddedOptions{})
+		if err != nil {
+			return err
+		}
+		defer nats.Shutdown()
+		natsURL = nats.ClientURL()
+		c.NATS.URL = natsURL
+	}
+
+	sfuBus, err := connectBus(c, "rtcloud-dev-sfu", log)
+	if err != nil {
+		return err
+	}
+	defer sfuBus.Close()
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: sfuBus, Logger: log})
+	if err != nil {
+		return err
+	}
+	nodeCtx, stopNode := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := node.Run(nodeCtx); err != nil {
+			log.Error("sfu node stopped", "err", err)
+		}
+	}()
+	// Stop the node after the signaling server so clients are told first.
+	defer func() { stopNode(); wg.Wait() }()
+
+	sigBus, err := connectBus(c, "rtcloud-dev-signal", log)
+	if err != nil {
+		return err
+	}
+	defer sigBus.Close()
+	sig, err := startSignal(ctx, c, sigBus, log)
+	if err != nil {
+		return err
+	}
+	defer sig.Close()
+
+	ln, err := net.Listen("tcp", c.Signal.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", c.Signal.HTTPAddr, err)
+	}
+	base := httpBase(ln.Addr().String(), c.SFU.AdvertiseIPs)
+	token, err := auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "dev-user",
+		Grant: auth.Grant{Namespace: auth.DefaultNamespace, Room: "demo", Publish: true, Subscribe: true}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `rtcloud dev is running
+  conference page:  %[1]s/
+  WebSocket:        %[2]s/ws
+  WHIP publish:     %[1]s/whip/{room}
+  WHEP watch:       %[1]s/whep/{room}
+  health:           %[1]s/healthz
+  NATS:             %[3]s
+  media:            UDP and TCP port %[4]d
+  API key/secret:   %[5]s / %[6]s
+  token (room "demo", identity "dev-user"):
+%[7]s
+`, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, auth.DevKey, auth.DevSecret, token)
+	err = serveListener(ctx, ln, httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected}), log)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,20 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rtcloud/rtcloud/internal/signal"
+)
+
+// httpHandler is the HTTP surface of a signaling server: the signaling
+// endpoints, /healthz, /metrics, and the web pages.
+func httpHandler(sig *signal.Server, extraReady []func() bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", sig.Handler())
+	mux.Handle("/metrics", metricsHandler())
+	mux.HandleFunc("/healthz", healthz(append([]func() bool{sig.Ready}, extraReady...)...))
+	return mux
+}
+
+func metricsHandler() http.Handler { return promhttp.Handler() }

@@ -1,0 +1,53 @@
+package bus
+
+// Every NATS subject rtcloud uses is built here and nowhere else.
+//
+// Namespaces and room names are restricted by ValidName so they are always
+// safe single subject tokens; identities never appear in subjects.
+
+const prefix = "rtcloud"
+
+// Node commands (request/reply), addressed to one SFU node.
+const (
+	CmdSessionCreate = "session.create" // CreateSession -> SessionAnswer
+	CmdNegotiate     = "session.negotiate"
+	CmdTrickle       = "session.trickle"
+	CmdSubscribe     = "session.subscribe"
+	CmdUnsubscribe   = "session.unsubscribe"
+	CmdSetLayer      = "session.layer"
+	CmdMute          = "session.mute"
+	CmdClose         = "session.close"
+	CmdRoomState     = "room.state"
+)
+
+// NodeCommand is the subject on which node nodeID serves command cmd.
+func NodeCommand(nodeID, cmd string) string { return prefix + ".node." + nodeID + "." + cmd }
+
+// NodeCommands is the wildcard a node subscribes to for all its commands.
+func NodeCommands(nodeID string) string { return prefix + ".node." + nodeID + ".>" }
+
+// NodeHeartbeats is where every SFU node publishes its NodeInfo each second.
+const NodeHeartbeats = prefix + ".nodes.heartbeat"
+
+// RoomEvents is where room events (joins, leaves, tracks, speakers, data)
+// of one room are published, whichever node or signaling server produced them.
+func RoomEvents(namespace, room string) string {
+	return prefix + ".room." + namespace + "." + room + ".events"
+}
+
+// AllRoomEvents matches the events of every room in every namespace.
+const AllRoomEvents = prefix + ".room.*.*.events"
+
+// SessionEvents carries events meant for one session only (for example the
+// node closing it after ICE failed).
+func SessionEvents(sessionID string) string { return prefix + ".session." + sessionID + ".events" }
+
+// KV buckets of the directory.
+const (
+	BucketNodes    = "rtcloud_nodes"    // node id -> NodeInfo
+	BucketRooms    = "rtcloud_rooms"    // namespace.room -> RoomRecord
+	BucketSessions = "rtcloud_sessions" // session id -> SessionRecord
+)
+
+// RoomKey is the key of a room in BucketRooms.
+func RoomKey(namespace, room string) string { return namespace + "." + room }

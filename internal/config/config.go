@@ -1,0 +1,224 @@
+// Package config holds every rtcloud setting: defaults, strict YAML
+// (unknown keys are errors), environment overrides and validation. Flags
+// are applied by cmd/rtcloud between Load and Validate.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/auth"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of any rtcloud component.
+type Config struct {
+	NATS   NATS              `yaml:"nats"`
+	Keys   map[string]string `yaml:"keys"` // API key -> secret
+	Signal Signal            `yaml:"signal"`
+	SFU    SFU               `yaml:"sfu"`
+	Log    Log               `yaml:"log"`
+}
+
+// NATS is the bus connection.
+type NATS struct {
+	// URL is a comma-separated list of NATS servers; empty in `rtcloud dev`
+	// means an embedded server.
+	URL        string `yaml:"url"`
+	KVReplicas int    `yaml:"kv_replicas"`
+}
+
+// Signal configures the signaling server.
+type Signal struct {
+	HTTPAddr string `yaml:"http_addr"`
+	// PublicURL is the externally visible base URL (for Location headers and
+	// printed links); derived from HTTPAddr when empty.
+	PublicURL string `yaml:"public_url"`
+	// AllowedOrigins for WebSocket and WHIP/WHEP CORS; empty allows all.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// DevTokens enables GET /dev/token (never in production).
+	DevTokens bool `yaml:"dev_tokens"`
+}
+
+// SFU configures a media node.
+type SFU struct {
+	NodeID string `yaml:"node_id"`
+	Region string `yaml:"region"`
+	Zone   string `yaml:"zone"`
+	ISP    string `yaml:"isp"`
+	// MediaPort is the one UDP port and the one TCP port all clients use.
+	MediaPort int `yaml:"media_port"`
+	// BindIP is the address the media sockets listen on (default all).
+	BindIP string `yaml:"bind_ip"`
+	// AdvertiseIPs are put in ICE candidates; default: the machine's
+	// non-loopback addresses (loopback if there is none).
+	AdvertiseIPs []string `yaml:"advertise_ips"`
+	// Capacity is the most participants the node takes; 0 is unlimited.
+	Capacity int `yaml:"capacity"`
+	// MetricsAddr serves Prometheus /metrics when set.
+	MetricsAddr string `yaml:"metrics_addr"`
+	// HeartbeatInterval is how often the node reports to the bus.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Default returns the defaults of every setting.
+func Default() Config {
+	return Config{
+		NATS:   NATS{KVReplicas: 1},
+		Keys:   map[string]string{auth.DevKey: auth.DevSecret},
+		Signal: Signal{HTTPAddr: ":7800"},
+		SFU: SFU{
+			MediaPort:         7801,
+			HeartbeatInterval: time.Second,
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load returns the defaults overridden by the YAML file at path (if not
+// empty) and then by the environment.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeStrict(data, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := c.applyEnv(os.LookupEnv); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func decodeStrict(data []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file is a valid, empty configuration.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// applyEnv applies RTCLOUD_* environment variables.
+func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
+	str := map[string]*string{
+		"RTCLOUD_NATS_URL":     &c.NATS.URL,
+		"RTCLOUD_HTTP_ADDR":    &c.Signal.HTTPAddr,
+		"RTCLOUD_PUBLIC_URL":   &c.Signal.PublicURL,
+		"RTCLOUD_NODE_ID":      &c.SFU.NodeID,
+		"RTCLOUD_REGION":       &c.SFU.Region,
+		"RTCLOUD_ZONE":         &c.SFU.Zone,
+		"RTCLOUD_ISP":          &c.SFU.ISP,
+		"RTCLOUD_BIND_IP":      &c.SFU.BindIP,
+		"RTCLOUD_METRICS_ADDR": &c.SFU.MetricsAddr,
+		"RTCLOUD_LOG_LEVEL":    &c.Log.Level,
+		"RTCLOUD_LOG_FORMAT":   &c.Log.Format,
+	}
+	for k, p := range str {
+		if v, ok := lookup(k); ok {
+			*p = v
+		}
+	}
+	if v, ok := lookup("RTCLOUD_MEDIA_PORT"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("RTCLOUD_MEDIA_PORT=%q: not a number", v)
+		}
+		c.SFU.MediaPort = n
+	}
+	if v, ok := lookup("RTCLOUD_ADVERTISE_IP"); ok {
+		c.SFU.AdvertiseIPs = splitList(v)
+	}
+	key, hasKey := lookup("RTCLOUD_API_KEY")
+	secret, hasSecret := lookup("RTCLOUD_API_SECRET")
+	if hasKey != hasSecret {
+		return errors.New("set both RTCLOUD_API_KEY and RTCLOUD_API_SECRET, or neither")
+	}
+	if hasKey {
+		c.Keys = map[string]string{key: secret}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// SplitList splits a comma-separated flag value.
+func SplitList(s string) []string { return splitList(s) }
+
+// Validate checks the configuration and says what to fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Keys) == 0 {
+		errs = append(errs, errors.New("keys: at least one API key is required"))
+	}
+	for k, s := range c.Keys {
+		if k == "" || s == "" {
+			errs = append(errs, errors.New("keys: API keys and secrets must not be empty"))
+		}
+	}
+	if c.SFU.MediaPort < 0 || c.SFU.MediaPort > 65535 {
+		errs = append(errs, fmt.Errorf("sfu.media_port %d: must be 0-65535", c.SFU.MediaPort))
+	}
+	for _, ip := range c.SFU.AdvertiseIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			errs = append(errs, fmt.Errorf("sfu.advertise_ips: %q is not an IP address", ip))
+		}
+	}
+	if c.SFU.BindIP != "" {
+		if _, err := netip.ParseAddr(c.SFU.BindIP); err != nil {
+			errs = append(errs, fmt.Errorf("sfu.bind_ip: %q is not an IP address", c.SFU.BindIP))
+		}
+	}
+	if c.Signal.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.Signal.HTTPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("signal.http_addr %q: want host:port or :port", c.Signal.HTTPAddr))
+		}
+	}
+	if c.SFU.Capacity < 0 {
+		errs = append(errs, errors.New("sfu.capacity: must not be negative"))
+	}
+	if c.SFU.HeartbeatInterval <= 0 {
+		errs = append(errs, errors.New("sfu.heartbeat_interval: must be positive"))
+	}
+	if c.NATS.KVReplicas < 1 || c.NATS.KVReplicas > 5 {
+		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: use debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: use text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing: Chromium and ffmpeg from
+# Debian, and the npm test packages. Idempotent; safe to run every time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "installing: ${need[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
+fi
+
+if [ -f test/node/package.json ] && [ ! -d test/node/node_modules ]; then
+  echo "installing npm test packages"
+  (cd test/node && npm ci --no-audit --no-fund)
+fi
