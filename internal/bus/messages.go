@@ -275,3 +275,24 @@ type SessionRecord struct {
 	Grants    Grants    `json:"grants"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// Room placement policies.
+const (
+	PolicySameNode = "same-node" // the whole room on one node
+	PolicyNearest  = "nearest"   // each client on its best node (needs the relay)
+)
+
+// AllocateRequest asks where a client should join a room.
+type AllocateRequest struct {
+	Namespace string `json:"namespace"`
+	Room      string `json:"room"`
+	ClientIP  string `json:"client_ip,omitempty"`
+}
+
+// Allocation is the reply to AllocateRequest: the node, and why.
+type Allocation struct {
+	Reply
+	Node   NodeInfo `json:"node"`
+	Reason string   `json:"reason"`
+	Policy string   `json:"policy,omitempty"`
+}

@@ -51,3 +51,11 @@ const (
 
 // RoomKey is the key of a room in BucketRooms.
 func RoomKey(namespace, room string) string { return namespace + "." + room }
+
+// ControllerAllocate is served by every controller (queue group
+// "controllers"): AllocateRequest -> Allocation. A signaling server that
+// gets no responder falls back to its own same-node placement.
+const ControllerAllocate = prefix + ".controller.allocate"
+
+// ControllerQueue is the queue group controllers serve requests in.
+const ControllerQueue = "controllers"
