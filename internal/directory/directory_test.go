@@ -1,0 +1,216 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func startNATS(t *testing.T) string {
+	t.Helper()
+	e, err := bus.StartEmbedded(bus.EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	return e.ClientURL()
+}
+
+func connect(t *testing.T, url string) *bus.Client {
+	t.Helper()
+	c, err := bus.Connect(bus.Options{URLs: url, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func open(t *testing.T, b *bus.Client, now func() time.Time) *Directory {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := Open(ctx, Options{Bus: b, Logger: quiet(), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLeastLoaded(t *testing.T) {
+	nodes := []bus.NodeInfo{
+		{ID: "busy", Load: bus.NodeLoad{Participants: 9}},
+		{ID: "draining", Draining: true},
+		{ID: "full", Capacity: 2, Load: bus.NodeLoad{Participants: 2}},
+		{ID: "b", Load: bus.NodeLoad{Participants: 1, CPU: 0.5}},
+		{ID: "a", Load: bus.NodeLoad{Participants: 1, CPU: 0.5}},
+		{ID: "c", Capacity: 5, Load: bus.NodeLoad{Participants: 1, CPU: 0.9}},
+	}
+	n, ok := LeastLoaded(nodes)
+	if !ok || n.ID != "a" {
+		t.Fatalf("LeastLoaded = %q, %v; want a", n.ID, ok)
+	}
+	if _, ok := LeastLoaded(nodes[1:3]); ok {
+		t.Fatal("a draining and a full node must not be chosen")
+	}
+}
+
+func TestHeartbeatsMakeNodesLiveAndSilenceKillsThem(t *testing.T) {
+	url := startNATS(t)
+	clk := &clock{t: time.Now()}
+	d := open(t, connect(t, url), clk.Now)
+	node := connect(t, url)
+	if err := node.Publish(bus.NodeHeartbeats, bus.NodeInfo{ID: "n1", MediaPort: 7801}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n1 live", func() bool { _, ok := d.Node("n1"); return ok })
+	if got := d.LiveNodes(); len(got) != 1 || got[0].MediaPort != 7801 {
+		t.Fatalf("LiveNodes = %+v", got)
+	}
+	clk.Add(2 * time.Second)
+	if _, ok := d.Node("n1"); !ok {
+		t.Fatal("n1 dead after 2 missed heartbeats; want alive until 3")
+	}
+	clk.Add(time.Second)
+	if _, ok := d.Node("n1"); ok {
+		t.Fatal("n1 alive after 3 missed heartbeats")
+	}
+	if got := d.LiveNodes(); len(got) != 0 {
+		t.Fatalf("LiveNodes = %+v, want none", got)
+	}
+	// Garbage on the heartbeat subject is ignored.
+	if err := node.Conn().Publish(bus.NodeHeartbeats, []byte("{nope")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSameNodePlacementAgreesUnderRaceAndMovesOffDeadNodes(t *testing.T) {
+	url := startNATS(t)
+	clk := &clock{t: time.Now()}
+	d1 := open(t, connect(t, url), clk.Now)
+	d2 := open(t, connect(t, url), clk.Now)
+	ctx := context.Background()
+
+	if _, err := (SameNode{d1}).Place(ctx, "ns", "r"); !errors.Is(err, ErrNoNode) {
+		t.Fatalf("Place with no nodes: %v, want ErrNoNode", err)
+	}
+	// d1 and d2 see different loads, so each alone would pick another node.
+	d1.Observe(bus.NodeInfo{ID: "a"})
+	d1.Observe(bus.NodeInfo{ID: "b", Load: bus.NodeLoad{Participants: 5}})
+	d2.Observe(bus.NodeInfo{ID: "a", Load: bus.NodeLoad{Participants: 5}})
+	d2.Observe(bus.NodeInfo{ID: "b"})
+
+	var wg sync.WaitGroup
+	got := make([]string, 2)
+	errs := make([]error, 2)
+	for i, d := range []*Directory{d1, d2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := SameNode{d}.Place(ctx, "ns", "r")
+			got[i], errs[i] = n.ID, err
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if got[0] != got[1] {
+		t.Fatalf("racing servers placed the room on %q and %q", got[0], got[1])
+	}
+	rec, err := d1.Room(ctx, "ns", "r")
+	if err != nil || rec.NodeID != got[0] {
+		t.Fatalf("room record %+v, %v; want node %s", rec, err, got[0])
+	}
+	// The same room name in another namespace is another room.
+	if _, err := d1.Room(ctx, "other", "r"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("room of another namespace: %v, want ErrNotFound", err)
+	}
+
+	// The room's node dies: the room moves to the survivor.
+	clk.Add(4 * time.Second)
+	survivor := "a"
+	if got[0] == "a" {
+		survivor = "b"
+	}
+	d2.Observe(bus.NodeInfo{ID: survivor})
+	n, err := SameNode{d2}.Place(ctx, "ns", "r")
+	if err != nil || n.ID != survivor {
+		t.Fatalf("Place after node death = %q, %v; want %q", n.ID, err, survivor)
+	}
+	if rec, _ := d1.Room(ctx, "ns", "r"); rec.NodeID != survivor {
+		t.Fatalf("room record still on %q", rec.NodeID)
+	}
+}
+
+func TestSessionRecords(t *testing.T) {
+	d := open(t, connect(t, startNATS(t)), time.Now)
+	ctx := context.Background()
+	rec := bus.SessionRecord{
+		Participant: bus.Participant{Namespace: "ns", Room: "r", Identity: "alice", SessionID: "PA_abc"},
+		NodeID:      "n1",
+		Grants:      bus.Grants{Publish: true},
+	}
+	if err := d.CreateSession(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateSession(ctx, rec); !errors.Is(err, ErrExists) {
+		t.Fatalf("second create: %v, want ErrExists", err)
+	}
+	got, err := d.Session(ctx, "PA_abc")
+	if err != nil || got.Identity != "alice" || got.NodeID != "n1" || !got.Grants.Publish {
+		t.Fatalf("Session = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "a.b", "x y", "*", ">"} {
+		if _, err := d.Session(ctx, bad); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Session(%q) = %v, want ErrNotFound", bad, err)
+		}
+	}
+	if err := d.DeleteSession(ctx, "PA_abc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteSession(ctx, "PA_abc"); err != nil {
+		t.Fatalf("deleting twice: %v", err)
+	}
+	if _, err := d.Session(ctx, "PA_abc"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after delete: %v, want ErrNotFound", err)
+	}
+	if err := d.CreateSession(ctx, rec); err != nil {
+		t.Fatalf("re-create after delete: %v", err)
+	}
+}

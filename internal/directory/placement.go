@@ -1,0 +1,93 @@
+package directory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rtcloud/rtcloud/internal/bus"
+)
+
+// SameNode places a whole room on one node: the node the room already
+// lives on while that node is alive, otherwise the least-loaded live node
+// (recorded with a KV create, so servers racing for the same new room
+// agree on one node).
+type SameNode struct{ Dir *Directory }
+
+// Place returns the node for a new session of namespace/room.
+func (p SameNode) Place(ctx context.Context, namespace, room string) (bus.NodeInfo, error) {
+	d := p.Dir
+	key := bus.RoomKey(namespace, room)
+	for attempt := 0; attempt < 5; attempt++ {
+		var rec bus.RoomRecord
+		rev, err := get(ctx, d.rooms, key, &rec)
+		switch {
+		case err == nil:
+			if n, ok := d.Node(rec.NodeID); ok {
+				return n, nil
+			}
+		case !errors.Is(err, ErrNotFound):
+			return bus.NodeInfo{}, err
+		}
+		n, ok := LeastLoaded(d.LiveNodes())
+		if !ok {
+			return bus.NodeInfo{}, ErrNoNode
+		}
+		data, err := json.Marshal(bus.RoomRecord{Namespace: namespace, Room: room, NodeID: n.ID, CreatedAt: d.opts.Now().UTC()})
+		if err != nil {
+			return bus.NodeInfo{}, err
+		}
+		if rev == 0 {
+			_, err = d.rooms.Create(ctx, key, data)
+		} else {
+			// The room's node is dead: move the room, unless another
+			// server moved it first.
+			_, err = d.rooms.Update(ctx, key, data, rev)
+		}
+		if err == nil {
+			d.log.Info("room placed", "namespace", namespace, "room", room, "node", n.ID)
+			return n, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return bus.NodeInfo{}, fmt.Errorf("place room %s: %w", key, err)
+		}
+		// Lost a race: read what the winner wrote.
+	}
+	return bus.NodeInfo{}, fmt.Errorf("place room %s: too much contention", key)
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
+}
+
+// LeastLoaded picks, among nodes, the non-draining node with spare
+// capacity and the fewest participants (then the lowest CPU, then the
+// smallest id, so the choice is deterministic).
+func LeastLoaded(nodes []bus.NodeInfo) (bus.NodeInfo, bool) {
+	var cand []bus.NodeInfo
+	for _, n := range nodes {
+		if n.Draining || (n.Capacity > 0 && n.Load.Participants >= n.Capacity) {
+			continue
+		}
+		cand = append(cand, n)
+	}
+	if len(cand) == 0 {
+		return bus.NodeInfo{}, false
+	}
+	sort.Slice(cand, func(i, j int) bool {
+		a, b := cand[i], cand[j]
+		if a.Load.Participants != b.Load.Participants {
+			return a.Load.Participants < b.Load.Participants
+		}
+		if a.Load.CPU != b.Load.CPU {
+			return a.Load.CPU < b.Load.CPU
+		}
+		return a.ID < b.ID
+	})
+	return cand[0], true
+}
