@@ -296,3 +296,14 @@ type Allocation struct {
 	Reason string   `json:"reason"`
 	Policy string   `json:"policy,omitempty"`
 }
+
+// Drain asks a node to stop (Draining true) or resume (false) taking new
+// sessions. Close reasons of sessions ended by an administrator are
+// ReasonKicked.
+type Drain struct {
+	Draining bool `json:"draining"`
+}
+
+// ReasonKicked is the Close reason when an administrator removes a
+// participant.
+const ReasonKicked = "kicked"

@@ -18,6 +18,9 @@ const (
 	CmdMute          = "session.mute"
 	CmdClose         = "session.close"
 	CmdRoomState     = "room.state"
+	// CmdDrain tells a node to take no new sessions (Drain -> Reply); the
+	// node then reports Draining in its heartbeats. Existing sessions stay.
+	CmdDrain = "node.drain"
 )
 
 // NodeCommand is the subject on which node nodeID serves command cmd.
@@ -59,3 +62,19 @@ const ControllerAllocate = prefix + ".controller.allocate"
 
 // ControllerQueue is the queue group controllers serve requests in.
 const ControllerQueue = "controllers"
+
+// Controller state buckets.
+const (
+	// BucketLeader holds the controller leader lease (key LeaderKey); its
+	// entries expire when not renewed.
+	BucketLeader = "rtcloud_leader"
+	// BucketControl holds controller settings shared by every controller:
+	// "drain.<node id>" marks a drained node.
+	BucketControl = "rtcloud_control"
+)
+
+// LeaderKey is the key of the leader lease in BucketLeader.
+const LeaderKey = "controller"
+
+// DrainKey is the key in BucketControl that marks node nodeID as drained.
+func DrainKey(nodeID string) string { return "drain." + nodeID }
