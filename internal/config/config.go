@@ -26,6 +26,8 @@ type Config struct {
 	Signal Signal            `yaml:"signal"`
 	SFU    SFU               `yaml:"sfu"`
 	Log    Log               `yaml:"log"`
+	// Controller configures `rtcloud controller`.
+	Controller Controller `yaml:"controller"`
 }
 
 // NATS is the bus connection.
@@ -85,7 +87,8 @@ func Default() Config {
 			MediaPort:         7801,
 			HeartbeatInterval: time.Second,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:        Log{Level: "info", Format: "text"},
+		Controller: DefaultController(),
 	}
 }
 
@@ -210,6 +213,7 @@ func (c *Config) Validate() error {
 	if c.NATS.KVReplicas < 1 || c.NATS.KVReplicas > 5 {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
+	errs = append(errs, c.Controller.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
