@@ -1,0 +1,67 @@
+// Package web holds the browser side of rtcloud, embedded in the binary:
+// the JavaScript SDK (web/sdk, plain ES modules with TypeScript
+// declarations), the conference page served at "/" and the WHEP viewer page
+// served at "/watch/{room}".
+package web
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+//go:embed index.html watch.html static sdk
+var files embed.FS
+
+// Handler serves the conference page at "/", the viewer page at
+// "/watch/{room}", the SDK under "/sdk/" and page assets under "/static/".
+// Everything else under "/" is 404.
+func Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /sdk/", assets(http.FileServerFS(files)))
+	mux.Handle("GET /static/", assets(http.FileServerFS(files)))
+	mux.HandleFunc("GET /{$}", page("index.html"))
+	mux.HandleFunc("GET /watch/{room}", page("watch.html"))
+	return mux
+}
+
+// FS returns the embedded files (index.html, watch.html, static/, sdk/).
+func FS() fs.FS { return files }
+
+func page(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		data, err := files.ReadFile(name)
+		if err != nil {
+			http.Error(w, "page not found", http.StatusNotFound)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		_, _ = w.Write(data)
+	}
+}
+
+// assets sets headers for static files: JavaScript modules need a
+// JavaScript content type, and revalidation keeps a dev server fresh.
+func assets(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		switch {
+		case strings.HasSuffix(r.URL.Path, ".js"):
+			h.Set("Content-Type", "text/javascript; charset=utf-8")
+		case strings.HasSuffix(r.URL.Path, ".ts"):
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+		}
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // no directory listings
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
