@@ -1,6 +1,7 @@
 // Package signal is the client-facing, stateless signaling tier: the
 // WebSocket room protocol and WHIP/WHEP. It never touches media; it talks
-// to SFU nodes only over the bus.
+// to SFU nodes only over the bus. Sessions live on SFU nodes and in the
+// directory, so any signaling server can serve any session.
 package signal
 
 import (
@@ -8,10 +9,20 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
+	"github.com/coder/websocket"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/internal/directory"
+)
+
+// Defaults of the tunable limits.
+const (
+	DefaultIdleTimeout = 30 * time.Second
+	DefaultSendQueue   = 256
 )
 
 // Options configure a Server.
@@ -22,21 +33,127 @@ type Options struct {
 	// Keys mint tokens for GET /dev/token when Config.DevTokens is set.
 	Keys   map[string]string
 	Logger *slog.Logger
+	// IdleTimeout closes WebSocket connections that send no frame for
+	// that long (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// SendQueue is how many messages may wait for a slow WebSocket client
+	// before it is disconnected (default DefaultSendQueue).
+	SendQueue int
 }
 
 // Server is one signaling server.
-type Server struct{ opts Options }
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	dir   *directory.Directory
+	place placer
+	mux   *http.ServeMux
+
+	ctx    context.Context // ends when the server closes
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards conns and closed
+	conns  map[*conn]struct{}
+	closed bool
+	wg     sync.WaitGroup // WebSocket connections being served
+}
 
 // NewServer returns a server; ctx bounds its setup (opening KV buckets).
 func NewServer(ctx context.Context, o Options) (*Server, error) {
-	return nil, errors.New("signal: not implemented")
+	if o.Bus == nil || o.Verifier == nil {
+		return nil, errors.New("signal: Bus and Verifier are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = DefaultSendQueue
+	}
+	log := o.Logger.With("component", "signal")
+	dir, err := directory.Open(ctx, directory.Options{Bus: o.Bus, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:  o,
+		log:   log,
+		dir:   dir,
+		place: controllerPlacer{bus: o.Bus, fallback: directory.SameNode{Dir: dir}},
+		conns: map[*conn]struct{}{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mux = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("OPTIONS /whip/", s.preflight)
+	mux.HandleFunc("OPTIONS /whep/", s.preflight)
+	mux.HandleFunc("POST /whip/{room}", s.cors(s.serveWHIP))
+	mux.HandleFunc("POST /whep/{room}", s.cors(s.serveWHEP))
+	mux.HandleFunc("POST /whep/{room}/{identity}", s.cors(s.serveWHEP))
+	for _, kind := range []string{"whip", "whep"} {
+		mux.HandleFunc("PATCH /"+kind+"/{room}/{session}", s.cors(s.patchResource))
+		mux.HandleFunc("DELETE /"+kind+"/{room}/{session}", s.cors(s.deleteResource))
+	}
+	mux.HandleFunc("GET /dev/token", s.cors(s.serveDevToken))
+	mux.HandleFunc("OPTIONS /dev/token", s.preflight)
+	return mux
 }
 
 // Handler serves /ws, /whip/, /whep/ (and /dev/token in dev mode).
-func (s *Server) Handler() http.Handler { return http.NotFoundHandler() }
+func (s *Server) Handler() http.Handler { return s.mux }
 
 // Ready reports whether the server can serve joins.
-func (s *Server) Ready() bool { return false }
+func (s *Server) Ready() bool {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	return !closed && s.opts.Bus.Connected()
+}
 
 // Close ends every client connection with a reason and stops the server.
-func (s *Server) Close() {}
+// Sessions stay on their nodes: clients resume through another server.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(websocket.StatusGoingAway, "server shutting down", true)
+	}
+	s.wg.Wait()
+	s.cancel()
+	s.dir.Close()
+}
+
+// track registers a connection; false when the server is closing.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
