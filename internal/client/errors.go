@@ -1,0 +1,46 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/rtcloud/rtcloud/internal/protocol"
+)
+
+// Errors returned by the client; check them with errors.Is.
+var (
+	ErrClosed       = errors.New("client: closed")
+	ErrNotFound     = errors.New("client: no such track or subscription")
+	ErrBadSpec      = errors.New("client: invalid track spec")
+	ErrUnexpected   = errors.New("client: unexpected server message")
+	ErrHTTPStatus   = errors.New("client: unexpected HTTP status")
+	ErrNotPublished = errors.New("client: nothing published yet")
+)
+
+// ServerError is an error message received from the server.
+type ServerError struct {
+	Code    string
+	Message string
+}
+
+func (e *ServerError) Error() string {
+	return fmt.Sprintf("server error %s: %s", e.Code, e.Message)
+}
+
+func serverError(e *protocol.Error) error {
+	if e == nil {
+		return &ServerError{Code: protocol.CodeInternal, Message: "error without details"}
+	}
+	return &ServerError{Code: e.Code, Message: e.Message}
+}
+
+// IsCode reports whether err is a ServerError with the given code.
+func IsCode(err error, code string) bool {
+	var se *ServerError
+	return errors.As(err, &se) && se.Code == code
+}
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, io.ErrClosedPipe) || errors.Is(err, io.EOF)
+}
