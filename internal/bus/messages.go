@@ -274,6 +274,12 @@ type SessionRecord struct {
 	NodeID    string    `json:"node_id"`
 	Grants    Grants    `json:"grants"`
 	CreatedAt time.Time `json:"created_at"`
+	// Kind is "ws", "whip" or "whep": how the client signals.
+	Kind string `json:"kind,omitempty"`
+	// Offer is the client's latest offer, kept for WHIP/WHEP sessions so an
+	// ICE restart by PATCH (which carries only new credentials) can be
+	// turned into a full offer by any signaling server.
+	Offer string `json:"offer,omitempty"`
 }
 
 // Room placement policies.

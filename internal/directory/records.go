@@ -73,3 +73,15 @@ func get(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64,
 // validKey reports whether s is safe as a KV key (session ids come from
 // clients on resume and in WHIP/WHEP URLs).
 func validKey(s string) bool { return bus.ValidName(s) }
+
+// UpdateSession replaces the record of an existing session.
+func (d *Directory) UpdateSession(ctx context.Context, rec bus.SessionRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := d.sessions.Put(ctx, rec.SessionID, data); err != nil {
+		return fmt.Errorf("store session %s: %w", rec.SessionID, err)
+	}
+	return nil
+}
