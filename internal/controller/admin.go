@@ -196,4 +196,3 @@ func (c *Controller) handleKick(w http.ResponseWriter, r *http.Request, claims *
 	c.log.Info("participant kicked", "namespace", rec.Namespace, "room", rec.Room, "identity", identity, "sessions", kicked, "by", claims.Identity())
 	writeJSON(w, http.StatusOK, map[string]any{"kicked": kicked})
 }
-
