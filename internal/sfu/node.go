@@ -2,15 +2,26 @@
 // one TCP port, forwarding, simulcast, NACK/PLI/TWCC. It takes commands
 // from the bus and publishes room events and heartbeats on it; it has no
 // client-facing HTTP.
+//
+// Locks: Node.mu guards the session and track registries and is never held
+// while calling into a session, a track or the bus. session.mu is held for
+// a whole negotiation. downTrack.mu is the innermost lock.
 package sfu
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/internal/icemux"
 )
 
 // Options configure a Node.
@@ -20,14 +31,262 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// eventPublisher is what the node needs from the bus to send events.
+type eventPublisher interface {
+	Publish(subject string, v any) error
+}
+
 // Node is one SFU media node.
-type Node struct{ opts Options }
+type Node struct {
+	cfg       config.SFU
+	bus       *bus.Client
+	events    eventPublisher
+	log       *slog.Logger
+	id        string
+	mux       *icemux.Mux
+	api       *webrtc.API
+	startedAt time.Time
+
+	// negotiateTimeout closes sessions created without an offer that never
+	// negotiate.
+	negotiateTimeout time.Duration
+
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+	ready    atomic.Bool
+
+	mu       sync.Mutex
+	closing  bool
+	sessions map[string]*session
+	tracks   map[string]*upTrack
+	wg       sync.WaitGroup
+	load     loadSampler
+	speakers map[string]string // room key -> last speaker set sent
+	stopping chan struct{}     // closed when shutdown starts
+	stopOnce sync.Once
+}
 
 // NewNode opens the node's media sockets.
-func NewNode(o Options) (*Node, error) { return nil, errors.New("sfu: not implemented") }
+func NewNode(o Options) (*Node, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Config.HeartbeatInterval <= 0 {
+		o.Config.HeartbeatInterval = time.Second
+	}
+	id := o.Config.NodeID
+	if id == "" {
+		id = "sfu-" + randomID(10)
+	}
+	if !bus.ValidName(id) {
+		return nil, fmt.Errorf("sfu: node id %q: use 1-128 of [A-Za-z0-9_-]", id)
+	}
+	mux, err := icemux.Listen(icemux.Options{Port: o.Config.MediaPort, BindIP: o.Config.BindIP, AdvertiseIPs: o.Config.AdvertiseIPs})
+	if err != nil {
+		return nil, err
+	}
+	api, err := newAPI(mux)
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	n := &Node{
+		cfg: o.Config, bus: o.Bus, log: o.Logger.With("component", "sfu", "node", id), id: id,
+		mux: mux, api: api, startedAt: time.Now(), negotiateTimeout: 30 * time.Second,
+		sessions: map[string]*session{}, tracks: map[string]*upTrack{}, speakers: map[string]string{},
+		stopping: make(chan struct{}),
+	}
+	if o.Bus != nil {
+		n.events = o.Bus
+	}
+	return n, nil
+}
 
-// Run serves bus commands until ctx ends, then closes every session.
-func (n *Node) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+// ID is the node's id.
+func (n *Node) ID() string { return n.id }
+
+// MediaPort is the UDP and TCP port clients reach the node on.
+func (n *Node) MediaPort() int { return n.mux.Port() }
 
 // Ready reports whether the node serves commands.
-func (n *Node) Ready() bool { return false }
+func (n *Node) Ready() bool { return n.ready.Load() }
+
+// Run serves bus commands until ctx ends, then closes every session and
+// the media sockets.
+func (n *Node) Run(ctx context.Context) error {
+	if n.bus == nil {
+		n.shutdown()
+		return errors.New("sfu: no bus client")
+	}
+	subs, err := n.serveCommands()
+	if err != nil {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+		n.shutdown()
+		return err
+	}
+	n.ready.Store(true)
+	n.log.Info("sfu node running", "media_port", n.MediaPort(), "advertise", n.mux.AdvertiseIPs())
+	tickDone := make(chan struct{})
+	go func() { defer close(tickDone); n.tick(ctx) }()
+	<-ctx.Done()
+	n.ready.Store(false)
+	for _, s := range subs {
+		_ = s.Unsubscribe()
+	}
+	<-tickDone
+	n.shutdown()
+	return nil
+}
+
+// shutdown closes every session, the sockets, and waits for every
+// goroutine the node started.
+func (n *Node) shutdown() {
+	n.stopOnce.Do(func() { close(n.stopping) })
+	n.mu.Lock()
+	n.closing = true
+	all := make([]*session, 0, len(n.sessions))
+	for _, s := range n.sessions {
+		all = append(all, s)
+	}
+	n.mu.Unlock()
+	for _, s := range all {
+		s.close("node shutting down", true)
+	}
+	_ = n.mux.Close()
+	n.wg.Wait()
+}
+
+// goroutine runs fn on a goroutine the node waits for on shutdown. It does
+// nothing once the node is closing.
+func (n *Node) goroutine(fn func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn()
+	}()
+}
+
+func (n *Node) emit(subject string, ev bus.Event) {
+	if n.events == nil {
+		return
+	}
+	if err := n.events.Publish(subject, ev); err != nil {
+		n.log.Warn("publish event", "type", ev.Type, "err", err)
+	}
+}
+
+// emitRoom publishes ev on the room events of its participant's room.
+func (n *Node) emitRoom(ev bus.Event) {
+	if ev.Participant != nil {
+		ev.Namespace, ev.Room = ev.Participant.Namespace, ev.Participant.Room
+	}
+	n.emit(bus.RoomEvents(ev.Namespace, ev.Room), ev)
+}
+
+func (n *Node) layerChanged(p bus.Participant) func(d *downTrack, layer int) {
+	return func(d *downTrack, layer int) {
+		n.emit(bus.SessionEvents(p.SessionID), bus.Event{
+			Type: bus.EventLayerChanged, Namespace: p.Namespace, Room: p.Room, MID: d.mid, Layer: layerNames[layer],
+		})
+	}
+}
+
+func (n *Node) session(id string) (*session, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := n.sessions[id]
+	if s == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoSession, id)
+	}
+	return s, nil
+}
+
+func (n *Node) removeSession(s *session) {
+	n.mu.Lock()
+	if n.sessions[s.p.SessionID] == s {
+		delete(n.sessions, s.p.SessionID)
+	}
+	n.mu.Unlock()
+}
+
+// registerTracks makes freshly negotiated tracks visible to subscribers
+// and announces them.
+func (n *Node) registerTracks(ups []*upTrack) {
+	n.mu.Lock()
+	for _, up := range ups {
+		n.tracks[up.id] = up
+	}
+	n.mu.Unlock()
+	for _, up := range ups {
+		info := up.trackInfo()
+		p := up.pub.p
+		n.emitRoom(bus.Event{Type: bus.EventTrackPublished, Participant: &p, Track: &info})
+	}
+}
+
+// unpublish removes a track, detaches its subscribers and announces it.
+func (n *Node) unpublish(up *upTrack) {
+	if !up.closed.CompareAndSwap(false, true) {
+		return
+	}
+	n.mu.Lock()
+	delete(n.tracks, up.id)
+	n.mu.Unlock()
+	for _, d := range up.downTracks() {
+		_ = d.setSource(nil, autoLayer)
+	}
+	info := up.trackInfo()
+	p := up.pub.p
+	n.emitRoom(bus.Event{Type: bus.EventTrackUnpublished, Participant: &p, Track: &info})
+}
+
+// checkSubscriptions finds the tracks subs refer to and checks s may
+// receive them on the given mids of an offer (infos) or, when infos is
+// nil, on its existing down tracks.
+func (n *Node) checkSubscriptions(s *session, infos []mediaInfo, subs []bus.Subscription) ([]*upTrack, error) {
+	if len(subs) > 0 && !s.grants.Subscribe {
+		return nil, fmt.Errorf("%w: subscribe", ErrForbidden)
+	}
+	out := make([]*upTrack, len(subs))
+	for i, sub := range subs {
+		if sub.Layer != "" {
+			if _, ok := layerIndex(sub.Layer); !ok {
+				return nil, fmt.Errorf("%w: layer %q", ErrBadRequest, sub.Layer)
+			}
+		}
+		n.mu.Lock()
+		up := n.tracks[sub.TrackID]
+		n.mu.Unlock()
+		if up == nil || up.pub.p.Namespace != s.p.Namespace || up.pub.p.Room != s.p.Room {
+			return nil, fmt.Errorf("%w: %s", ErrNoTrack, sub.TrackID)
+		}
+		if infos != nil {
+			mi, ok := findMID(infos, sub.MID)
+			if !ok || !mi.receives() || mi.kind != up.kind {
+				return nil, fmt.Errorf("%w: %s is not a %s m-line the client receives on", ErrNoMID, sub.MID, up.kind)
+			}
+			if !hasMime(mi, up.mime) {
+				return nil, fmt.Errorf("%w: %s on mid %s", ErrCodec, up.mime, sub.MID)
+			}
+		}
+		out[i] = up
+	}
+	return out, nil
+}
+
+func randomID(n int) string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}

@@ -1,0 +1,138 @@
+package sfu
+
+import (
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// Feedback is what a subscriber's RTCP says about the packets the node sent
+// it: counts of packets received and lost (from TWCC feedback or receiver
+// reports) and the receiver's own estimate (REMB), 0 when absent.
+type Feedback struct {
+	Received int
+	Lost     int
+	REMB     uint64
+	At       time.Time
+}
+
+// Estimator turns feedback into a bandwidth estimate in bits per second.
+type Estimator interface {
+	Update(fb Feedback) uint64
+}
+
+// lossEstimator is a loss-based controller in the spirit of GCC's loss
+// part: grow 8% per interval while loss is under 2%, hold between 2 and 10%,
+// cut by half the loss ratio above 10%; never above a REMB the receiver
+// sent, never outside [min, max].
+type lossEstimator struct {
+	est, min, max uint64
+	interval      time.Duration
+	last          time.Time
+	received      int
+	lost          int
+	remb          uint64
+}
+
+func newLossEstimator(start, lo, hi uint64) *lossEstimator {
+	return &lossEstimator{est: start, min: lo, max: hi, interval: 200 * time.Millisecond}
+}
+
+func (e *lossEstimator) Update(fb Feedback) uint64 {
+	e.received += fb.Received
+	e.lost += fb.Lost
+	if fb.REMB > 0 {
+		e.remb = fb.REMB
+	}
+	if e.last.IsZero() {
+		e.last = fb.At
+	}
+	if fb.At.Sub(e.last) < e.interval || e.received+e.lost == 0 {
+		return e.est
+	}
+	loss := float64(e.lost) / float64(e.received+e.lost)
+	switch {
+	case loss < 0.02:
+		e.est = uint64(float64(e.est) * 1.08)
+	case loss > 0.10:
+		e.est = uint64(float64(e.est) * (1 - 0.5*loss))
+	}
+	if e.remb > 0 && e.est > e.remb {
+		e.est = e.remb
+	}
+	e.est = max(e.min, min(e.est, e.max))
+	e.last, e.received, e.lost = fb.At, 0, 0
+	return e.est
+}
+
+// bandwidth feeds one subscriber's RTCP into an Estimator; it is safe for
+// concurrent use.
+type bandwidth struct {
+	mu  sync.Mutex
+	est Estimator
+	cur uint64
+}
+
+func newBandwidth() *bandwidth {
+	const start, lo, hi = 1_500_000, 100_000, 50_000_000
+	return &bandwidth{est: newLossEstimator(start, lo, hi), cur: start}
+}
+
+func (b *bandwidth) estimate() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cur
+}
+
+// onRTCP extracts feedback from one RTCP packet of the subscriber.
+func (b *bandwidth) onRTCP(p rtcp.Packet, now time.Time) {
+	var fb Feedback
+	switch p := p.(type) {
+	case *rtcp.TransportLayerCC:
+		fb.Received, fb.Lost = twccCounts(p)
+	case *rtcp.ReceiverEstimatedMaximumBitrate:
+		fb.REMB = uint64(p.Bitrate)
+	case *rtcp.ReceiverReport:
+		for _, r := range p.Reports {
+			// FractionLost is out of 256; scale to a nominal 256 packets.
+			fb.Lost += int(r.FractionLost)
+			fb.Received += 256 - int(r.FractionLost)
+		}
+	default:
+		return
+	}
+	fb.At = now
+	b.mu.Lock()
+	b.cur = b.est.Update(fb)
+	b.mu.Unlock()
+}
+
+// twccCounts counts received and lost packets in a TWCC feedback.
+func twccCounts(p *rtcp.TransportLayerCC) (received, lost int) {
+	for _, c := range p.PacketChunks {
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			if c.PacketStatusSymbol == rtcp.TypeTCCPacketNotReceived {
+				lost += int(c.RunLength)
+			} else {
+				received += int(c.RunLength)
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, s := range c.SymbolList {
+				if s == rtcp.TypeTCCPacketNotReceived {
+					lost++
+				} else {
+					received++
+				}
+			}
+		}
+	}
+	total := int(p.PacketStatusCount)
+	if received+lost > total && total > 0 {
+		// The last chunk may describe more symbols than packets.
+		extra := received + lost - total
+		lost = max(0, lost-extra)
+	}
+	return received, lost
+}

@@ -1,0 +1,320 @@
+package sfu
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/rtcloud/rtcloud/internal/rtpbuf"
+)
+
+// autoLayer is the wanted layer of a subscription that follows bandwidth.
+const autoLayer = -1
+
+// downTrack is what one subscriber receives on one transceiver (mid). It is
+// a webrtc.TrackLocal bound to that transceiver's sender; its source can be
+// switched between published tracks and simulcast layers while SSRC,
+// sequence numbers and timestamps stay one continuous stream.
+//
+// Lock order: downTrack.mu is taken last; nothing that takes another lock
+// or calls out of the package runs while it is held, except the write to
+// the bound TrackLocalWriter.
+type downTrack struct {
+	id       string
+	streamID string
+	kind     webrtc.RTPCodecType
+	mid      string
+	bw       *bandwidth
+	selector LayerSelector
+	// onLayer is called (without locks held) when the forwarded layer
+	// changes on a simulcast source.
+	onLayer  func(d *downTrack, layer int)
+	bytesOut *atomic.Uint64 // node-wide counter, may be nil
+
+	mu      sync.Mutex
+	writer  webrtc.TrackLocalWriter
+	ssrc    uint32
+	codecs  []webrtc.RTPCodecParameters
+	pt      uint8
+	src     *upTrack
+	want    int // wanted layer index or autoLayer
+	target  int // layer to switch to on its next keyframe
+	current int // layer being forwarded, -1 before the first keyframe
+
+	rebase    bool
+	hasOut    bool
+	seqOffset uint16
+	tsOffset  uint32
+	lastSeq   uint16
+	lastTS    uint32
+	lastAt    time.Time
+	epoch     uint16 // first outgoing sequence number of the current source
+	hdr       rtp.Header
+	ext       [4]rtp.Extension // capacity for extensions interceptors add
+	rtxBuf    []byte
+	rtxPkt    rtp.Packet
+
+	sent    uint64
+	resent  uint64
+	dropped uint64
+}
+
+func newDownTrack(id, streamID, mid string, kind webrtc.RTPCodecType) *downTrack {
+	return &downTrack{
+		id: id, streamID: streamID, mid: mid, kind: kind,
+		bw: newBandwidth(), selector: fitSelector{},
+		want: autoLayer, current: -1, rebase: true,
+		rtxBuf: make([]byte, rtpbuf.SlotSize),
+	}
+}
+
+// ID, RID, StreamID and Kind implement webrtc.TrackLocal.
+func (d *downTrack) ID() string                { return d.id }
+func (d *downTrack) RID() string               { return "" }
+func (d *downTrack) StreamID() string          { return d.streamID }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
+
+// Bind implements webrtc.TrackLocal: it records the negotiated SSRC,
+// codecs and the writer.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.codecs = ctx.CodecParameters()
+	if len(d.codecs) == 0 {
+		return webrtc.RTPCodecParameters{}, ErrCodec
+	}
+	d.ssrc = uint32(ctx.SSRC())
+	d.writer = ctx.WriteStream()
+	c := d.codecs[0]
+	if d.src != nil {
+		if m, ok := d.codecFor(d.src.mime); ok {
+			c = m
+		}
+	}
+	d.pt = uint8(c.PayloadType)
+	return c, nil
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.mu.Lock()
+	d.writer = nil
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *downTrack) codecFor(mime string) (webrtc.RTPCodecParameters, bool) {
+	for _, c := range d.codecs {
+		if strings.EqualFold(c.MimeType, mime) {
+			return c, true
+		}
+	}
+	return webrtc.RTPCodecParameters{}, false
+}
+
+// source returns the published track being forwarded, or nil.
+func (d *downTrack) source() *upTrack {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.src
+}
+
+// setSource makes d forward up (nil stops forwarding) starting with layer
+// want. The next packet forwarded continues d's sequence numbers.
+func (d *downTrack) setSource(up *upTrack, want int) error {
+	d.mu.Lock()
+	if up != nil && d.codecs != nil {
+		c, ok := d.codecFor(up.mime)
+		if !ok {
+			d.mu.Unlock()
+			return ErrCodec
+		}
+		d.pt = uint8(c.PayloadType)
+	}
+	old := d.src
+	d.src, d.current, d.rebase, d.want = up, -1, true, want
+	d.target = d.pickTarget(time.Now())
+	target := d.target
+	d.mu.Unlock()
+	if old != nil && old != up {
+		old.removeDown(d)
+	}
+	if up != nil {
+		up.addDown(d)
+		up.requestKeyframe(target)
+	}
+	return nil
+}
+
+// pickTarget resolves the wanted layer; d.mu is held.
+func (d *downTrack) pickTarget(time.Time) int {
+	if d.src == nil {
+		return 0
+	}
+	if d.want == autoLayer {
+		return d.src.resolveLayer(d.selector.Select(d.bw.estimate(), d.src.presentBitrates()))
+	}
+	return d.src.resolveLayer(d.want)
+}
+
+// setWant changes the wanted layer (autoLayer to follow bandwidth).
+func (d *downTrack) setWant(want int) {
+	d.mu.Lock()
+	d.want = want
+	d.mu.Unlock()
+	d.retarget()
+}
+
+// retarget re-evaluates the target layer and asks for a keyframe when a
+// switch is pending.
+func (d *downTrack) retarget() {
+	d.mu.Lock()
+	src := d.src
+	if src == nil {
+		d.mu.Unlock()
+		return
+	}
+	d.target = d.pickTarget(time.Now())
+	target, pending := d.target, d.target != d.current
+	d.mu.Unlock()
+	if pending {
+		src.requestKeyframe(target)
+	}
+}
+
+// forward writes one packet of layer idx of src, if d forwards that layer.
+// Layer switches happen only on keyframes.
+func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool) {
+	changed, needKey := -1, -1
+	d.mu.Lock()
+	if d.src != src || d.writer == nil {
+		d.mu.Unlock()
+		return
+	}
+	if src.kind == "video" && idx != d.current {
+		if idx != d.target || !key {
+			if idx == d.target {
+				needKey = idx
+			}
+			d.dropped++
+			d.mu.Unlock()
+			if needKey >= 0 {
+				src.requestKeyframe(needKey)
+			}
+			return
+		}
+		d.current, d.rebase, changed = idx, true, idx
+	} else if d.current < 0 {
+		d.current, d.rebase = idx, true
+	}
+	if d.rebase {
+		d.rebaseOn(src, pkt)
+	}
+	d.write(pkt, true)
+	d.mu.Unlock()
+	if changed >= 0 && src.simulcst && d.onLayer != nil {
+		d.onLayer(d, changed)
+	}
+}
+
+// rebaseOn sets the offsets so pkt follows the last packet sent; d.mu is
+// held.
+func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet) {
+	d.rebase = false
+	if !d.hasOut {
+		d.seqOffset, d.tsOffset = 0, 0
+	} else {
+		gap := uint32(time.Since(d.lastAt).Seconds() * float64(src.clockRate))
+		d.seqOffset = d.lastSeq + 1 - pkt.SequenceNumber
+		d.tsOffset = d.lastTS + max(gap, 1) - pkt.Timestamp
+	}
+	d.epoch = pkt.SequenceNumber + d.seqOffset
+}
+
+// write rewrites pkt's header into d.hdr and sends it; d.mu is held.
+func (d *downTrack) write(pkt *rtp.Packet, fresh bool) {
+	d.hdr = pkt.Header
+	d.hdr.SSRC = d.ssrc
+	d.hdr.PayloadType = d.pt
+	d.hdr.SequenceNumber = pkt.SequenceNumber + d.seqOffset
+	d.hdr.Timestamp = pkt.Timestamp + d.tsOffset
+	d.hdr.Extension = false
+	d.hdr.Extensions = d.ext[:0]
+	d.hdr.ExtensionProfile = 0
+	d.hdr.Padding = false
+	d.hdr.PaddingSize = 0
+	if fresh {
+		if !d.hasOut || int16(d.hdr.SequenceNumber-d.lastSeq) > 0 {
+			d.lastSeq, d.lastTS, d.lastAt, d.hasOut = d.hdr.SequenceNumber, d.hdr.Timestamp, time.Now(), true
+		}
+		d.sent++
+	} else {
+		d.resent++
+	}
+	if n, err := d.writer.WriteRTP(&d.hdr, pkt.Payload); err == nil && d.bytesOut != nil {
+		d.bytesOut.Add(uint64(n))
+	}
+}
+
+// retransmit resends outgoing sequence number seq from the source's packet
+// cache, if it belongs to what d currently forwards.
+func (d *downTrack) retransmit(seq uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.src == nil || d.writer == nil || !d.hasOut || d.current < 0 || d.rebase {
+		return
+	}
+	if int16(seq-d.epoch) < 0 || int16(d.lastSeq-seq) < 0 {
+		return
+	}
+	n, ok := d.src.layers[d.current].cache.Get(seq-d.seqOffset, d.rtxBuf)
+	if !ok || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
+		return
+	}
+	d.write(&d.rtxPkt, false)
+}
+
+// onRTCP handles one RTCP packet from the subscriber about this track.
+func (d *downTrack) onRTCP(p rtcp.Packet, now time.Time) {
+	switch p := p.(type) {
+	case *rtcp.TransportLayerNack:
+		rtpbuf.ForEachNACK(p.Nacks, d.retransmit)
+	case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+		d.mu.Lock()
+		src, cur := d.src, d.current
+		if cur < 0 {
+			cur = d.target
+		}
+		d.mu.Unlock()
+		if src != nil {
+			src.requestKeyframe(cur)
+		}
+	default:
+		d.bw.onRTCP(p, now)
+	}
+}
+
+// rtcpLoop reads the subscriber's RTCP for this sender until it stops.
+func (d *downTrack) rtcpLoop(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		for _, p := range pkts {
+			d.onRTCP(p, now)
+		}
+	}
+}
+
+// layerState reports the wanted and current layers.
+func (d *downTrack) layerState() (want, current int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.want, d.current
+}

@@ -1,0 +1,73 @@
+package sfu
+
+import (
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// newPeerConnection creates the session's PeerConnection; s.mu is held.
+func (s *session) newPeerConnection() error {
+	pc, err := s.n.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	s.pc = pc
+	pc.OnTrack(s.onTrack)
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			reason := "peer connection " + st.String()
+			s.n.goroutine(func() { s.close(reason, true) })
+		}
+	})
+	return nil
+}
+
+// discard closes a session that never joined (its first offer failed).
+func (s *session) discard() {
+	s.mu.Lock()
+	pc := s.pc
+	s.closed = true
+	s.mu.Unlock()
+	if pc != nil {
+		_ = pc.Close()
+	}
+}
+
+// down returns the down track on mid, or nil.
+func (s *session) down(mid string) *downTrack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.downs[mid]
+}
+
+// track returns the published track with id, or nil.
+func (s *session) track(id string) *upTrack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, up := range s.ups {
+		if up.id == id {
+			return up
+		}
+	}
+	return nil
+}
+
+// expireUnnegotiated closes s if it has not negotiated within the node's
+// negotiate timeout.
+func (n *Node) expireUnnegotiated(s *session) {
+	t := time.NewTimer(n.negotiateTimeout)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-n.stopping:
+		return
+	}
+	s.mu.Lock()
+	done := s.negotiated || s.closed
+	s.mu.Unlock()
+	if !done {
+		s.close("no offer within "+n.negotiateTimeout.String(), true)
+	}
+}

@@ -1,0 +1,197 @@
+package sfu
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/bus"
+)
+
+const (
+	maintenanceInterval = 250 * time.Millisecond
+	speakerInterval     = 500 * time.Millisecond
+	speakerThreshold    = 0.01 // about -40 dBov
+)
+
+// tick runs the node's periodic work until ctx ends: heartbeats, layer
+// bitrates and automatic layer choice, active speakers.
+func (n *Node) tick(ctx context.Context) {
+	hb := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	maint := time.NewTicker(maintenanceInterval)
+	defer maint.Stop()
+	n.heartbeat()
+	last, lastSpeakers := time.Now(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hb.C:
+			n.heartbeat()
+		case now := <-maint.C:
+			n.maintain(now.Sub(last))
+			last = now
+			if now.Sub(lastSpeakers) >= speakerInterval {
+				n.activeSpeakers()
+				lastSpeakers = now
+			}
+		}
+	}
+}
+
+func (n *Node) snapshot() ([]*session, []*upTrack) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ss := make([]*session, 0, len(n.sessions))
+	for _, s := range n.sessions {
+		ss = append(ss, s)
+	}
+	ts := make([]*upTrack, 0, len(n.tracks))
+	for _, t := range n.tracks {
+		ts = append(ts, t)
+	}
+	return ss, ts
+}
+
+// maintain updates layer bitrates and re-targets automatic subscriptions.
+func (n *Node) maintain(dt time.Duration) {
+	_, tracks := n.snapshot()
+	for _, t := range tracks {
+		t.updateRates(dt)
+		if !t.simulcst {
+			continue
+		}
+		for _, d := range t.downTracks() {
+			if want, _ := d.layerState(); want == autoLayer {
+				d.retarget()
+			}
+		}
+	}
+}
+
+// activeSpeakers publishes each room's speakers when the set changed.
+func (n *Node) activeSpeakers() {
+	_, tracks := n.snapshot()
+	rooms := map[string][]bus.Speaker{}
+	roomOf := map[string]bus.Participant{}
+	for _, t := range tracks {
+		if t.kind != bus.KindAudio {
+			continue
+		}
+		p := t.pub.p
+		key := bus.RoomKey(p.Namespace, p.Room)
+		roomOf[key] = p
+		if lvl := t.takeLevel(); lvl >= speakerThreshold {
+			rooms[key] = append(rooms[key], bus.Speaker{Identity: p.Identity, SessionID: p.SessionID, Level: lvl})
+		}
+	}
+	for key, p := range roomOf {
+		sp := rooms[key]
+		sort.Slice(sp, func(i, j int) bool { return sp[i].Level > sp[j].Level })
+		ids := make([]string, len(sp))
+		for i, s := range sp {
+			ids[i] = s.SessionID
+		}
+		set := strings.Join(ids, ",")
+		n.mu.Lock()
+		changed := n.speakers[key] != set
+		n.speakers[key] = set
+		n.mu.Unlock()
+		if changed {
+			n.emit(bus.RoomEvents(p.Namespace, p.Room), bus.Event{
+				Type: bus.EventActiveSpeakers, Namespace: p.Namespace, Room: p.Room, Speakers: append([]bus.Speaker{}, sp...),
+			})
+		}
+	}
+}
+
+// Info returns the node's current NodeInfo.
+func (n *Node) Info() bus.NodeInfo {
+	sessions, tracks := n.snapshot()
+	rooms := map[string]bool{}
+	for _, s := range sessions {
+		rooms[bus.RoomKey(s.p.Namespace, s.p.Room)] = true
+	}
+	n.mu.Lock()
+	cpu, in, out := n.load.sample(n.bytesIn.Load(), n.bytesOut.Load())
+	n.mu.Unlock()
+	return bus.NodeInfo{
+		ID: n.id, Region: n.cfg.Region, Zone: n.cfg.Zone, ISP: n.cfg.ISP,
+		PublicIPs: n.mux.AdvertiseIPs(), MediaPort: n.MediaPort(), Capacity: n.cfg.Capacity,
+		StartedAt: n.startedAt, SentAt: time.Now(),
+		Load: bus.NodeLoad{
+			CPU: cpu, MemoryBytes: rssBytes(), BitsInPerS: in, BitsOutPerS: out,
+			Rooms: len(rooms), Participants: len(sessions), Tracks: len(tracks),
+		},
+	}
+}
+
+func (n *Node) heartbeat() {
+	if n.events == nil {
+		return
+	}
+	if err := n.events.Publish(bus.NodeHeartbeats, n.Info()); err != nil {
+		n.log.Warn("heartbeat", "err", err)
+	}
+}
+
+// loadSampler turns cumulative counters into rates between samples.
+type loadSampler struct {
+	at              time.Time
+	cpu             time.Duration
+	bytesIn, bytesO uint64
+}
+
+func (l *loadSampler) sample(in, out uint64) (cpu float64, bitsIn, bitsOut uint64) {
+	now, c := time.Now(), processCPU()
+	if !l.at.IsZero() {
+		dt := now.Sub(l.at).Seconds()
+		if dt > 0 {
+			cpu = (c - l.cpu).Seconds() / dt / float64(runtime.NumCPU())
+			bitsIn = uint64(float64(in-l.bytesIn) * 8 / dt)
+			bitsOut = uint64(float64(out-l.bytesO) * 8 / dt)
+		}
+	}
+	l.at, l.cpu, l.bytesIn, l.bytesO = now, c, in, out
+	return cpu, bitsIn, bitsOut
+}
+
+// processCPU reads the process's user+system CPU time from /proc.
+func processCPU() time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// rssBytes is the process's resident memory.
+func rssBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.Sys
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseUint(f[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}

@@ -1,0 +1,239 @@
+package sfu
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/rtpbuf"
+)
+
+const (
+	cachePackets    = 1024                   // per layer: ~1 s of 8 Mbit/s video
+	keyframeMinGap  = 300 * time.Millisecond // PLI throttle per layer
+	maxPacketBuffer = 1500
+)
+
+// rtcpWriter sends RTCP to the publisher.
+type rtcpWriter interface {
+	WriteRTCP(pkts []rtcp.Packet) error
+}
+
+// upTrack is a track a session publishes. Each simulcast layer (or the one
+// stream of a plain track) has its own read loop, packet cache and
+// statistics; all of them fan out to the same snapshot of down tracks.
+type upTrack struct {
+	id        string
+	kind      string
+	mime      string
+	codec     codecKind
+	clockRate uint32
+	pub       *session
+	upstream  rtcpWriter
+
+	layers [maxLayers]*layer
+	downs  atomic.Pointer[[]*downTrack] // copy-on-write snapshot
+	muted  atomic.Bool
+	closed atomic.Bool
+
+	// Audio level (dBov, 0 loud..127 silent); loudest since the last read.
+	levelID   uint8
+	loudest   atomic.Uint32 // 127-dBov+1, 0 = none
+	bytesIn   *atomic.Uint64
+	packetsIn atomic.Uint64
+
+	mu       sync.Mutex // guards info, downsMu
+	info     bus.TrackInfo
+	downsMu  sync.Mutex // serializes writers of downs
+	simulcst bool
+	ridIdx   map[string]int // rid -> layer index, fixed at creation
+}
+
+// layer is one received stream of an upTrack.
+type layer struct {
+	idx      int
+	rid      string
+	ssrc     atomic.Uint32
+	present  atomic.Bool
+	cache    *rtpbuf.Cache
+	bytes    atomic.Uint64
+	bitrate  atomic.Uint64 // bits per second, updated by the node's ticker
+	lastRate uint64
+	lastPLI  atomic.Int64 // unix nanos
+}
+
+func newUpTrack(id string, pub *session, kind, mime string, clockRate uint32, simulcast bool, nodeBytes *atomic.Uint64) *upTrack {
+	t := &upTrack{
+		id: id, kind: kind, mime: mime, codec: codecOf(mime), clockRate: clockRate,
+		pub: pub, simulcst: simulcast, bytesIn: nodeBytes,
+	}
+	for i := range t.layers {
+		t.layers[i] = &layer{idx: i, cache: rtpbuf.NewCache(cachePackets)}
+	}
+	empty := []*downTrack{}
+	t.downs.Store(&empty)
+	return t
+}
+
+func (t *upTrack) trackInfo() bus.TrackInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	info := t.info
+	info.Layers = append([]string(nil), t.info.Layers...)
+	info.Muted = t.muted.Load()
+	return info
+}
+
+func (t *upTrack) addDown(d *downTrack) {
+	t.downsMu.Lock()
+	defer t.downsMu.Unlock()
+	old := *t.downs.Load()
+	for _, o := range old {
+		if o == d {
+			return
+		}
+	}
+	next := make([]*downTrack, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, d)
+	t.downs.Store(&next)
+}
+
+func (t *upTrack) removeDown(d *downTrack) {
+	t.downsMu.Lock()
+	defer t.downsMu.Unlock()
+	old := *t.downs.Load()
+	next := make([]*downTrack, 0, len(old))
+	for _, o := range old {
+		if o != d {
+			next = append(next, o)
+		}
+	}
+	t.downs.Store(&next)
+}
+
+// downTracks returns the current subscribers.
+func (t *upTrack) downTracks() []*downTrack { return *t.downs.Load() }
+
+// presentBitrates returns each layer's bitrate; absent layers are 0, and a
+// present layer with no traffic yet counts as 1 bit/s so it stays eligible.
+func (t *upTrack) presentBitrates() [maxLayers]uint64 {
+	var out [maxLayers]uint64
+	for i, l := range t.layers {
+		if l.present.Load() {
+			out[i] = max(1, l.bitrate.Load())
+		}
+	}
+	return out
+}
+
+// resolveLayer maps a wanted layer index to one the track has: the highest
+// present layer not above want, else the lowest present layer.
+func (t *upTrack) resolveLayer(want int) int {
+	if !t.simulcst {
+		return 0
+	}
+	best := -1
+	for i := 0; i <= want && i < maxLayers; i++ {
+		if t.layers[i].present.Load() {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return best
+	}
+	for i := want + 1; i < maxLayers; i++ {
+		if t.layers[i].present.Load() {
+			return i
+		}
+	}
+	return want
+}
+
+// requestKeyframe sends a PLI for layer idx to the publisher, at most once
+// per keyframeMinGap.
+func (t *upTrack) requestKeyframe(idx int) {
+	if t.kind != bus.KindVideo || idx < 0 || idx >= maxLayers {
+		return
+	}
+	l := t.layers[idx]
+	ssrc := l.ssrc.Load()
+	if ssrc == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := l.lastPLI.Load()
+	if now-last < int64(keyframeMinGap) || !l.lastPLI.CompareAndSwap(last, now) {
+		return
+	}
+	if t.upstream != nil {
+		_ = t.upstream.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	}
+}
+
+// updateRates turns byte counters into bitrates; dt is the time since the
+// previous call.
+func (t *upTrack) updateRates(dt time.Duration) {
+	for _, l := range t.layers {
+		b := l.bytes.Load()
+		l.bitrate.Store(uint64(float64(b-l.lastRate) * 8 / dt.Seconds()))
+		l.lastRate = b
+	}
+}
+
+// takeLevel returns the loudest audio level since the last call, 0..1.
+func (t *upTrack) takeLevel() float64 {
+	v := t.loudest.Swap(0)
+	if v == 0 || t.muted.Load() {
+		return 0
+	}
+	dbov := 127 - float64(v-1)
+	return math.Pow(10, -dbov/20)
+}
+
+// readLoop reads one layer until the publisher's stream ends. It reuses
+// one buffer and one packet; the per-packet path allocates nothing.
+func (t *upTrack) readLoop(remote *webrtc.TrackRemote, l *layer) {
+	buf := make([]byte, maxPacketBuffer)
+	var pkt rtp.Packet
+	for {
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			return
+		}
+		t.forward(l, buf[:n], &pkt)
+	}
+}
+
+// forward handles one received packet of layer l: cache it, note its
+// audio level and hand it to every down track.
+func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
+	if pkt.Unmarshal(raw) != nil {
+		return
+	}
+	l.bytes.Add(uint64(len(raw)))
+	t.packetsIn.Add(1)
+	if t.bytesIn != nil {
+		t.bytesIn.Add(uint64(len(raw)))
+	}
+	_ = l.cache.Store(pkt.SequenceNumber, raw)
+	if t.levelID != 0 {
+		if ext := pkt.GetExtension(t.levelID); len(ext) > 0 {
+			v := uint32(127-ext[0]&0x7f) + 1
+			for cur := t.loudest.Load(); v > cur && !t.loudest.CompareAndSwap(cur, v); cur = t.loudest.Load() {
+			}
+		}
+	}
+	if t.muted.Load() || len(pkt.Payload) == 0 {
+		return
+	}
+	key := t.kind == bus.KindVideo && isKeyframe(t.codec, pkt.Payload)
+	for _, d := range *t.downs.Load() {
+		d.forward(t, l.idx, pkt, key)
+	}
+}
