@@ -194,11 +194,6 @@ func (n *fakeNode) answer(sid, offer string, subs []bus.Subscription) (string, e
 	return b.String(), nil
 }
 
-func hasAttr(md *sdp.MediaDescription, key string) bool {
-	_, ok := md.Attribute(key)
-	return ok
-}
-
 func (n *fakeNode) publishTrack(sid, kind string) {
 	n.mu.Lock()
 	s := n.sessions[sid]

@@ -192,6 +192,18 @@ func (c *client) expect(typ string, ok func(protocol.Message) bool) protocol.Mes
 			}
 			c.backlog = append(c.backlog, m)
 		case <-c.done:
+			for {
+				select {
+				case m := <-c.in:
+					if match(m) {
+						return m
+					}
+					c.backlog = append(c.backlog, m)
+					continue
+				default:
+				}
+				break
+			}
 			c.t.Fatalf("connection ended (%v) while waiting for %s", c.err, typ)
 		case <-timeout:
 			c.t.Fatalf("timed out waiting for %s", typ)
@@ -248,3 +260,9 @@ const testOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
 const testViewOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
 	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:a\r\na=recvonly\r\na=ice-ufrag:vw1\r\na=ice-pwd:viewerpasswordviewerpass\r\na=rtpmap:111 opus/48000/2\r\n" +
 	"m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:v\r\na=recvonly\r\na=ice-ufrag:vw1\r\na=ice-pwd:viewerpasswordviewerpass\r\na=rtpmap:96 VP8/90000\r\n"
+
+func httpTestServer(t *testing.T, s *Server) string {
+	web := httptest.NewServer(s.Handler())
+	t.Cleanup(web.Close)
+	return web.URL
+}

@@ -108,7 +108,7 @@ func (s *Server) join(ctx context.Context, claims *auth.Claims, m protocol.Messa
 	}
 	p.SessionID = newSessionID()
 	sess := &session{Participant: p, NodeID: nodeID, Grants: claims.Grants()}
-	rec := bus.SessionRecord{Participant: p, NodeID: nodeID, Grants: sess.Grants, CreatedAt: time.Now().UTC()}
+	rec := bus.SessionRecord{Participant: p, NodeID: nodeID, Grants: sess.Grants, CreatedAt: time.Now().UTC(), Kind: "ws"}
 	if err := s.dir.CreateSession(ctx, rec); err != nil {
 		return nil, err
 	}
