@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/client"
+)
+
+// The rtcloud binary is built once per test run, on first use.
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+func rtcloudBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "rtcloud-e2e-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "rtcloud")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/rtcloud/rtcloud/cmd/rtcloud")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func removeBinary() {
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+}
+
+// child is a running rtcloud process; its output is kept for failures.
+type child struct {
+	cmd *exec.Cmd
+	out bytes.Buffer
+}
+
+// startChild runs rtcloud with args and stops it (SIGTERM, then SIGKILL)
+// when the test ends.
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(rtcloudBinary(t), args...)}
+	c.cmd.Stdout = &c.out
+	c.cmd.Stderr = &c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { // owned by the cleanup below, which waits for it
+		_ = c.cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("rtcloud %s output:\n%s", strings.Join(args, " "), c.out.String())
+		}
+	})
+	return c
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	waitFor(t, 60*time.Second, base+"/healthz", func() error {
+		resp, err := hc.Get(base + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	hc.CloseIdleConnections()
+}
+
+// Signal and SFU run as separate processes connected only by an external
+// NATS server; two clients exchange media through them.
+func TestSeparateProcesses(t *testing.T) {
+	nats, err := bus.StartEmbedded(bus.EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nats.Shutdown)
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	// Cleanups run last-in first-out: signal stops before the SFU, and
+	// both before NATS.
+	startChild(t, "sfu", "--nats", nats.ClientURL(), "--media-port", "0", "--advertise-ip", "127.0.0.1")
+	startChild(t, "signal", "--nats", nats.ClientURL(), "--http", fmt.Sprintf("127.0.0.1:%d", port))
+	waitHealthy(t, base)
+	wsURL := "ws://" + strings.TrimPrefix(base, "http://") + "/ws"
+
+	var pub *client.Client
+	waitFor(t, 30*time.Second, "a join succeeds (the SFU node registered)", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := client.Connect(ctx, wsURL, mint(t, "default", "split", "pub"), client.Options{Media: mediaOptions()})
+		if err != nil {
+			return err
+		}
+		pub = c
+		return nil
+	})
+	t.Cleanup(pub.Close)
+	tracks := publish(t, pub, video(), audio())
+	sub := join(t, wsURL, "default", "split", "sub")
+	ctx := ctxTimeout(t, 30*time.Second)
+	var rts []*client.RemoteTrack
+	for _, lt := range tracks {
+		rt, err := sub.Subscribe(ctx, lt.ID(), "")
+		if err != nil {
+			t.Fatalf("subscribe %s: %v", lt.ID(), err)
+		}
+		rts = append(rts, rt)
+	}
+	waitFor(t, 30*time.Second, "media through separate processes", func() error {
+		for _, rt := range rts {
+			if err := receiving(rt, 60); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// `rtcloud token` prints one verifiable JWT on stdout and nothing else.
+func TestTokenCommand(t *testing.T) {
+	cmd := exec.Command(rtcloudBinary(t), "token", "--room", "demo", "--identity", "alice", "--namespace", "acme", "--publish=false")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("rtcloud token: %v: %s", err, stderr.String())
+	}
+	out := stdout.String()
+	if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("stdout is not exactly one line: %q", out)
+	}
+	claims, err := auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret}).Verify(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("printed token does not verify: %v (%q)", err, out)
+	}
+	g := claims.Grant
+	if claims.Identity() != "alice" || g.Room != "demo" || g.Namespace != "acme" || g.Publish || !g.Subscribe {
+		t.Fatalf("claims %+v", claims)
+	}
+	if _, err := auth.NewVerifier(map[string]string{auth.DevKey: "other"}).Verify(strings.TrimSpace(out)); err == nil {
+		t.Fatal("token verifies with a wrong secret")
+	}
+}
+
+// `rtcloud dev` starts everything and answers /healthz with 200.
+func TestDevCommand(t *testing.T) {
+	port := freePort(t)
+	startChild(t, "dev", "--http", fmt.Sprintf("127.0.0.1:%d", port), "--media-port", "0", "--advertise-ip", "127.0.0.1")
+	waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d", port))
+}
