@@ -11,6 +11,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/sfu"
 )
 
@@ -22,8 +23,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	var f commonFlags
 	f.register(fs, true, true)
+	nodes := fs.Int("nodes", 1, "SFU nodes; more than 1 runs a local cluster of child processes (2 signaling servers, 2 controllers)")
+	regions := fs.String("regions", "", "regions of the cluster's SFU nodes, comma-separated (with --nodes)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *nodes > 1 {
+		return runCluster(ctx, f, *nodes, config.SplitList(*regions), stdout, stderr)
 	}
 	c, err := f.load()
 	if err != nil {

@@ -21,6 +21,7 @@ Usage:
   rtcloud dev      [flags]   everything in one process with an embedded NATS
   rtcloud signal   [flags]   signaling server (WebSocket, WHIP/WHEP)
   rtcloud sfu      [flags]   SFU media node
+  rtcloud controller [flags] controller: placement, admin API, leader election
   rtcloud token    [flags]   print an access token
   rtcloud help               this text
 
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = withSignals(func(ctx context.Context) error { return runSignal(ctx, rest, stderr) })
 	case "sfu":
 		err = withSignals(func(ctx context.Context) error { return runSFU(ctx, rest, stderr) })
+	case "controller":
+		err = withSignals(func(ctx context.Context) error { return runController(ctx, rest, stderr) })
 	case "token":
 		err = runToken(rest, stdout, stderr)
 	case "help", "-h", "--help":

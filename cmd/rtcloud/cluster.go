@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rtcloud/rtcloud/internal/cluster"
+)
+
+// runCluster is `rtcloud dev --nodes N`: a local cluster of child
+// processes of this binary on one embedded NATS.
+func runCluster(ctx context.Context, f commonFlags, nodes int, regions []string, stdout, stderr io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the rtcloud binary: %w", err)
+	}
+	c, err := f.load()
+	if err != nil {
+		return err
+	}
+	host, signalPort := "127.0.0.1", 7800
+	if f.httpAddr != "" {
+		h, p, ok := strings.Cut(f.httpAddr, ":")
+		if n, err := fmt.Sscanf(p, "%d", &signalPort); !ok || err != nil || n != 1 {
+			return fmt.Errorf("--http %q: want host:port", f.httpAddr)
+		}
+		if h != "" {
+			host = h
+		}
+	}
+	log := newLogger(c.Log.Level, c.Log.Format, stderr)
+	return cluster.Run(ctx, cluster.Options{
+		Exe: exe, Nodes: nodes, Regions: regions, Host: host, SignalPort: signalPort,
+		AdvertiseIP: f.advertiseIP, NATSURL: f.nats, LogLevel: f.logLevel,
+		Out: stderr, Info: stdout, Logger: log,
+	})
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/internal/controller"
+)
+
+// controllerFlags are the controller's own flags, over the config file.
+type controllerFlags struct {
+	httpAddr, policy, geoCIDRs, mmdb, id string
+}
+
+func (f *controllerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.httpAddr, "http", "", "controller HTTP listen address: allocate and admin API (default :7900)")
+	fs.StringVar(&f.policy, "policy", "", "room placement policy: same-node or nearest (default same-node)")
+	fs.StringVar(&f.geoCIDRs, "geoip-cidr", "", "client location table, comma-separated CIDR=REGION[:ISP] (added to the config's)")
+	fs.StringVar(&f.mmdb, "geoip-mmdb", "", "MaxMind-format .mmdb database for client locations")
+	fs.StringVar(&f.id, "id", "", "controller id (default: generated)")
+}
+
+func (f *controllerFlags) apply(c *config.Controller) error {
+	if f.httpAddr != "" {
+		c.HTTPAddr = f.httpAddr
+	}
+	if f.policy != "" {
+		c.Policy = f.policy
+	}
+	if f.mmdb != "" {
+		c.GeoIP.MMDB = f.mmdb
+	}
+	for _, e := range config.SplitList(f.geoCIDRs) {
+		cidr, loc, ok := strings.Cut(e, "=")
+		if !ok {
+			return fmt.Errorf("--geoip-cidr %q: want CIDR=REGION[:ISP]", e)
+		}
+		region, isp, _ := strings.Cut(loc, ":")
+		c.GeoIP.CIDRs = append(c.GeoIP.CIDRs, config.GeoCIDR{CIDR: cidr, Region: region, ISP: isp})
+	}
+	return nil
+}
+
+func runController(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rtcloud controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f commonFlags
+	f.register(fs, false, false)
+	var cf controllerFlags
+	cf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := f.load()
+	if err != nil {
+		return err
+	}
+	if err := cf.apply(&c.Controller); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if c.NATS.URL == "" {
+		return errors.New("--nats (or nats.url) is required")
+	}
+	log := newLogger(c.Log.Level, c.Log.Format, stderr)
+	b, err := connectBus(c, "rtcloud-controller", log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctl, err := controller.New(setupCtx, controller.Options{
+		Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log, ID: cf.id,
+	})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID())
+	return serveHTTP(ctx, c.Controller.HTTPAddr, ctl.Handler(), log)
+}
