@@ -108,7 +108,10 @@ export class Tiles {
     const avatar = el('div', 'avatar');
     avatar.append(el('span', '', initials(d.name.replace(/\s*\(.*\)$/, ''))));
     const plate = el('div', 'nameplate');
-    plate.append(el('span', 'mic-off', '🔇'), el('span', 'name', d.name));
+    const micOff = el('span', 'mic-off');
+    micOff.title = 'Microphone muted';
+    micOff.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M2 2l20 20"/><path d="M9 9v3a3 3 0 0 0 5.1 2.1M15 9.3V5a3 3 0 0 0-5.9-.6"/><path d="M17 16.9A7 7 0 0 1 5 12v-2m14 0v2c0 .8-.1 1.5-.4 2.2"/><path d="M12 19v3"/></svg>';
+    plate.append(micOff, el('span', 'name', d.name));
     const stats = el('div', 'stats', '');
     tile.append(video, avatar, plate, stats);
     if (!d.local) {
@@ -144,7 +147,7 @@ export class Tiles {
     }
     tile.classList.toggle('has-video', !!media && !v.muted);
     tile.classList.toggle('audio-muted', d.source === Source.Camera && (!d.audio || d.audio.muted));
-    tile.classList.toggle('speaking', this.speaking.has(d.local ? 'local' : d.session) && d.source === Source.Camera);
+    tile.classList.toggle('speaking', this.speaking.has(d.local ? 'local' : d.session) && d.source === Source.Camera && !!d.audio && !d.audio.muted);
     const q = tile.querySelector('.quality');
     if (q && v && document.activeElement !== q) q.value = v.requestedLayer ?? '';
     tile._video = v;

@@ -22,7 +22,6 @@ const status = {
   stopped: 'Stopped',
 };
 client.on('state', (s) => ($('status').textContent = status[s] ?? s));
-$('video').srcObject = client.stream;
 client.on('track', () => {
   $('video').srcObject = client.stream;
   $('video').play().catch(() => {});
