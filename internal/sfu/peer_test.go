@@ -136,6 +136,11 @@ func (e *testEnv) newPeer(id string, o peerOpts) *testPeer {
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(0)
 	se.SetIncludeLoopbackCandidate(true)
+	if o.drop != nil {
+		// Loss is injected after SRTP decryption, so the retransmission
+		// (same SSRC and sequence number) would otherwise be a replay.
+		se.DisableSRTPReplayProtection(true)
+	}
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	if o.tcpOnly {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
