@@ -2,10 +2,12 @@ package client
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -14,20 +16,41 @@ import (
 // from the receive path of each stream, concurrently for different streams.
 type LossFunc func(ssrc uint32, seq uint16) bool
 
-// lossFactory builds the interceptor that applies a LossFunc. It must be
-// registered before the NACK generator so it sits closer to the network.
-type lossFactory struct{ drop LossFunc }
-
-func (f lossFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &lossInterceptor{drop: f.drop}, nil
+// netFactory builds the interceptor nearest to the network: it applies a
+// LossFunc to received packets and counts the NACKs sent. It must be
+// registered before the NACK generator.
+type netFactory struct {
+	drop  LossFunc
+	nacks *atomic.Uint64
 }
 
-type lossInterceptor struct {
+func (f netFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &netInterceptor{drop: f.drop, nacks: f.nacks}, nil
+}
+
+type netInterceptor struct {
 	interceptor.NoOp
-	drop LossFunc
+	drop  LossFunc
+	nacks *atomic.Uint64
 }
 
-func (l *lossInterceptor) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+func (l *netInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		for _, p := range pkts {
+			if n, ok := p.(*rtcp.TransportLayerNack); ok {
+				for _, pair := range n.Nacks {
+					l.nacks.Add(uint64(len(pair.PacketList())))
+				}
+			}
+		}
+		return w.Write(pkts, a)
+	})
+}
+
+func (l *netInterceptor) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	if l.drop == nil {
+		return r
+	}
 	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		for {
 			n, attr, err := r.Read(b, a)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -40,7 +41,7 @@ type MediaOptions struct {
 // newAPI builds a Pion API with the codecs rtcloud clients use (no RTX:
 // retransmissions arrive on the media SSRC), NACK generation and response,
 // RTCP reports and TWCC.
-func newAPI(o MediaOptions) (*webrtc.API, error) {
+func newAPI(o MediaOptions, nacks *atomic.Uint64) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 	codecs := []struct {
@@ -70,9 +71,7 @@ func newAPI(o MediaOptions) (*webrtc.API, error) {
 		}
 	}
 	reg := &interceptor.Registry{}
-	if o.ReceiveLoss != nil {
-		reg.Add(lossFactory{drop: o.ReceiveLoss})
-	}
+	reg.Add(netFactory{drop: o.ReceiveLoss, nacks: nacks})
 	if err := configureNack(m, reg, o.NACKInterval); err != nil {
 		return nil, err
 	}
@@ -98,6 +97,12 @@ func newAPI(o MediaOptions) (*webrtc.API, error) {
 	if o.IPFilter != nil {
 		se.SetIPFilter(o.IPFilter)
 	}
+	if o.ReceiveLoss != nil {
+		// Injected loss happens after decryption: the SRTP layer saw the
+		// dropped packet, so its retransmission (same SSRC and sequence
+		// number) would be rejected as a replay.
+		se.DisableSRTPReplayProtection(true)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
 
@@ -115,19 +120,21 @@ type peer struct {
 	failed        chan struct{} // closed when it fails or closes
 	failedOnce    sync.Once
 
-	mu      sync.Mutex
-	closed  bool
-	wg      sync.WaitGroup
-	slots   map[string]*recvSlot // by mid
-	stop    chan struct{}
-	senders []*LocalTrack
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+	slots  map[string]*recvSlot // by mid
+	stop   chan struct{}
+
+	nacksSent *atomic.Uint64 // sequence numbers requested in NACKs
 }
 
 func newPeer(o MediaOptions) (*peer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	api, err := newAPI(o)
+	nacks := &atomic.Uint64{}
+	api, err := newAPI(o, nacks)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +142,7 @@ func newPeer(o MediaOptions) (*peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
-	p := &peer{pc: pc, log: o.Logger, connected: make(chan struct{}), failed: make(chan struct{}),
+	p := &peer{pc: pc, log: o.Logger, nacksSent: nacks, connected: make(chan struct{}), failed: make(chan struct{}),
 		slots: map[string]*recvSlot{}, stop: make(chan struct{})}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {

@@ -236,3 +236,6 @@ func (c *Client) RestartICE(ctx context.Context) error {
 	}
 	return c.negotiate(ctx, protocol.Message{Type: protocol.TypeOffer, SDP: sdp})
 }
+
+// NACKsSent is how many lost packets this client requested with NACKs.
+func (c *Client) NACKsSent() uint64 { return c.peer.nacksSent.Load() }

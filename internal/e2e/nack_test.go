@@ -61,7 +61,10 @@ func TestNACKRecovery(t *testing.T) {
 		if n := loss.count.Load(); n < 30 {
 			return fmt.Errorf("only %d packets dropped so far", n)
 		}
-		return receiving(rt, 300)
+		if err := receiving(rt, 300); err != nil {
+			return fmt.Errorf("%w; %d NACKed", err, sub.NACKsSent())
+		}
+		return nil
 	})
 	t.Logf("%d packets dropped and recovered; the publisher got %d NACKs", loss.count.Load(), lt.Stats()[0].NACKs)
 }
