@@ -119,6 +119,9 @@ func (e *testEnv) newPeer(id string, o peerOpts) *testPeer {
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 		t.Fatal(err)
 	}
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
 	reg := &interceptor.Registry{}
 	if o.drop != nil {
 		reg.Add(&dropFactory{drop: o.drop})
@@ -401,4 +404,25 @@ func (l *eventLog) has(typ string, match func(bus.Event) bool) func() bool {
 	return func() bool { _, ok := l.find(typ, match); return ok }
 }
 
-var _ = sdp.SDESMidURI
+type heartbeatLog struct {
+	mu   sync.Mutex
+	info []bus.NodeInfo
+}
+
+func (l *heartbeatLog) add(m *nats.Msg) {
+	var ni bus.NodeInfo
+	if json.Unmarshal(m.Data, &ni) == nil {
+		l.mu.Lock()
+		l.info = append(l.info, ni)
+		l.mu.Unlock()
+	}
+}
+
+func (l *heartbeatLog) last() (bus.NodeInfo, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.info) == 0 {
+		return bus.NodeInfo{}, false
+	}
+	return l.info[len(l.info)-1], true
+}

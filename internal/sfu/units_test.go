@@ -1,0 +1,209 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+func TestKeyframeDetection(t *testing.T) {
+	cases := []struct {
+		name string
+		c    codecKind
+		p    []byte
+		want bool
+	}{
+		{"vp8 key", codecVP8, []byte{0x10, 0x00}, true},
+		{"vp8 delta", codecVP8, []byte{0x10, 0x01}, false},
+		{"vp8 not start", codecVP8, []byte{0x00, 0x00}, false},
+		{"vp8 ext pictureid 15 bit", codecVP8, []byte{0x90, 0x80, 0x81, 0x23, 0x00}, true},
+		{"vp8 ext all", codecVP8, []byte{0x90, 0xF0, 0x05, 0x01, 0x02, 0x00}, true},
+		{"vp8 short", codecVP8, []byte{0x90}, false},
+		{"vp9 key", codecVP9, []byte{0x08}, true},
+		{"vp9 inter", codecVP9, []byte{0x48}, false},
+		{"h264 idr", codecH264, []byte{0x65}, true},
+		{"h264 sps", codecH264, []byte{0x67}, true},
+		{"h264 slice", codecH264, []byte{0x41}, false},
+		{"h264 stap-a sps", codecH264, []byte{0x78, 0x00, 0x01, 0x67, 0x00, 0x01, 0x68}, true},
+		{"h264 stap-a truncated", codecH264, []byte{0x78, 0x00, 0x09, 0x67}, false},
+		{"h264 fu-a idr start", codecH264, []byte{0x7c, 0x85}, true},
+		{"h264 fu-a idr middle", codecH264, []byte{0x7c, 0x05}, false},
+		{"empty", codecVP8, nil, false},
+	}
+	for _, c := range cases {
+		if got := isKeyframe(c.c, c.p); got != c.want {
+			t.Errorf("%s: got %v want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func FuzzKeyframe(f *testing.F) {
+	f.Add(byte(1), []byte{0x90, 0xF0, 0x05, 0x01, 0x02, 0x00})
+	f.Add(byte(3), []byte{0x78, 0x00, 0x01, 0x67})
+	f.Add(byte(2), []byte{0x08})
+	f.Fuzz(func(t *testing.T, c byte, p []byte) {
+		isKeyframe(codecKind(c%4), p)
+	})
+}
+
+// FuzzForward feeds arbitrary bytes through the receive and fan-out path.
+func FuzzForward(f *testing.F) {
+	f.Add([]byte{0x80, 0x60, 0x00, 0x01, 0, 0, 0, 1, 0, 0, 0, 1, 0x10, 0x00})
+	f.Add([]byte{0x90, 0x60, 0x00, 0x01, 0, 0, 0, 1, 0, 0, 0, 1, 0xbe, 0xde, 0x00, 0x05})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		up, _ := benchTrack(2)
+		var pkt rtp.Packet
+		up.forward(up.layers[0], raw, &pkt)
+		for _, d := range up.downTracks() {
+			d.onRTCP(&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: 1, LostPackets: 0xffff}}}, time.Now())
+		}
+	})
+}
+
+func TestMapRIDs(t *testing.T) {
+	cases := []struct {
+		rids []string
+		want map[string]int
+	}{
+		{[]string{"f", "h", "q"}, map[string]int{"q": 0, "h": 1, "f": 2}},
+		{[]string{"h", "m", "l"}, map[string]int{"l": 0, "m": 1, "h": 2}},
+		{[]string{"high", "low", "mid"}, map[string]int{"low": 0, "mid": 1, "high": 2}},
+		{[]string{"2", "0", "1"}, map[string]int{"0": 0, "1": 1, "2": 2}},
+		{[]string{"a", "b", "c"}, map[string]int{"a": 0, "b": 1, "c": 2}},
+	}
+	for _, c := range cases {
+		got := mapRIDs(c.rids)
+		for k, v := range c.want {
+			if got[k] != v {
+				t.Errorf("%v: %s -> %d, want %d", c.rids, k, got[k], v)
+			}
+		}
+	}
+}
+
+func TestLossEstimator(t *testing.T) {
+	e := newLossEstimator(1_000_000, 100_000, 10_000_000)
+	now := time.Unix(0, 0)
+	var est uint64
+	for i := range 20 {
+		est = e.Update(Feedback{Received: 100, At: now.Add(time.Duration(i) * 250 * time.Millisecond)})
+	}
+	if est <= 2_000_000 {
+		t.Fatalf("no loss: estimate %d, want growth above 2 Mbit/s", est)
+	}
+	high := est
+	for i := range 10 {
+		est = e.Update(Feedback{Received: 70, Lost: 30, At: now.Add(time.Duration(20+i) * 250 * time.Millisecond)})
+	}
+	if est >= high/2 {
+		t.Fatalf("30%% loss: estimate %d, want well below %d", est, high)
+	}
+	est = e.Update(Feedback{Received: 100, REMB: 300_000, At: now.Add(time.Hour)})
+	if est > 300_000 {
+		t.Fatalf("REMB cap: estimate %d", est)
+	}
+	for range 100 {
+		est = e.Update(Feedback{Lost: 100, At: now.Add(2 * time.Hour)})
+	}
+	if est < 100_000 {
+		t.Fatalf("estimate %d below the floor", est)
+	}
+}
+
+func TestTWCCCounts(t *testing.T) {
+	fb := &rtcp.TransportLayerCC{PacketStatusCount: 10, PacketChunks: []rtcp.PacketStatusChunk{
+		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 6},
+		&rtcp.StatusVectorChunk{SymbolList: []uint16{rtcp.TypeTCCPacketNotReceived, rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketNotReceived, rtcp.TypeTCCPacketReceivedSmallDelta}},
+	}}
+	if r, l := twccCounts(fb); r != 8 || l != 2 {
+		t.Fatalf("received %d lost %d, want 8 and 2", r, l)
+	}
+}
+
+func TestFitSelector(t *testing.T) {
+	s := fitSelector{}
+	rates := [maxLayers]uint64{150_000, 500_000, 2_000_000}
+	for _, c := range []struct {
+		est  uint64
+		want int
+	}{{100_000, 0}, {600_000, 1}, {5_000_000, 2}} {
+		if got := s.Select(c.est, rates); got != c.want {
+			t.Errorf("estimate %d: layer %d, want %d", c.est, got, c.want)
+		}
+	}
+	if got := s.Select(5_000_000, [maxLayers]uint64{0, 400_000, 0}); got != 1 {
+		t.Errorf("single present layer: %d", got)
+	}
+}
+
+// discardWriter is a TrackLocalWriter that counts and drops packets.
+type discardWriter struct{ n int }
+
+func (w *discardWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
+	w.n++
+	return 12 + len(p), nil
+}
+func (w *discardWriter) Write(b []byte) (int, error) { w.n++; return len(b), nil }
+
+// benchTrack builds a VP8 track with n bound down tracks writing to
+// discardWriters.
+func benchTrack(n int) (*upTrack, []*discardWriter) {
+	up := newUpTrack("TR_bench", nil, "video", webrtc.MimeTypeVP8, 90000, false, nil)
+	up.layers[0].present.Store(true)
+	var ws []*discardWriter
+	for i := range n {
+		d := newDownTrack("DT", "s", "0", webrtc.RTPCodecTypeVideo)
+		w := &discardWriter{}
+		d.writer, d.ssrc, d.pt = w, uint32(1000+i), 96
+		d.codecs = []webrtc.RTPCodecParameters{{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, PayloadType: 96}}
+		_ = d.setSource(up, autoLayer)
+		ws = append(ws, w)
+	}
+	return up, ws
+}
+
+// BenchmarkForward measures the per-packet path: parse, cache, keyframe
+// check and fan-out with header rewriting to 10 subscribers (the writer
+// discards). allocs/op must stay 0.
+func BenchmarkForward(b *testing.B) {
+	up, ws := benchTrack(10)
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 42, Timestamp: 1000}, Payload: make([]byte, 1100)}
+	pkt.Payload[0] = 0x10 // VP8 partition start, keyframe
+	raw, _ := pkt.Marshal()
+	var scratch rtp.Packet
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		raw[2], raw[3] = byte(i>>8), byte(i)
+		up.forward(up.layers[0], raw, &scratch)
+	}
+	b.StopTimer()
+	if ws[0].n == 0 {
+		b.Fatal("nothing forwarded")
+	}
+}
+
+// TestForwardNoAllocs keeps the zero-allocation property under test.
+func TestForwardNoAllocs(t *testing.T) {
+	up, ws := benchTrack(10)
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 42}, Payload: make([]byte, 1100)}
+	pkt.Payload[0] = 0x10
+	raw, _ := pkt.Marshal()
+	var scratch rtp.Packet
+	var seq uint16
+	allocs := testing.AllocsPerRun(500, func() {
+		seq++
+		raw[2], raw[3] = byte(seq>>8), byte(seq)
+		up.forward(up.layers[0], raw, &scratch)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per forwarded packet, want 0", allocs)
+	}
+	if ws[9].n < 500 {
+		t.Fatalf("subscriber got %d packets", ws[9].n)
+	}
+}
