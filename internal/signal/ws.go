@@ -39,6 +39,9 @@ type conn struct {
 	urlToken string
 	clientIP string
 
+	// abort ends a write in progress when a slow client is cut off.
+	abort       context.Context
+	abortNow    context.CancelFunc
 	closeOnce   sync.Once
 	closing     chan struct{} // closed by closeWith
 	closeCode   websocket.StatusCode
@@ -83,6 +86,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		closing:  make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.abort, c.abortNow = context.WithCancel(context.Background())
+	defer c.abortNow()
 	if !s.track(c) {
 		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
 		c.cancel()
@@ -219,7 +224,7 @@ func (c *conn) write(m protocol.Message) error {
 		c.log.Error("encode message", "type", m.Type, "err", err)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	ctx, cancel := context.WithTimeout(c.abort, writeTimeout)
 	defer cancel()
 	return c.ws.Write(ctx, websocket.MessageText, data)
 }
@@ -249,6 +254,9 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string, drain bool) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason, c.drain = code, reason, drain
 		close(c.closing)
+		if !drain {
+			c.abortNow() // a client that does not read may block a write
+		}
 	})
 }
 
