@@ -3,8 +3,8 @@ package sfu
 import (
 	"context"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/bus"
