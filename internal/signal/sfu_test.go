@@ -79,47 +79,9 @@ func TestWHIPToWHEPThroughRealSFU(t *testing.T) {
 	h.waitNode(h.srv, "sfu1")
 	h.node.Stop() // only the real node takes rooms from here on
 
-	// A WHIP publisher sending VP8.
-	pub := newPionPeer(t)
-	defer pub.Close()
-	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "whip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "room placed on sfu1", func() bool {
-		_, ok := h.srv.dir.Node("node1")
-		return !ok
-	})
 	pubTok := mint(t, "ns", "live", "camera")
-	res := do(t, "POST", h.web.URL+"/whip/live", pubTok, typeSDP, httpOffer(t, pub))
-	if res.status != http.StatusCreated {
-		t.Fatalf("WHIP = %d %q", res.status, res.body)
-	}
-	if err := pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.body}); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // a fake VP8 keyframe stream
-		defer wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for seq := uint16(0); ; seq++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true},
-				Payload: []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0x10, 0x00, 0x10, 0x00}}
-			_ = track.WriteRTP(pkt)
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	res, stopPub := startWHIPPublisher(t, h, pubTok)
+	defer stopPub()
 
 	// Another namespace's viewer of a room with the same name sees nothing.
 	if res := do(t, "POST", h.web.URL+"/whep/live", mint(t, "other", "live", "spy"), typeSDP, testViewOffer); res.status != http.StatusConflict {
@@ -176,4 +138,49 @@ func TestWHIPToWHEPThroughRealSFU(t *testing.T) {
 	})
 	_ = view.Close()
 	rwg.Wait()
+}
+
+// startWHIPPublisher publishes a VP8 stream over WHIP until stopped.
+func startWHIPPublisher(t *testing.T, h *harness, token string) (httpResult, func()) {
+	t.Helper()
+	// A WHIP publisher sending VP8.
+	pub := newPionPeer(t)
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "whip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "room placed on sfu1", func() bool {
+		_, ok := h.srv.dir.Node("node1")
+		return !ok
+	})
+	res := do(t, "POST", h.web.URL+"/whip/live", token, typeSDP, httpOffer(t, pub))
+	if res.status != http.StatusCreated {
+		t.Fatalf("WHIP = %d %q", res.status, res.body)
+	}
+	if err := pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.body}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a fake VP8 keyframe stream
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint16(0); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true},
+				Payload: []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0x10, 0x00, 0x10, 0x00}}
+			_ = track.WriteRTP(pkt)
+		}
+	}()
+	return res, func() { close(stop); wg.Wait(); _ = pub.Close() }
+
 }

@@ -60,30 +60,7 @@ func TestJoinOfferEventsDataAndLeave(t *testing.T) {
 		}
 	}
 
-	// Data: to one identity, never back to the sender.
-	carol := h.dial("")
-	carol.join(mint(t, "ns", "room", "carol"))
-	alice.send(protocol.Message{Type: protocol.TypeData, Payload: []byte("for bob"), To: []string{"bob"}})
-	alice.send(protocol.Message{Type: protocol.TypeData, Payload: []byte("for all")})
-	d := bob.expect(protocol.TypeData, nil)
-	if string(d.Payload) != "for bob" || d.From != "alice" {
-		t.Fatalf("bob got data %+v", d)
-	}
-	bob.expect(protocol.TypeData, func(m protocol.Message) bool { return string(m.Payload) == "for all" })
-	carol.expect(protocol.TypeData, func(m protocol.Message) bool { return string(m.Payload) == "for all" })
-	// A ping round trip after both: alice's own data would have come first.
-	alice.send(protocol.Message{Type: protocol.TypePing, ID: "p"})
-	alice.expect(protocol.TypePong, func(m protocol.Message) bool { return m.ID == "p" })
-	for _, m := range carol.seenAll() {
-		if m.Type == protocol.TypeData && string(m.Payload) == "for bob" {
-			t.Fatal("carol got data addressed to bob")
-		}
-	}
-	for _, m := range alice.seenAll() {
-		if m.Type == protocol.TypeData {
-			t.Fatalf("alice got her own data back: %+v", m)
-		}
-	}
+	checkDataRelay(t, h, alice, bob)
 
 	alice.send(protocol.Message{Type: protocol.TypeLeave})
 	if c := alice.expect(protocol.TypeClosed, nil); c.Reason != "left" {
@@ -215,4 +192,33 @@ func TestServerCloseTellsClients(t *testing.T) {
 	if h.srv.Ready() {
 		t.Fatal("Ready after Close")
 	}
+}
+
+// checkDataRelay sends data from alice to bob and to everyone.
+func checkDataRelay(t *testing.T, h *harness, alice, bob *client) {
+	// Data: to one identity, never back to the sender.
+	carol := h.dial("")
+	carol.join(mint(t, "ns", "room", "carol"))
+	alice.send(protocol.Message{Type: protocol.TypeData, Payload: []byte("for bob"), To: []string{"bob"}})
+	alice.send(protocol.Message{Type: protocol.TypeData, Payload: []byte("for all")})
+	d := bob.expect(protocol.TypeData, nil)
+	if string(d.Payload) != "for bob" || d.From != "alice" {
+		t.Fatalf("bob got data %+v", d)
+	}
+	bob.expect(protocol.TypeData, func(m protocol.Message) bool { return string(m.Payload) == "for all" })
+	carol.expect(protocol.TypeData, func(m protocol.Message) bool { return string(m.Payload) == "for all" })
+	// A ping round trip after both: alice's own data would have come first.
+	alice.send(protocol.Message{Type: protocol.TypePing, ID: "p"})
+	alice.expect(protocol.TypePong, func(m protocol.Message) bool { return m.ID == "p" })
+	for _, m := range carol.seenAll() {
+		if m.Type == protocol.TypeData && string(m.Payload) == "for bob" {
+			t.Fatal("carol got data addressed to bob")
+		}
+	}
+	for _, m := range alice.seenAll() {
+		if m.Type == protocol.TypeData {
+			t.Fatalf("alice got her own data back: %+v", m)
+		}
+	}
+
 }
