@@ -207,6 +207,14 @@ func (c *Client) request(ctx context.Context, m protocol.Message) (protocol.Mess
 		}
 		return r, nil
 	case <-c.done:
+		select { // the reply may have come just before the close
+		case r := <-ch:
+			if r.Type == protocol.TypeError {
+				return r, serverError(r.Error)
+			}
+			return r, nil
+		default:
+		}
 		return protocol.Message{}, fmt.Errorf("%s: %w (%v)", m.Type, ErrClosed, c.Err())
 	case <-ctx.Done():
 		return protocol.Message{}, fmt.Errorf("%s: %w", m.Type, ctx.Err())

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -187,6 +188,9 @@ func (p *peer) addSendTracks(specs []TrackSpec, namePrefix string, n *int) ([]*L
 		if err != nil {
 			return nil, fmt.Errorf("add transceiver: %w", err)
 		}
+		if err := preferCodec(tr, locals[0]); err != nil {
+			return nil, err
+		}
 		for _, l := range locals[1:] {
 			if err := tr.Sender().AddEncoding(l); err != nil {
 				return nil, fmt.Errorf("add encoding: %w", err)
@@ -280,4 +284,32 @@ func readSenderRTCP(s *webrtc.RTPSender, rid string, l *layerSender) {
 			}
 		}
 	}
+}
+
+// preferCodec offers only the track's codec on its transceiver, so the
+// SFU cannot pick another one (the offer would otherwise list every video
+// codec, VP8 first).
+func preferCodec(tr *webrtc.RTPTransceiver, track webrtc.TrackLocal) error {
+	var mime string
+	switch l := track.(type) {
+	case *webrtc.TrackLocalStaticRTP:
+		mime = l.Codec().MimeType
+	case *webrtc.TrackLocalStaticSample:
+		mime = l.Codec().MimeType
+	default:
+		return nil
+	}
+	var prefs []webrtc.RTPCodecParameters
+	for _, c := range tr.Sender().GetParameters().Codecs {
+		if strings.EqualFold(c.MimeType, mime) {
+			prefs = append(prefs, c)
+		}
+	}
+	if len(prefs) == 0 {
+		return fmt.Errorf("%w: codec %s is not supported", ErrBadSpec, mime)
+	}
+	if err := tr.SetCodecPreferences(prefs); err != nil {
+		return fmt.Errorf("codec preferences: %w", err)
+	}
+	return nil
 }

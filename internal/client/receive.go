@@ -21,7 +21,8 @@ type RemoteTrack struct {
 	counter     seqTracker
 	counterLost uint64 // missing counters of finished layer segments
 	lastLayer   int
-	frameStart  bool
+	keySeen     bool
+	lastKeyTS   uint32 // RTP timestamp of the last keyframe counted
 
 	mime          atomic.Pointer[string]
 	ssrc          atomic.Uint32
@@ -42,7 +43,7 @@ type RemoteTrack struct {
 }
 
 func newRemoteTrack(mid, trackID, kind string) *RemoteTrack {
-	t := &RemoteTrack{mid: mid, trackID: trackID, kind: kind, lastLayer: -1, frameStart: true}
+	t := &RemoteTrack{mid: mid, trackID: trackID, kind: kind, lastLayer: -1}
 	t.layer.Store(-1)
 	return t
 }
@@ -124,8 +125,12 @@ func (t *RemoteTrack) handle(b []byte, now int64, isKey keyframeFunc) {
 		return
 	}
 	t.gaps.Store(t.rtpSeq.missing())
-	start := t.frameStart
-	t.frameStart = h.marker || isKey == nil
+	// A keyframe is counted once per RTP timestamp: an H.264 keyframe
+	// spans several key packets (parameter sets, then the IDR slice).
+	key := isKey != nil && isKey(h.payload) && (!t.keySeen || h.ts != t.lastKeyTS)
+	if key {
+		t.keySeen, t.lastKeyTS = true, h.ts
+	}
 	tr, hasTrailer := ParseTrailer(h.payload)
 	if hasTrailer {
 		if int(tr.Layer) != t.lastLayer {
@@ -151,7 +156,7 @@ func (t *RemoteTrack) handle(b []byte, now int64, isKey keyframeFunc) {
 	if isKey == nil || h.marker {
 		t.frames.Add(1)
 	}
-	if start && isKey != nil && isKey(h.payload) {
+	if key {
 		t.keyframes.Add(1)
 	}
 	if hasTrailer {

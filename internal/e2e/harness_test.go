@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
@@ -70,6 +71,7 @@ func startCluster(t *testing.T) *cluster {
 	c.SFU.MediaPort = 0
 	c.SFU.AdvertiseIPs = []string{"127.0.0.1"}
 	c.SFU.BindIP = "127.0.0.1"
+	c.SFU.HeartbeatInterval = 250 * time.Millisecond
 	c.Signal.DevTokens = true
 	connect := func(name string) *bus.Client {
 		b, err := bus.Connect(bus.Options{URLs: c.NATS.URL, Name: name, KVReplicas: 1, Logger: log})
@@ -106,6 +108,24 @@ func startCluster(t *testing.T) *cluster {
 	t.Cleanup(sig.Close)
 	srv := httptest.NewServer(sig.Handler())
 	t.Cleanup(srv.Close)
+	// Joins work once the signaling server has seen a heartbeat of the
+	// node: wait for one published after it subscribed.
+	beat := make(chan struct{}, 1)
+	sub, err := sigBus.Subscribe(bus.NodeHeartbeats, func(*natsgo.Msg) {
+		select {
+		case beat <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	select {
+	case <-beat:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no SFU node heartbeat within 15s")
+	}
 	waitFor(t, 15*time.Second, "node and signaling ready", func() error {
 		if !node.Ready() || !sig.Ready() {
 			return fmt.Errorf("node ready %v, signal ready %v", node.Ready(), sig.Ready())

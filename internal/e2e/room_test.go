@@ -117,3 +117,28 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 		return nil
 	})
 }
+
+// An H.264 track reaches a subscriber whole, keyframes included.
+func TestH264Track(t *testing.T) {
+	c := startCluster(t)
+	pub := join(t, c.wsURL, "default", "h264", "pub")
+	lt := publish(t, pub, client.TrackSpec{Codec: client.CodecH264, FPS: 15, KbpsPerLayer: []int{300}, KeyframeFrames: 15})[0]
+	sub := join(t, c.wsURL, "default", "h264", "sub")
+	ctx := ctxTimeout(t, 30*time.Second)
+	if _, err := sub.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == lt.ID() }); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := sub.Subscribe(ctx, lt.ID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "H.264 received", func() error {
+		if err := receiving(rt, 100); err != nil {
+			return err
+		}
+		if s := rt.Stats(); s.MimeType != client.CodecH264 || s.Keyframes < 2 {
+			return fmt.Errorf("%s with %d keyframes", s.MimeType, s.Keyframes)
+		}
+		return nil
+	})
+}
