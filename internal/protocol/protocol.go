@@ -79,7 +79,7 @@ type Message struct {
 	TrackID string `json:"track_id,omitempty"`
 	Muted   bool   `json:"muted,omitempty"`
 
-	// data: Payload is any JSON value the application chooses
+	// data: Payload is application bytes (base64 in JSON), at most 64 KiB
 	Payload []byte   `json:"payload,omitempty"`
 	To      []string `json:"to,omitempty"`
 	From    string   `json:"from,omitempty"`
