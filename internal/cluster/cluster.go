@@ -156,48 +156,88 @@ func DemoCIDRs(regions []string) string {
 	return b.String()
 }
 
-// Run starts the cluster and keeps it up until ctx ends or a child exits;
-// then it interrupts every child, kills those that do not exit within
-// StopTimeout, and returns.
-func Run(ctx context.Context, o Options) error {
+// Cluster is a running local cluster.
+type Cluster struct {
+	Children []*Child
+	NATSURL  string
+	g        *group
+	cleanup  []func()
+}
+
+// Start starts the embedded NATS server (unless NATSURL is set) and every
+// child, and prints the banner.
+func Start(o Options) (*Cluster, error) {
 	if err := o.defaults(); err != nil {
-		return err
+		return nil, err
 	}
-	natsURL := o.NATSURL
-	if natsURL == "" {
+	cl := &Cluster{NATSURL: o.NATSURL}
+	if cl.NATSURL == "" {
 		nats, err := bus.StartEmbedded(bus.EmbeddedOptions{Host: o.Host})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer nats.Shutdown()
-		natsURL = nats.ClientURL()
+		cl.cleanup = append(cl.cleanup, nats.Shutdown)
+		cl.NATSURL = nats.ClientURL()
 	}
 	dir, err := os.MkdirTemp("", "rtcloud-cluster-")
 	if err != nil {
-		return err
+		cl.Stop()
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	cl.cleanup = append(cl.cleanup, func() { _ = os.RemoveAll(dir) })
 	cfgPath := filepath.Join(dir, "controller.yaml")
 	if err := os.WriteFile(cfgPath, []byte(DemoCIDRs(o.Regions)), 0o600); err != nil {
-		return err
+		cl.Stop()
+		return nil, err
 	}
-	children := o.Plan(natsURL, cfgPath)
-	g := &group{opts: o, exited: make(chan string, len(children))}
-	defer g.stop()
-	for _, c := range children {
-		if err := g.start(c); err != nil {
-			return err
+	cl.Children = o.Plan(cl.NATSURL, cfgPath)
+	cl.g = &group{opts: o, exited: make(chan string, len(cl.Children))}
+	for _, c := range cl.Children {
+		if err := cl.g.start(c); err != nil {
+			cl.Stop()
+			return nil, err
 		}
 	}
-	printBanner(o, natsURL, children)
-	// A child that dies stays dead (that is how failover is tried out);
-	// the cluster ends with ctx or when no child is left.
-	for left := len(children); left > 0; left-- {
+	printBanner(o, cl.NATSURL, cl.Children)
+	return cl, nil
+}
+
+// Kill ends child name at once (SIGKILL), as a crash would.
+func (cl *Cluster) Kill(name string) error {
+	for _, c := range cl.Children {
+		if c.Name == name && c.cmd != nil {
+			return c.cmd.Process.Kill()
+		}
+	}
+	return fmt.Errorf("cluster: no child %q", name)
+}
+
+// Stop interrupts every child, kills those still running after
+// StopTimeout, waits for them, and stops the embedded NATS server.
+func (cl *Cluster) Stop() {
+	if cl.g != nil {
+		cl.g.stop()
+	}
+	for i := len(cl.cleanup) - 1; i >= 0; i-- {
+		cl.cleanup[i]()
+	}
+	cl.cleanup = nil
+}
+
+// Run starts the cluster and keeps it up until ctx ends or no child is
+// left; a child that dies stays dead (that is how failover is tried out).
+func Run(ctx context.Context, o Options) error {
+	cl, err := Start(o)
+	if err != nil {
+		return err
+	}
+	defer cl.Stop()
+	for left := len(cl.Children); left > 0; left-- {
 		select {
 		case <-ctx.Done():
 			return nil
-		case name := <-g.exited:
-			o.Logger.Warn("cluster child is gone", "child", name, "still_running", left-1)
+		case name := <-cl.g.exited:
+			cl.g.opts.Logger.Warn("cluster child is gone", "child", name, "still_running", left-1)
 		}
 	}
 	return errors.New("cluster: every child process exited")
