@@ -103,3 +103,37 @@ func FuzzParsers(f *testing.F) {
 		rt.handle(b, time.Now().UnixNano(), vp8Keyframe)
 	})
 }
+
+// The receive path accounts a packet without allocating.
+func BenchmarkRemoteTrackHandle(b *testing.B) {
+	pkt := make([]byte, 12+1100)
+	pkt[0] = 0x80
+	pkt[1] = 96
+	rt := newRemoteTrack("0", "TR_x", "video")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pkt)))
+	for i := 0; b.Loop(); i++ {
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		putTrailer(pkt[len(pkt)-TrailerSize:], Trailer{Counter: uint32(i), SentNs: time.Now().UnixNano()})
+		rt.handle(pkt, time.Now().UnixNano(), vp8Keyframe)
+	}
+	if s := rt.Stats(); s.Gaps != 0 || s.CounterGaps != 0 {
+		b.Fatalf("gaps %d/%d", s.Gaps, s.CounterGaps)
+	}
+}
+
+func TestReceivePathDoesNotAllocate(t *testing.T) {
+	pkt := make([]byte, 12+200)
+	pkt[0] = 0x80
+	rt := newRemoteTrack("0", "TR_x", "video")
+	seq := uint16(0)
+	allocs := testing.AllocsPerRun(1000, func() {
+		binary.BigEndian.PutUint16(pkt[2:], seq)
+		putTrailer(pkt[len(pkt)-TrailerSize:], Trailer{Counter: uint32(seq)})
+		seq++
+		rt.handle(pkt, 1, vp8Keyframe)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per packet", allocs)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/rtcloud/rtcloud/internal/bus"
 )
 
 // RemoteTrack is one received track (one subscription, bound to one mid)
@@ -262,6 +263,17 @@ func (p *peer) freeSlot(kind string) *recvSlot {
 		}
 	}
 	return nil
+}
+
+// releaseSlots frees the slots of subscriptions that did not happen.
+func (p *peer) releaseSlots(subs []bus.Subscription) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range subs {
+		if slot := p.slots[s.MID]; slot != nil {
+			slot.free.Store(true)
+		}
+	}
 }
 
 // remoteTracks lists the current subscriptions.

@@ -156,6 +156,7 @@ func (c *Client) SubscribeMany(ctx context.Context, specs ...SubscribeSpec) ([]*
 	}
 	if len(rebind) > 0 {
 		if _, err := c.request(ctx, protocol.Message{Type: protocol.TypeSubscribe, Subscribe: rebind}); err != nil {
+			c.peer.releaseSlots(rebind)
 			return nil, fmt.Errorf("subscribe: %w", err)
 		}
 		for i := range out {
