@@ -129,3 +129,24 @@ func TestRoomEventsAndControls(t *testing.T) {
 		t.Fatalf("alice's tracks still listed: %+v", carol.Tracks())
 	}
 }
+
+// The audio level each publisher writes in its packets turns into
+// active_speakers events: the loud one is listed, the silent one is not.
+func TestActiveSpeakers(t *testing.T) {
+	c := startCluster(t)
+	const room = "speakers"
+	loud := join(t, c.wsURL, "default", room, "loud")
+	quiet := join(t, c.wsURL, "default", room, "quiet")
+	listener := join(t, c.wsURL, "default", room, "listener")
+	publish(t, loud, client.TrackSpec{Codec: client.CodecOpus, AudioLevel: 5})
+	publish(t, quiet, client.TrackSpec{Codec: client.CodecOpus, AudioLevel: 127})
+	ev := nextEvent(t, listener, protocol.TypeActiveSpeakers, func(e client.Event) bool { return len(e.Speakers) > 0 })
+	if ev.Speakers[0].Identity != "loud" {
+		t.Fatalf("loudest speaker %+v, want loud", ev.Speakers)
+	}
+	for _, s := range ev.Speakers {
+		if s.Identity == "quiet" || s.Identity == "listener" {
+			t.Errorf("silent participant listed as speaking: %+v", ev.Speakers)
+		}
+	}
+}
