@@ -154,7 +154,9 @@ func newPage(t *testing.T, browser context.Context, name string) *page {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("page %s console:\n%s", name, p.consoleLog())
+			var dump string
+			_ = p.eval(rtpDumpJS, &dump)
+			t.Logf("page %s console:\n%s\nRTP stats: %s", name, p.consoleLog(), dump)
 		}
 		cancel()
 	})
@@ -221,3 +223,22 @@ func (p *page) screenshot(path string) {
 	}
 	p.t.Logf("screenshot: %s", path)
 }
+
+// rtpDumpJS summarizes the RTP stats of a page's PeerConnection, printed
+// when a test fails.
+const rtpDumpJS = `(async () => {
+  const pc = (window.rtcloudApp && window.rtcloudApp.room && window.rtcloudApp.room.peerConnection) ||
+    (window.rtcloudViewer && window.rtcloudViewer.pc);
+  if (!pc) return 'no peer connection';
+  const keep = ['kind', 'mid', 'rid', 'ssrc', 'packetsReceived', 'packetsLost', 'framesDecoded', 'framesReceived', 'framesDropped',
+    'keyFramesDecoded', 'frameWidth', 'frameHeight', 'pliCount', 'nackCount', 'firCount', 'bytesSent', 'packetsSent',
+    'framesEncoded', 'keyFramesEncoded', 'qualityLimitationReason', 'retransmittedPacketsSent', 'active'];
+  const out = [pc.connectionState];
+  (await pc.getStats()).forEach((s) => {
+    if (s.type !== 'inbound-rtp' && s.type !== 'outbound-rtp') return;
+    const o = {type: s.type};
+    for (const k of keep) if (s[k] !== undefined) o[k] = s[k];
+    out.push(o);
+  });
+  return JSON.stringify(out);
+})()`

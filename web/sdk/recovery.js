@@ -74,8 +74,9 @@ export class Recovery {
       if (this.stopped || room.state === 'disconnected') return;
       try {
         const old = room.sessionId;
-        this.pastSessions.add(old);
         const joined = await room._join(resume ? old : undefined);
+        // Events about the old session must never show it as someone else.
+        if (room.sessionId !== old) this.pastSessions.add(old);
         if (resume && room.sessionId === old) {
           room._syncParticipants(joined.participants);
           if (room.session.mediaConnected) return this._done(true, 'resume');

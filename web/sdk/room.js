@@ -215,7 +215,12 @@ export class Room extends Emitter {
         if (!mine(m.participant)) this._addParticipant(m.participant);
         break;
       case 'participant_left':
-        if (m.participant) this._removeParticipant(m.participant.session_id);
+        if (mine(m.participant)) {
+          // The SFU ended our session without us leaving: start over.
+          if (this.state === 'connected') this._recovery.start('session');
+        } else if (m.participant) {
+          this._removeParticipant(m.participant.session_id);
+        }
         break;
       case 'track_published':
         if (!m.track) break;
