@@ -109,12 +109,15 @@ func (s *Server) routes() *http.ServeMux {
 // Handler serves /ws, /whip/, /whep/ (and /dev/token in dev mode).
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Ready reports whether the server can serve joins.
+// Ready reports whether the server can serve joins: it is connected to
+// the bus and has seen a live media node.
 func (s *Server) Ready() bool {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
-	return !closed && s.opts.Bus.Connected()
+	// A server that knows no live media node cannot place a join yet; it
+	// learns of nodes from their heartbeats within a second of starting.
+	return !closed && s.opts.Bus.Connected() && len(s.dir.LiveNodes()) > 0
 }
 
 // Close ends every client connection with a reason and stops the server.
