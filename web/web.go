@@ -16,9 +16,18 @@ var files embed.FS
 
 // Handler serves the conference page at "/", the viewer page at
 // "/watch/{room}", the SDK under "/sdk/" and page assets under "/static/".
-// Everything else under "/" is 404.
-func Handler() http.Handler {
+// Everything else is 404.
+func Handler() http.Handler { return HandlerWith(nil) }
+
+// HandlerWith is Handler with every other request passed to next (the
+// signaling server's handler, say), so one mux entry serves both:
+//
+//	mux.Handle("/", web.HandlerWith(sig.Handler()))
+func HandlerWith(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if next != nil {
+		mux.Handle("/", next)
+	}
 	mux.Handle("GET /sdk/", assets(http.FileServerFS(files)))
 	mux.Handle("GET /static/", assets(http.FileServerFS(files)))
 	mux.HandleFunc("GET /{$}", page("index.html"))

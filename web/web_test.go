@@ -62,6 +62,37 @@ func TestHandlerNotFound(t *testing.T) {
 	}
 }
 
+func TestHandlerWithFallback(t *testing.T) {
+	var got []string
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.Path)
+		w.WriteHeader(http.StatusTeapot)
+	})
+	h := HandlerWith(next)
+	for _, c := range []struct {
+		method, url string
+		status      int
+	}{
+		{http.MethodGet, "/", http.StatusOK},
+		{http.MethodGet, "/watch/demo", http.StatusOK},
+		{http.MethodGet, "/sdk/rtcloud.js", http.StatusOK},
+		{http.MethodGet, "/ws", http.StatusTeapot},
+		{http.MethodPost, "/whip/demo", http.StatusTeapot},
+		{http.MethodGet, "/dev/token", http.StatusTeapot},
+		{http.MethodPost, "/", http.StatusTeapot},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.url, nil))
+		if rec.Code != c.status {
+			t.Errorf("%s %s: status %d, want %d", c.method, c.url, rec.Code, c.status)
+		}
+	}
+	want := "GET /ws,POST /whip/demo,GET /dev/token,POST /"
+	if s := strings.Join(got, ","); s != want {
+		t.Errorf("passed on %s, want %s", s, want)
+	}
+}
+
 var importRE = regexp.MustCompile(`(?m)^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]`)
 
 // TestModuleImportsResolve checks that every import of every embedded

@@ -78,7 +78,7 @@ func waitReceiving(t *testing.T, p *page, pc string, wantAudio bool) inbound {
 		firstAudio, _ = best(in, "audio")
 		return nil
 	})
-	eventually(t, 15*time.Second, p.name+" keeps decoding video and receives audio", func() error {
+	eventually(t, 25*time.Second, p.name+" keeps decoding video and receives audio", func() error {
 		in, err := p.inbound(pc)
 		if err != nil {
 			return err

@@ -99,11 +99,10 @@ func startStack(t *testing.T) *stack {
 	}
 	t.Cleanup(sig.Close)
 
+	// The same wiring as cmd/rtcloud: the pages, and everything else to
+	// the signaling server (/ws, /whip/, /whep/, /dev/token).
 	mux := http.NewServeMux()
-	mux.Handle("/", web.Handler())
-	for _, p := range []string{"/ws", "/whip/", "/whep/", "/dev/token"} {
-		mux.Handle(p, sig.Handler())
-	}
+	mux.Handle("/", web.HandlerWith(sig.Handler()))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
