@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,11 +28,13 @@ type commonFlags struct {
 	configPath  string
 	nats        string
 	httpAddr    string
-	mediaPort   int
+	mediaPort   optionalInt
 	advertiseIP string
 	nodeID      string
 	region      string
 	logLevel    string
+	forwarder   string
+	pprof       bool
 }
 
 func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
@@ -42,10 +45,12 @@ func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
 		fs.StringVar(&f.httpAddr, "http", "", "HTTP and WebSocket listen address (default :7800)")
 	}
 	if withMedia {
-		fs.IntVar(&f.mediaPort, "media-port", -1, "the one UDP and TCP media port (default 7801)")
+		fs.Var(&f.mediaPort, "media-port", "the one UDP and TCP media `port`; 0 picks a free one (default 7801)")
 		fs.StringVar(&f.advertiseIP, "advertise-ip", "", "IP addresses put in ICE candidates, comma-separated (default: this machine's)")
 		fs.StringVar(&f.nodeID, "node-id", "", "SFU node id (default: generated)")
 		fs.StringVar(&f.region, "region", "", "SFU node region label")
+		fs.StringVar(&f.forwarder, "forwarder", sfu.ForwarderRTCloud, "SFU forwarding path: rtcloud, or naive (the textbook Pion way, a benchmark baseline)")
+		fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof next to the SFU node's /metrics")
 	}
 }
 
@@ -62,8 +67,8 @@ func (f *commonFlags) load() (config.Config, error) {
 	if f.httpAddr != "" {
 		c.Signal.HTTPAddr = f.httpAddr
 	}
-	if f.mediaPort >= 0 {
-		c.SFU.MediaPort = f.mediaPort
+	if f.mediaPort.set {
+		c.SFU.MediaPort = f.mediaPort.n
 	}
 	if f.advertiseIP != "" {
 		c.SFU.AdvertiseIPs = config.SplitList(f.advertiseIP)
@@ -144,15 +149,18 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log})
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder})
 	if err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
 	if c.SFU.MetricsAddr != "" {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", metricsHandler())
+		mux.Handle("/metrics", node.MetricsHandler())
 		mux.HandleFunc("/healthz", healthz(node.Ready))
+		if f.pprof {
+			mountPprof(mux)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -164,6 +172,15 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 	err = node.Run(ctx)
 	wg.Wait()
 	return err
+}
+
+// mountPprof serves the Go profiler's endpoints on mux.
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 func connectBus(c config.Config, name string, log *slog.Logger) (*bus.Client, error) {
@@ -237,4 +254,27 @@ func httpBase(addr string, advertise []string) string {
 		return "http://" + addr
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// optionalInt is an int flag that knows whether it was given, so an
+// explicit 0 differs from "not set" and the usage shows no bogus default.
+type optionalInt struct {
+	n   int
+	set bool
+}
+
+func (o *optionalInt) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.Itoa(o.n)
+}
+
+func (o *optionalInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("not a number: %q", s)
+	}
+	o.n, o.set = n, true
+	return nil
 }

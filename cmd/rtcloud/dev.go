@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 
 	"github.com/rtcloud/rtcloud/internal/auth"
@@ -54,7 +55,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer sfuBus.Close()
-	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: sfuBus, Logger: log})
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: sfuBus, Logger: log, Forwarder: f.forwarder})
 	if err != nil {
 		return err
 	}
@@ -103,7 +104,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   token (room "demo", identity "dev-user"):
 %[7]s
 `, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, auth.DevKey, auth.DevSecret, token)
-	err = serveListener(ctx, ln, httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected}), log)
+	// /metrics serves the SFU node's registry (it includes the process
+	// collectors); /debug/pprof only with --pprof.
+	mux := http.NewServeMux()
+	mux.Handle("/", httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected}))
+	mux.Handle("/metrics", node.MetricsHandler())
+	if f.pprof {
+		mountPprof(mux)
+	}
+	err = serveListener(ctx, ln, mux, log)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

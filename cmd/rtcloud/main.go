@@ -23,6 +23,7 @@ Usage:
   rtcloud sfu      [flags]   SFU media node
   rtcloud controller [flags] controller: placement, admin API, leader election
   rtcloud token    [flags]   print an access token
+  rtcloud bench    [flags]   load generator: publishers, subscribers, figures
   rtcloud help               this text
 
 Run "rtcloud COMMAND -h" for a command's flags.
@@ -50,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = withSignals(func(ctx context.Context) error { return runController(ctx, rest, stderr) })
 	case "token":
 		err = runToken(rest, stdout, stderr)
+	case "bench":
+		err = withSignals(func(ctx context.Context) error { return runBench(ctx, rest, stdout, stderr) })
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -2,14 +2,17 @@ package sfu
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/icemux"
+	"github.com/rtcloud/rtcloud/internal/metrics"
 )
 
 // Header extension URIs the node negotiates.
@@ -49,8 +52,9 @@ func codecs() []webrtc.RTPCodecParameters {
 // interceptors (NACK generation towards publishers, sender and receiver
 // reports, TWCC feedback and sequence numbers). NACKs from subscribers are
 // answered by the node from its own packet cache, so there is no NACK
-// responder interceptor.
-func newAPI(mux *icemux.Mux) (*webrtc.API, error) {
+// responder interceptor. The naive forwarder uses Pion's default
+// interceptors instead, as an application built from Pion's examples does.
+func newAPI(mux *icemux.Mux, m *metrics.SFU, naive bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range codecs() {
 		kind := webrtc.RTPCodecTypeVideo
@@ -79,35 +83,74 @@ func newAPI(mux *icemux.Mux) (*webrtc.API, error) {
 		}
 	}
 	reg := &interceptor.Registry{}
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
+	// First, so it sees the RTCP every later interceptor writes.
+	reg.Add(nackCounter{m: m})
+	if naive {
+		if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
+			return nil, err
+		}
+	} else if err := registerInterceptors(reg); err != nil {
 		return nil, err
 	}
-	reg.Add(gen)
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(rr)
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(sr)
-	twccHdr, err := twcc.NewHeaderExtensionInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(twccHdr)
-	twccFB, err := twcc.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(twccFB)
 
 	se := webrtc.SettingEngine{}
 	if err := mux.Configure(&se); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+}
+
+// registerInterceptors adds the interceptors of the rtcloud forwarder.
+func registerInterceptors(reg *interceptor.Registry) error {
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return err
+	}
+	reg.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return err
+	}
+	reg.Add(rr)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return err
+	}
+	reg.Add(sr)
+	twccHdr, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return err
+	}
+	reg.Add(twccHdr)
+	twccFB, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return err
+	}
+	reg.Add(twccFB)
+	return nil
+}
+
+// nackCounter counts the sequence numbers the node requests in NACKs.
+type nackCounter struct{ m *metrics.SFU }
+
+func (f nackCounter) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &nackCountInterceptor{m: f.m}, nil
+}
+
+type nackCountInterceptor struct {
+	interceptor.NoOp
+	m *metrics.SFU
+}
+
+func (i *nackCountInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		for _, p := range pkts {
+			if n, ok := p.(*rtcp.TransportLayerNack); ok {
+				for _, pair := range n.Nacks {
+					i.m.NACKsSent.Add(float64(1 + bits.OnesCount16(uint16(pair.LostPackets))))
+				}
+			}
+		}
+		return w.Write(pkts, a)
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"github.com/rtcloud/rtcloud/internal/metrics"
 	"github.com/rtcloud/rtcloud/internal/rtpbuf"
 )
 
@@ -34,6 +35,10 @@ type downTrack struct {
 	// changes on a simulcast source.
 	onLayer  func(d *downTrack, layer int)
 	bytesOut *atomic.Uint64 // node-wide counter, may be nil
+	m        *metrics.SFU   // may be nil (unit tests)
+	video    bool
+	naive    bool              // forwarded by the naive forwarder (naive.go)
+	sender   *webrtc.RTPSender // set for the naive forwarder
 
 	mu      sync.Mutex
 	writer  webrtc.TrackLocalWriter
@@ -65,7 +70,7 @@ type downTrack struct {
 
 func newDownTrack(id, streamID, mid string, kind webrtc.RTPCodecType) *downTrack {
 	return &downTrack{
-		id: id, streamID: streamID, mid: mid, kind: kind,
+		id: id, streamID: streamID, mid: mid, kind: kind, video: kind == webrtc.RTPCodecTypeVideo,
 		bw: newBandwidth(), selector: fitSelector{},
 		want: autoLayer, current: -1, rebase: true,
 		rtxBuf: make([]byte, rtpbuf.SlotSize),
@@ -126,6 +131,9 @@ func (d *downTrack) source() *upTrack {
 // setSource makes d forward up (nil stops forwarding) starting with layer
 // want. The next packet forwarded continues d's sequence numbers.
 func (d *downTrack) setSource(up *upTrack, want int) error {
+	if d.naive {
+		return d.setNaiveSource(up, want)
+	}
 	d.mu.Lock()
 	if up != nil && d.codecs != nil {
 		c, ok := d.codecFor(up.mime)
@@ -201,6 +209,9 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool) {
 				needKey = idx
 			}
 			d.dropped++
+			if d.m != nil {
+				d.m.Dropped.Inc()
+			}
 			d.mu.Unlock()
 			if needKey >= 0 {
 				src.requestKeyframe(needKey)
@@ -216,8 +227,13 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool) {
 	}
 	d.write(pkt, true)
 	d.mu.Unlock()
-	if changed >= 0 && src.simulcst && d.onLayer != nil {
-		d.onLayer(d, changed)
+	if changed >= 0 && src.simulcst {
+		if d.m != nil {
+			d.m.LayerSwitches.Inc()
+		}
+		if d.onLayer != nil {
+			d.onLayer(d, changed)
+		}
 	}
 }
 
@@ -255,14 +271,28 @@ func (d *downTrack) write(pkt *rtp.Packet, fresh bool) {
 	} else {
 		d.resent++
 	}
-	if n, err := d.writer.WriteRTP(&d.hdr, pkt.Payload); err == nil && d.bytesOut != nil {
+	n, err := d.writer.WriteRTP(&d.hdr, pkt.Payload)
+	if err != nil {
+		return
+	}
+	if d.bytesOut != nil {
 		d.bytesOut.Add(uint64(n))
+	}
+	if d.m != nil {
+		if fresh {
+			d.m.Out.Add(d.video, n)
+		} else {
+			d.m.Retransmissions.Inc()
+		}
 	}
 }
 
 // retransmit resends outgoing sequence number seq from the source's packet
 // cache, if it belongs to what d currently forwards.
 func (d *downTrack) retransmit(seq uint16) {
+	if d.m != nil {
+		d.m.NACKsReceived.Inc()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.src == nil || d.writer == nil || !d.hasOut || d.current < 0 || d.rebase {

@@ -14,14 +14,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/icemux"
+	"github.com/rtcloud/rtcloud/internal/metrics"
 )
 
 // Options configure a Node.
@@ -29,7 +32,16 @@ type Options struct {
 	Config config.SFU
 	Bus    *bus.Client
 	Logger *slog.Logger
+	// Forwarder selects the forwarding path: ForwarderRTCloud (default) or
+	// ForwarderNaive, the textbook Pion way kept as a benchmark baseline.
+	Forwarder string
 }
+
+// Forwarders a node can run.
+const (
+	ForwarderRTCloud = "rtcloud"
+	ForwarderNaive   = "naive"
+)
 
 // eventPublisher is what the node needs from the bus to send events.
 type eventPublisher interface {
@@ -46,6 +58,8 @@ type Node struct {
 	mux       *icemux.Mux
 	api       *webrtc.API
 	startedAt time.Time
+	metrics   *metrics.SFU
+	naive     bool // ForwarderNaive
 
 	// negotiateTimeout closes sessions created without an offer that never
 	// negotiate.
@@ -81,18 +95,27 @@ func NewNode(o Options) (*Node, error) {
 	if !bus.ValidName(id) {
 		return nil, fmt.Errorf("sfu: node id %q: use 1-128 of [A-Za-z0-9_-]", id)
 	}
+	naive := false
+	switch o.Forwarder {
+	case "", ForwarderRTCloud:
+	case ForwarderNaive:
+		naive = true
+	default:
+		return nil, fmt.Errorf("sfu: forwarder %q: want %q or %q", o.Forwarder, ForwarderRTCloud, ForwarderNaive)
+	}
+	m := metrics.NewSFU(id)
 	mux, err := icemux.Listen(icemux.Options{Port: o.Config.MediaPort, BindIP: o.Config.BindIP, AdvertiseIPs: o.Config.AdvertiseIPs})
 	if err != nil {
 		return nil, err
 	}
-	api, err := newAPI(mux)
+	api, err := newAPI(mux, m, naive)
 	if err != nil {
 		_ = mux.Close()
 		return nil, err
 	}
 	n := &Node{
 		cfg: o.Config, bus: o.Bus, log: o.Logger.With("component", "sfu", "node", id), id: id,
-		mux: mux, api: api, startedAt: time.Now(), negotiateTimeout: 30 * time.Second,
+		mux: mux, api: api, startedAt: time.Now(), metrics: m, naive: naive, negotiateTimeout: 30 * time.Second,
 		sessions: map[string]*session{}, tracks: map[string]*upTrack{}, speakers: map[string]string{},
 		stopping: make(chan struct{}),
 	}
@@ -107,6 +130,15 @@ func (n *Node) ID() string { return n.id }
 
 // MediaPort is the UDP and TCP port clients reach the node on.
 func (n *Node) MediaPort() int { return n.mux.Port() }
+
+// Metrics are the node's Prometheus collectors; serve Metrics().Registry
+// (see MetricsHandler).
+func (n *Node) Metrics() *metrics.SFU { return n.metrics }
+
+// MetricsHandler serves the node's registry in the Prometheus text format.
+func (n *Node) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(n.metrics.Registry, promhttp.HandlerOpts{})
+}
 
 // Ready reports whether the node serves commands.
 func (n *Node) Ready() bool { return n.ready.Load() }

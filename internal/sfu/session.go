@@ -150,9 +150,13 @@ func (s *session) applyTransceivers(infos []mediaInfo, publish []bus.PublishSpec
 			d := newDownTrack("DT_"+s.p.SessionID+"_"+mid, s.p.SessionID, mid, kind)
 			d.onLayer = s.n.layerChanged(s.p)
 			d.bytesOut = &s.n.bytesOut
+			d.m = s.n.metrics
 			sender, err := s.n.api.NewRTPSender(d, s.pc.SCTP().Transport())
 			if err != nil {
 				return nil, fmt.Errorf("sender for mid %s: %w", mid, err)
+			}
+			if s.n.naive {
+				d.naive, d.sender = true, sender
 			}
 			if err := t.SetSender(sender, d); err != nil {
 				return nil, fmt.Errorf("sender for mid %s: %w", mid, err)
@@ -176,6 +180,7 @@ func (s *session) newUpTrack(mi mediaInfo, publish []bus.PublishSpec) *upTrack {
 	}
 	up := newUpTrack("TR_"+randomID(12), s, mi.kind, "", 0, len(mi.rids) > 1, &s.n.bytesIn)
 	up.upstream = s.pc
+	up.m = s.n.metrics
 	up.ridIdx = mapRIDs(mi.rids)
 	up.info = bus.TrackInfo{
 		ID: up.id, SessionID: s.p.SessionID, Identity: s.p.Identity,
@@ -212,6 +217,9 @@ func (s *session) finishPublished(answer string) {
 			up.mime, up.clockRate, up.codec = canonicalMime(mi.mimes[0]), mi.clock[0], codecOf(mi.mimes[0])
 			up.info.MimeType = up.mime
 			up.levelID = mi.extIDs[extAudioLevel]
+			if s.n.naive {
+				up.newNaiveLocals()
+			}
 		}
 		up.mu.Unlock()
 	}
@@ -253,7 +261,11 @@ func (s *session) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) 
 	l.rid = remote.RID()
 	l.ssrc.Store(uint32(remote.SSRC()))
 	l.present.Store(true)
-	s.n.goroutine(func() { up.readLoop(remote, l) })
+	if s.n.naive {
+		s.n.goroutine(func() { up.naiveReadLoop(remote, l) })
+	} else {
+		s.n.goroutine(func() { up.readLoop(remote, l) })
+	}
 	for _, d := range up.downTracks() {
 		d.retarget()
 	}

@@ -91,7 +91,7 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	}
 	for i := 1; i < len(st.layers); i++ {
 		if st.layers[i] < st.layers[i-1] {
-			t.Fatalf("went back from layer %d to %d", st.layers[i-1], st.layers[i])
+			t.Fatalf("went back from layer %d to %d at %d of %d: %v", st.layers[i-1], st.layers[i], i, len(st.layers), st.layers[max(0, i-5):min(len(st.layers), i+5)])
 		}
 	}
 	if err := env.request(bus.CmdSetLayer, bus.SetLayer{SessionID: sub.sessionID(), MID: tc.Mid(), Layer: "ultra"}, nil); !bus.IsCode(err, bus.CodeBadRequest) {

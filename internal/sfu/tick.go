@@ -60,7 +60,8 @@ func (n *Node) snapshot() ([]*session, []*upTrack) {
 
 // maintain updates layer bitrates and re-targets automatic subscriptions.
 func (n *Node) maintain(dt time.Duration) {
-	_, tracks := n.snapshot()
+	sessions, tracks := n.snapshot()
+	n.updateGauges(sessions, tracks)
 	for _, t := range tracks {
 		t.updateRates(dt)
 		if !t.simulcst {
@@ -72,6 +73,17 @@ func (n *Node) maintain(dt time.Duration) {
 			}
 		}
 	}
+}
+
+// updateGauges sets the session, room and track gauges.
+func (n *Node) updateGauges(sessions []*session, tracks []*upTrack) {
+	rooms := map[string]bool{}
+	for _, s := range sessions {
+		rooms[bus.RoomKey(s.p.Namespace, s.p.Room)] = true
+	}
+	n.metrics.Sessions.Set(float64(len(sessions)))
+	n.metrics.Rooms.Set(float64(len(rooms)))
+	n.metrics.Tracks.Set(float64(len(tracks)))
 }
 
 // activeSpeakers publishes each room's speakers when the set changed.

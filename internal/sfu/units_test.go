@@ -7,6 +7,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"github.com/rtcloud/rtcloud/internal/metrics"
 )
 
 func TestKeyframeDetection(t *testing.T) {
@@ -151,13 +152,15 @@ func (w *discardWriter) Write(b []byte) (int, error) { w.n++; return len(b), nil
 // benchTrack builds a VP8 track with n bound down tracks writing to
 // discardWriters.
 func benchTrack(n int) (*upTrack, []*discardWriter) {
+	m := metrics.NewSFU("bench")
 	up := newUpTrack("TR_bench", nil, "video", webrtc.MimeTypeVP8, 90000, false, nil)
+	up.m = m
 	up.layers[0].present.Store(true)
 	var ws []*discardWriter
 	for i := range n {
 		d := newDownTrack("DT", "s", "0", webrtc.RTPCodecTypeVideo)
 		w := &discardWriter{}
-		d.writer, d.ssrc, d.pt = w, uint32(1000+i), 96
+		d.writer, d.ssrc, d.pt, d.m = w, uint32(1000+i), 96, m
 		d.codecs = []webrtc.RTPCodecParameters{{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, PayloadType: 96}}
 		_ = d.setSource(up, autoLayer)
 		ws = append(ws, w)

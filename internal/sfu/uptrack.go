@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/metrics"
 	"github.com/rtcloud/rtcloud/internal/rtpbuf"
 )
 
@@ -35,9 +36,12 @@ type upTrack struct {
 	clockRate uint32
 	pub       *session
 	upstream  rtcpWriter
+	video     bool
+	m         *metrics.SFU // may be nil (unit tests)
 
 	layers [maxLayers]*layer
-	downs  atomic.Pointer[[]*downTrack] // copy-on-write snapshot
+	naive  [maxLayers]*webrtc.TrackLocalStaticRTP // naive forwarder only
+	downs  atomic.Pointer[[]*downTrack]           // copy-on-write snapshot
 	muted  atomic.Bool
 	closed atomic.Bool
 
@@ -65,12 +69,14 @@ type layer struct {
 	bitrate  atomic.Uint64 // bits per second, updated by the node's ticker
 	lastRate uint64
 	lastPLI  atomic.Int64 // unix nanos
+
+	naiveSubs atomic.Int64 // subscribers of the naive forwarder's local track
 }
 
 func newUpTrack(id string, pub *session, kind, mime string, clockRate uint32, simulcast bool, nodeBytes *atomic.Uint64) *upTrack {
 	t := &upTrack{
 		id: id, kind: kind, mime: mime, codec: codecOf(mime), clockRate: clockRate,
-		pub: pub, simulcst: simulcast, bytesIn: nodeBytes,
+		pub: pub, simulcst: simulcast, bytesIn: nodeBytes, video: kind == bus.KindVideo,
 	}
 	for i := range t.layers {
 		t.layers[i] = &layer{idx: i, cache: rtpbuf.NewCache(cachePackets)}
@@ -171,6 +177,9 @@ func (t *upTrack) requestKeyframe(idx int) {
 	if now-last < int64(keyframeMinGap) || !l.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
+	if t.m != nil {
+		t.m.PLIs.Inc()
+	}
 	if t.upstream != nil {
 		_ = t.upstream.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 	}
@@ -220,6 +229,9 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 	t.packetsIn.Add(1)
 	if t.bytesIn != nil {
 		t.bytesIn.Add(uint64(len(raw)))
+	}
+	if t.m != nil {
+		t.m.In.Add(t.video, len(raw))
 	}
 	_ = l.cache.Store(pkt.SequenceNumber, raw)
 	if t.levelID != 0 {

@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/internal/protocol"
+)
+
+// subscriber is one receiving participant and when it started joining.
+type subscriber struct {
+	c      *client.Client
+	start  time.Time // before its token was minted
+	tracks []*client.RemoteTrack
+}
+
+// firstFrame is when the subscriber got its first packet (video when it
+// receives video), zero before any.
+func (s *subscriber) firstFrame() time.Time {
+	var first time.Time
+	for _, t := range s.tracks {
+		st := t.Stats()
+		if st.First.IsZero() || (t.Kind() != bus.KindVideo && hasVideo(s.tracks)) {
+			continue
+		}
+		if first.IsZero() || st.First.Before(first) {
+			first = st.First
+		}
+	}
+	return first
+}
+
+func hasVideo(ts []*client.RemoteTrack) bool {
+	for _, t := range ts {
+		if t.Kind() == bus.KindVideo {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *run) token(room, identity string) (string, error) {
+	return auth.Mint(auth.TokenOptions{Key: r.o.Key, Secret: r.o.Secret, Identity: identity,
+		Grant: auth.Grant{Namespace: r.o.Namespace, Room: room, Publish: true, Subscribe: true}})
+}
+
+func (r *run) room(i int) string { return r.o.RoomPrefix + "-" + strconv.Itoa(i) }
+
+// tracksPerPublisher is how many tracks each publisher sends.
+func (r *run) tracksPerPublisher() int {
+	if r.o.AudioOnly {
+		return 1
+	}
+	return 2
+}
+
+// specs are the tracks of one publisher: video at the requested bitrate
+// (three layers with simulcast) and Opus-sized audio, 50 packets/s.
+func (r *run) specs() []client.TrackSpec {
+	audio := client.TrackSpec{Codec: client.CodecOpus}
+	if r.o.AudioOnly {
+		return []client.TrackSpec{audio}
+	}
+	k := r.o.VideoKbps
+	video := client.TrackSpec{Codec: r.o.Codec, KbpsPerLayer: []int{k}, PacketPayload: 1100}
+	if r.o.Simulcast {
+		video.Simulcast = true
+		video.KbpsPerLayer = []int{max(k*15/100, 10), max(k/2, 10), k}
+	}
+	return []client.TrackSpec{video, audio}
+}
+
+// connect joins room as identity, retrying while the server says it is
+// not ready yet.
+func (r *run) connect(ctx context.Context, room, identity string) (*client.Client, error) {
+	for {
+		tok, err := r.token(room, identity)
+		if err != nil {
+			return nil, err
+		}
+		c, err := client.Connect(ctx, r.ws, tok, client.Options{Name: identity, Media: r.media, Logger: r.o.Logger})
+		if err == nil || !client.IsCode(err, protocol.CodeUnavailable) {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// startPublishers joins every publisher and waits until its tracks are
+// published.
+func (r *run) startPublishers(ctx context.Context) error {
+	for room := range r.o.Rooms {
+		for p := range r.o.Publishers {
+			c, err := r.connect(ctx, r.room(room), fmt.Sprintf("pub-%d-%d", room, p))
+			if err != nil {
+				return fmt.Errorf("%w: join: %w", ErrPublish, err)
+			}
+			r.pubs = append(r.pubs, c)
+			tracks, err := c.Publish(ctx, r.specs()...)
+			if err != nil {
+				return fmt.Errorf("%w: publish: %w", ErrPublish, err)
+			}
+			if err := c.WaitPublished(ctx, tracks...); err != nil {
+				return fmt.Errorf("%w: %w", ErrPublish, err)
+			}
+		}
+	}
+	return nil
+}
+
+// joinAll starts the subscribers at the join rate, round-robin over the
+// rooms, and waits for every join to finish or fail.
+func (r *run) joinAll(ctx context.Context) {
+	total := r.o.Rooms * r.o.Subscribers
+	interval := time.Duration(float64(time.Second) / r.o.JoinRate)
+	var wg sync.WaitGroup
+	next := time.Now()
+	for i := range total {
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(d):
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		next = next.Add(interval)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.joinOne(ctx, i%r.o.Rooms, i)
+		}()
+	}
+	wg.Wait()
+}
+
+// joinOne joins one subscriber and subscribes it to every track of its
+// room.
+func (r *run) joinOne(ctx context.Context, room, i int) {
+	s := &subscriber{start: time.Now()}
+	err := func() error {
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		c, err := r.connect(jctx, r.room(room), fmt.Sprintf("sub-%d", i))
+		if err != nil {
+			return err
+		}
+		s.c = c
+		want := r.o.Publishers * r.tracksPerPublisher()
+		infos, err := c.WaitTracks(jctx, want, nil)
+		if err != nil {
+			return fmt.Errorf("wait for %d tracks: %w", want, err)
+		}
+		specs := make([]client.SubscribeSpec, len(infos))
+		for j, t := range infos {
+			specs[j] = client.SubscribeSpec{TrackID: t.ID}
+		}
+		s.tracks, err = c.SubscribeMany(jctx, specs...)
+		return err
+	}()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.failed++
+		if len(r.errors) < 5 {
+			r.errors = append(r.errors, err.Error())
+		}
+		if s.c != nil {
+			r.closing = append(r.closing, s.c)
+		}
+		return
+	}
+	r.subs = append(r.subs, s)
+}
