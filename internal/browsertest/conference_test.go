@@ -133,6 +133,29 @@ func TestConferenceTwoBrowsers(t *testing.T) {
 		return nil
 	})
 
+	// A data message from Alice reaches Bob with its sender.
+	bob.mustEval(`window.__data = []; window.rtcloudApp.room.on('data', (payload, from, identity) =>
+		window.__data.push({payload, from: from ? from.name : '', identity}))`, nil)
+	alice.mustEval(`window.rtcloudApp.room.sendData({chat: 'hello bob', n: 42})`, nil)
+	eventually(t, 10*time.Second, "bob receives alice's data message", func() error {
+		var msgs []struct {
+			Payload struct {
+				Chat string `json:"chat"`
+				N    int    `json:"n"`
+			} `json:"payload"`
+			From     string `json:"from"`
+			Identity string `json:"identity"`
+		}
+		if err := bob.eval(`window.__data`, &msgs); err != nil {
+			return err
+		}
+		if len(msgs) != 1 || msgs[0].Payload.Chat != "hello bob" || msgs[0].Payload.N != 42 || msgs[0].From != "Alice" ||
+			!strings.HasPrefix(msgs[0].Identity, "alice-") {
+			return fmt.Errorf("messages %+v", msgs)
+		}
+		return nil
+	})
+
 	// The screenshot shows both tiles with their stats.
 	eventually(t, 10*time.Second, "bob's stats overlays show numbers", func() error {
 		ts, err := bob.tiles()
