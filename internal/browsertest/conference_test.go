@@ -173,6 +173,26 @@ func TestConferenceTwoBrowsers(t *testing.T) {
 
 	t.Run("quality", func(t *testing.T) { testQualitySwitch(t, bob) })
 
+	t.Run("switch camera", func(t *testing.T) {
+		// The fake camera is the only one: switching opens it anew, so the
+		// track (not the device) changes.
+		const camJS = `window.rtcloudApp.camera.mediaStreamTrack.id`
+		var before, after string
+		alice.mustEval(camJS, &before)
+		alice.mustEval(`document.getElementById('btn-switch').click()`, nil)
+		eventually(t, 10*time.Second, "alice's camera changes", func() error {
+			if err := alice.eval(camJS, &after); err != nil {
+				return err
+			}
+			if after == before {
+				return fmt.Errorf("still track %s", before)
+			}
+			return nil
+		})
+		// The new camera reaches Bob without renegotiation, in the same session.
+		tileFrames(t, bob, "Alice", sessionOf(t, alice))
+	})
+
 	// Alice leaves with the button; Bob sees her go.
 	alice.mustEval(`document.getElementById('btn-leave').click()`, nil)
 	eventually(t, 15*time.Second, "bob sees alice leave", func() error {
