@@ -9,7 +9,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -42,18 +41,27 @@ type Options struct {
 }
 
 // Client is one participant session joined to a room over WebSocket.
+//
+// The session outlives its WebSocket: when the connection drops (Done is
+// closed) while the PeerConnection is up, Reconnect attaches the same
+// session, with its PeerConnection, published tracks and subscriptions,
+// through any signaling server. Done, Events, Err and ClosedReason belong
+// to the current connection; after a successful Reconnect they return the
+// new connection's values (call them again).
 type Client struct {
-	opts Options
-	log  *slog.Logger
-	ws   *websocket.Conn
-	peer *peer
+	opts  Options
+	log   *slog.Logger
+	token string
+	peer  *peer
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	done   chan struct{} // closed when the read loop ends
-	err    atomic.Pointer[error]
-	reason atomic.Pointer[string]
+
+	connMu sync.Mutex // guards cur and closed
+	cur    *wsConn    // never nil after Connect
+	closed bool
+	recMu  sync.Mutex // one Reconnect at a time
 
 	nextID  atomic.Uint64
 	pendMu  sync.Mutex
@@ -61,7 +69,6 @@ type Client struct {
 
 	negMu     sync.Mutex // one negotiation at a time
 	trackSeq  int        // guarded by negMu
-	events    chan Event
 	dropped   atomic.Uint64
 	room      roomState
 	self      bus.Participant
@@ -92,22 +99,16 @@ func Connect(ctx context.Context, wsURL, token string, o Options) (*Client, erro
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", wsURL, err)
 	}
-	ws.SetReadLimit(protocol.MaxMessageBytes * 2)
 	p, err := newPeer(o.Media)
 	if err != nil {
 		_ = ws.CloseNow()
 		return nil, err
 	}
 	cctx, cancel := context.WithCancel(context.Background())
-	c := &Client{opts: o, log: o.Logger.With("component", "client"), ws: ws, peer: p, ctx: cctx, cancel: cancel,
-		done: make(chan struct{}), pending: map[string]chan protocol.Message{},
-		events: make(chan Event, o.EventBuffer)}
+	c := &Client{opts: o, log: o.Logger.With("component", "client"), token: token, peer: p, ctx: cctx, cancel: cancel,
+		pending: map[string]chan protocol.Message{}}
 	c.room.init()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.readLoop()
-	}()
+	c.attach(newWSConn(ws, o.EventBuffer, ""))
 	reply, err := c.request(ctx, protocol.Message{Type: protocol.TypeJoin, Token: token, Name: o.Name,
 		Metadata: o.Metadata, SessionID: o.SessionID})
 	if err != nil {
@@ -118,11 +119,6 @@ func Connect(ctx context.Context, wsURL, token string, o Options) (*Client, erro
 		c.Close()
 		return nil, fmt.Errorf("join: %w: %q", ErrUnexpected, reply.Type)
 	}
-	c.self = *reply.Self
-	if reply.Room != nil {
-		c.roomName = *reply.Room
-	}
-	c.room.reset(reply.Participants)
 	if o.KeepAlive > 0 {
 		c.wg.Add(1)
 		go func() {
@@ -142,41 +138,40 @@ func (c *Client) SessionID() string { return c.self.SessionID }
 // Room is the joined room.
 func (c *Client) Room() protocol.Room { return c.roomName }
 
-// Events delivers room and session events. It is closed when the
-// connection ends.
-func (c *Client) Events() <-chan Event { return c.events }
+// Events delivers the room and session events of the current connection.
+// It is closed when that connection ends; events still buffered in it are
+// carried over to the channel of the connection Reconnect makes.
+func (c *Client) Events() <-chan Event { return c.conn().events }
 
 // DroppedEvents counts events dropped because Events was full.
 func (c *Client) DroppedEvents() uint64 { return c.dropped.Load() }
 
-// Done is closed when the WebSocket connection ends.
-func (c *Client) Done() <-chan struct{} { return c.done }
+// Done is closed when the current WebSocket connection ends. The session
+// and its media may live on: see Reconnect.
+func (c *Client) Done() <-chan struct{} { return c.conn().done }
 
 // Connected is closed once the PeerConnection is up.
 func (c *Client) Connected() <-chan struct{} { return c.peer.Connected() }
 
-// Err is why the connection ended (nil while it is up).
+// Err is why the current connection ended (nil while it is up).
 func (c *Client) Err() error {
-	if e := c.err.Load(); e != nil {
+	if e := c.conn().err.Load(); e != nil {
 		return *e
 	}
 	return nil
 }
 
-// ClosedReason is the reason of the server's "closed" message, if any.
+// ClosedReason is the reason of the server's "closed" message on the
+// current connection, if any.
 func (c *Client) ClosedReason() string {
-	if r := c.reason.Load(); r != nil {
+	if r := c.conn().reason.Load(); r != nil {
 		return *r
 	}
 	return ""
 }
 
 func (c *Client) send(ctx context.Context, m protocol.Message) error {
-	data, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return c.ws.Write(ctx, websocket.MessageText, data)
+	return c.conn().send(ctx, m)
 }
 
 // request sends m with a fresh id and waits for the reply with that id
@@ -187,6 +182,7 @@ func (c *Client) request(ctx context.Context, m protocol.Message) (protocol.Mess
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
 		defer cancel()
 	}
+	cn := c.conn()
 	m.ID = strconv.FormatUint(c.nextID.Add(1), 10)
 	ch := make(chan protocol.Message, 2)
 	c.pendMu.Lock()
@@ -197,7 +193,7 @@ func (c *Client) request(ctx context.Context, m protocol.Message) (protocol.Mess
 		delete(c.pending, m.ID)
 		c.pendMu.Unlock()
 	}()
-	if err := c.send(ctx, m); err != nil {
+	if err := cn.send(ctx, m); err != nil {
 		return protocol.Message{}, fmt.Errorf("send %s: %w", m.Type, err)
 	}
 	select {
@@ -206,7 +202,7 @@ func (c *Client) request(ctx context.Context, m protocol.Message) (protocol.Mess
 			return r, serverError(r.Error)
 		}
 		return r, nil
-	case <-c.done:
+	case <-cn.done:
 		select { // the reply may have come just before the close
 		case r := <-ch:
 			if r.Type == protocol.TypeError {
@@ -215,7 +211,7 @@ func (c *Client) request(ctx context.Context, m protocol.Message) (protocol.Mess
 			return r, nil
 		default:
 		}
-		return protocol.Message{}, fmt.Errorf("%s: %w (%v)", m.Type, ErrClosed, c.Err())
+		return protocol.Message{}, fmt.Errorf("%s: %w (%v)", m.Type, ErrClosed, cn.error())
 	case <-ctx.Done():
 		return protocol.Message{}, fmt.Errorf("%s: %w", m.Type, ctx.Err())
 	}
@@ -227,8 +223,6 @@ func (c *Client) keepAlive() {
 	for {
 		select {
 		case <-c.ctx.Done():
-			return
-		case <-c.done:
 			return
 		case <-t.C:
 			if _, err := c.Ping(c.ctx); err != nil && c.ctx.Err() == nil {
@@ -254,10 +248,11 @@ func (c *Client) SendData(ctx context.Context, payload []byte, to ...string) err
 // Leave ends the session and waits for the server to close the
 // connection, then closes the client.
 func (c *Client) Leave(ctx context.Context) error {
-	err := c.send(ctx, protocol.Message{Type: protocol.TypeLeave})
+	cn := c.conn()
+	err := cn.send(ctx, protocol.Message{Type: protocol.TypeLeave})
 	if err == nil {
 		select {
-		case <-c.done:
+		case <-cn.done:
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
@@ -271,16 +266,16 @@ func (c *Client) Leave(ctx context.Context) error {
 // goroutine of the client.
 func (c *Client) Close() {
 	c.closeOnce.Do(func() {
+		c.connMu.Lock()
+		c.closed = true
+		cn := c.cur
+		c.connMu.Unlock()
 		c.cancel()
-		_ = c.ws.Close(websocket.StatusNormalClosure, "")
-		_ = c.ws.CloseNow()
+		if cn != nil {
+			_ = cn.ws.Close(websocket.StatusNormalClosure, "")
+			_ = cn.ws.CloseNow()
+		}
 		_ = c.peer.close()
 		c.wg.Wait()
 	})
-}
-
-func (c *Client) setErr(err error) {
-	if err != nil {
-		c.err.CompareAndSwap(nil, &err)
-	}
 }

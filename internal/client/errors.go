@@ -16,6 +16,8 @@ var (
 	ErrUnexpected   = errors.New("client: unexpected server message")
 	ErrHTTPStatus   = errors.New("client: unexpected HTTP status")
 	ErrNotPublished = errors.New("client: nothing published yet")
+	// ErrSessionLost: Reconnect found the session ended; join anew.
+	ErrSessionLost = errors.New("client: session lost")
 )
 
 // ServerError is an error message received from the server.

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"sync"
 
@@ -29,30 +28,6 @@ type Event struct {
 	Error       *protocol.Error
 }
 
-func (c *Client) readLoop() {
-	defer func() {
-		close(c.done)
-		close(c.events)
-		c.room.changed()
-	}()
-	for {
-		_, data, err := c.ws.Read(c.ctx)
-		if err != nil {
-			c.setErr(err)
-			return
-		}
-		var m protocol.Message
-		if err := json.Unmarshal(data, &m); err != nil {
-			c.log.Warn("malformed server frame", "err", err)
-			continue
-		}
-		if m.ID != "" && c.deliver(m) {
-			continue
-		}
-		c.handleEvent(m)
-	}
-}
-
 // deliver hands a reply to its waiting request.
 func (c *Client) deliver(m protocol.Message) bool {
 	c.pendMu.Lock()
@@ -68,13 +43,13 @@ func (c *Client) deliver(m protocol.Message) bool {
 	return true
 }
 
-func (c *Client) handleEvent(m protocol.Message) {
+func (c *Client) handleEvent(cn *wsConn, m protocol.Message) {
 	switch m.Type {
 	case protocol.TypePong, protocol.TypeOK, protocol.TypeAnswer:
 		return // a reply whose request gave up
 	case protocol.TypeClosed:
 		r := m.Reason
-		c.reason.Store(&r)
+		cn.reason.Store(&r)
 	case protocol.TypeLayerChanged:
 		c.peer.mu.Lock()
 		slot := c.peer.slots[m.MID]
@@ -95,11 +70,7 @@ func (c *Client) handleEvent(m protocol.Message) {
 	}
 	ev := Event{Type: m.Type, Participant: m.Participant, Track: m.Track, Speakers: m.Speakers, MID: m.MID,
 		Layer: m.Layer, TrackID: m.TrackID, From: m.From, Payload: m.Payload, Reason: m.Reason, Error: m.Error}
-	select {
-	case c.events <- ev:
-	default:
-		c.dropped.Add(1)
-	}
+	cn.push(ev, &c.dropped)
 }
 
 // roomState is the client's view of the room, kept from "joined" and the
@@ -215,6 +186,7 @@ func (c *Client) Tracks() []bus.TrackInfo {
 // WaitUntil re-evaluates cond after every change of the room state until
 // it holds, ctx ends or the connection ends.
 func (c *Client) WaitUntil(ctx context.Context, cond func() bool) error {
+	done := c.Done()
 	for {
 		c.room.mu.Lock()
 		ch := c.room.notify
@@ -226,7 +198,7 @@ func (c *Client) WaitUntil(ctx context.Context, cond func() bool) error {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-c.done:
+		case <-done:
 			if cond() {
 				return nil
 			}

@@ -93,12 +93,13 @@ func (c *Client) negotiate(ctx context.Context, m protocol.Message) error {
 
 // WaitPublished waits until every track has its id.
 func (c *Client) WaitPublished(ctx context.Context, tracks ...*LocalTrack) error {
+	done := c.Done()
 	for _, t := range tracks {
 		select {
 		case <-t.idSet:
 		case <-ctx.Done():
 			return fmt.Errorf("track %q not published: %w", t.Name(), ctx.Err())
-		case <-c.done:
+		case <-done:
 			return ErrClosed
 		}
 	}
