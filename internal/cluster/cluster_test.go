@@ -227,34 +227,18 @@ func TestLocalCluster(t *testing.T) {
 	}
 }
 
-// mediaAcrossSignalServers joins a publisher through one signaling server
-// and a subscriber through the other, checks media flows, then kills the
-// publisher's signaling server: media keeps flowing.
+// mediaAcrossSignalServers joins a publisher and a subscriber through one
+// signaling server and another subscriber through the other, checks media
+// flows, then kills the first server: media keeps flowing, the publisher
+// and its subscriber reconnect through the survivor with the same
+// sessions, room state and media (no renegotiation), and new requests go
+// through the new server.
 func mediaAcrossSignalServers(t *testing.T, sig1, sig2 string, cl *Cluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	join := func(sig, identity string) *client.Client {
-		tok, err := auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: identity,
-			Grant: auth.Grant{Namespace: "default", Room: "across", Publish: true, Subscribe: true}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ws := "ws" + strings.TrimPrefix(sig, "http") + "/ws"
-		for {
-			c, err := client.Connect(ctx, ws, tok, client.Options{Name: identity, Logger: quiet(),
-				Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: quiet()}})
-			if err == nil {
-				t.Cleanup(c.Close)
-				return c
-			}
-			if !client.IsCode(err, protocol.CodeUnavailable) || ctx.Err() != nil {
-				t.Fatalf("%s joins through %s: %v", identity, sig, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	pub := join(sig1, "pub")
+	ws1, ws2 := wsURL(sig1), wsURL(sig2)
+	pub := join(t, ctx, ws1, "pub")
 	tracks, err := pub.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 15})
 	if err != nil {
 		t.Fatal(err)
@@ -262,18 +246,109 @@ func mediaAcrossSignalServers(t *testing.T, sig1, sig2 string, cl *Cluster) {
 	if err := pub.WaitPublished(ctx, tracks...); err != nil {
 		t.Fatal(err)
 	}
-	sub := join(sig2, "sub")
-	if _, err := sub.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == tracks[0].ID() && ti.Identity == "pub" }); err != nil {
-		t.Fatalf("the subscriber does not see the publisher: %v (client error %v, close reason %q)", err, sub.Err(), sub.ClosedReason())
-	}
-	rt, err := sub.Subscribe(ctx, tracks[0].ID(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	trackID := tracks[0].ID()
+	sub := join(t, ctx, ws2, "sub")
+	rt := subscribe(t, ctx, sub, trackID)
 	waitFor(t, 20*time.Second, "media across signaling servers", func() bool { return rt.Stats().Packets > 50 })
+	sub1 := join(t, ctx, ws1, "sub1")
+	rt1 := subscribe(t, ctx, sub1, trackID)
+	waitFor(t, 20*time.Second, "media to sub1", func() bool { return rt1.Stats().Packets > 20 })
+	pubID, sub1ID := pub.SessionID(), sub1.SessionID()
+
 	if err := cl.Kill("signal-1"); err != nil {
 		t.Fatal(err)
 	}
-	before := rt.Stats().Packets
-	waitFor(t, 5*time.Second, "media after the publisher's signaling server died", func() bool { return rt.Stats().Packets > before+50 })
+	for _, c := range []*client.Client{pub, sub1} {
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the WebSocket outlived its killed server", c.Self().Identity)
+		}
+	}
+	before, before1 := rt.Stats().Packets, rt1.Stats().Packets
+	waitFor(t, 5*time.Second, "media after the publisher's signaling server died", func() bool {
+		return rt.Stats().Packets > before+50 && rt1.Stats().Packets > before1+50
+	})
+
+	// Both reconnect through the survivor and keep everything.
+	for _, c := range []*client.Client{pub, sub1} {
+		if err := c.Reconnect(ctx, ws2); err != nil {
+			t.Fatalf("%s reconnects through signal-2: %v", c.Self().Identity, err)
+		}
+	}
+	if pub.SessionID() != pubID || sub1.SessionID() != sub1ID {
+		t.Fatalf("sessions after reconnect %s %s, want %s %s", pub.SessionID(), sub1.SessionID(), pubID, sub1ID)
+	}
+	state := map[string]bus.ParticipantInfo{}
+	for _, p := range sub1.Participants() {
+		state[p.Identity] = p
+	}
+	if p := state["pub"]; p.SessionID != pubID || len(p.Tracks) != 1 || p.Tracks[0].ID != trackID || state["sub"].SessionID != sub.SessionID() {
+		t.Fatalf("sub1's room state after reconnect: %+v", state)
+	}
+	if n := len(pub.Participants()); n != 3 {
+		t.Fatalf("pub sees %d participants after reconnect, want 3: %+v", n, pub.Participants())
+	}
+	before1 = rt1.Stats().Packets
+	waitFor(t, 5*time.Second, "sub1's media after the reconnect", func() bool { return rt1.Stats().Packets > before1+50 })
+
+	// New requests through the new server: a mute reaches sub1 as an
+	// event, and a newcomer receives the publisher.
+	if err := pub.Mute(ctx, tracks[0], true); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub1.WaitUntil(ctx, func() bool {
+		for _, ti := range sub1.Tracks() {
+			if ti.ID == trackID && ti.Muted {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("sub1 does not learn of the mute: %v", err)
+	}
+	if err := pub.Mute(ctx, tracks[0], false); err != nil {
+		t.Fatal(err)
+	}
+	late := join(t, ctx, ws2, "late")
+	rtLate := subscribe(t, ctx, late, trackID)
+	waitFor(t, 10*time.Second, "a newcomer receives the publisher", func() bool { return rtLate.Stats().Packets > 30 })
+}
+
+func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") + "/ws" }
+
+// join connects identity to the room "across", retrying while no node is
+// known yet; the client is closed when the test ends.
+func join(t *testing.T, ctx context.Context, ws, identity string) *client.Client {
+	t.Helper()
+	tok, err := auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: identity,
+		Grant: auth.Grant{Namespace: "default", Room: "across", Publish: true, Subscribe: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		c, err := client.Connect(ctx, ws, tok, client.Options{Name: identity, Logger: quiet(),
+			Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: quiet()}})
+		if err == nil {
+			t.Cleanup(c.Close)
+			return c
+		}
+		if !client.IsCode(err, protocol.CodeUnavailable) || ctx.Err() != nil {
+			t.Fatalf("%s joins through %s: %v", identity, ws, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// subscribe waits until c sees the track and subscribes to it.
+func subscribe(t *testing.T, ctx context.Context, c *client.Client, trackID string) *client.RemoteTrack {
+	t.Helper()
+	if _, err := c.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == trackID }); err != nil {
+		t.Fatalf("%s does not see track %s: %v (client error %v, close reason %q)", c.Self().Identity, trackID, err, c.Err(), c.ClosedReason())
+	}
+	rt, err := c.Subscribe(ctx, trackID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
 }
