@@ -31,23 +31,30 @@ type Options struct {
 	ID string
 	// GeoIP resolves client addresses; default: built from Config.GeoIP.
 	GeoIP *geoip.Resolver
+	// StaleAfter is how long a session record may name a session its live
+	// node does not have, and a room record a room nobody is in, before
+	// the leader deletes it (default DefaultStaleAfter).
+	StaleAfter time.Duration
 }
 
 // Controller is one controller instance. Every instance answers placement;
 // the one holding the leader lease also cleans up after dead nodes.
 type Controller struct {
-	opts     Options
-	log      *slog.Logger
-	dir      *directory.Directory
-	rooms    roomStore
-	sessions jetstream.KeyValue
-	nodesKV  jetstream.KeyValue
-	control  jetstream.KeyValue
-	geo      *geoip.Resolver
-	policies map[string]Policy
-	elect    *election
-	sub      *nats.Subscription
-	drains   drainSet
+	opts      Options
+	log       *slog.Logger
+	dir       *directory.Directory
+	rooms     roomStore
+	sessions  jetstream.KeyValue
+	nodesKV   jetstream.KeyValue
+	control   jetstream.KeyValue
+	geo       *geoip.Resolver
+	policies  map[string]Policy
+	elect     *election
+	sub       *nats.Subscription
+	drains    drainSet
+	stale     staleSet  // janitor goroutine only
+	lastStale time.Time // janitor goroutine only
+	staleRuns atomic.Uint64
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -77,6 +84,9 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	}
 	if o.Config.Policy == "" {
 		o.Config.Policy = def.Policy
+	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = DefaultStaleAfter
 	}
 	c := &Controller{opts: o, log: o.Logger.With("component", "controller", "controller_id", o.ID)}
 	if err := c.setup(ctx); err != nil {

@@ -72,9 +72,17 @@ type instance struct {
 
 func startController(t *testing.T, natsURL string, cfg config.Controller, replicas int) *instance {
 	t.Helper()
+	return startControllerWith(t, natsURL, Options{Config: cfg}, replicas)
+}
+
+// startControllerWith starts a controller with o, filling in the bus,
+// verifier and logger.
+func startControllerWith(t *testing.T, natsURL string, o Options, replicas int) *instance {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := New(ctx, Options{Config: cfg, Bus: connect(t, natsURL, replicas), Verifier: auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret}), Logger: logger()})
+	o.Bus, o.Verifier, o.Logger = connect(t, natsURL, replicas), auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret}), logger()
+	c, err := New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

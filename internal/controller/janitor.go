@@ -12,8 +12,9 @@ import (
 
 // janitor does the leader-only work once a second: it keeps
 // bus.BucketNodes equal to the live nodes (so a dead node is removed from
-// the directory), and deletes the room and session records of dead nodes.
-// It waits one DeadAfter after start so it has heard every live node.
+// the directory), deletes the room and session records of dead nodes, and
+// the stale records of live ones (see sweepStale). It waits one DeadAfter
+// after start so it has heard every live node.
 func (c *Controller) janitor(ctx context.Context) {
 	started := time.Now()
 	t := time.NewTicker(time.Second)
@@ -25,6 +26,7 @@ func (c *Controller) janitor(ctx context.Context) {
 		case <-t.C:
 		}
 		if !c.IsLeader() || time.Since(started) < c.opts.Config.DeadAfter {
+			c.stale.reset()
 			continue
 		}
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -55,22 +57,18 @@ func (c *Controller) sweep(ctx context.Context) {
 		}
 	}
 	rooms, err := c.rooms.list(ctx)
-	if err == nil {
-		for _, r := range rooms {
-			if live[r.rec.NodeID] {
-				continue
-			}
+	if err != nil {
+		c.log.Debug("list rooms", "err", err)
+	}
+	for _, r := range rooms {
+		if !live[r.rec.NodeID] {
 			key := bus.RoomKey(r.rec.Namespace, r.rec.Room)
 			if err := c.rooms.kv.Delete(ctx, key, jetstream.LastRevision(r.rev)); err == nil {
 				c.log.Info("room record of dead node removed", "namespace", r.rec.Namespace, "room", r.rec.Room, "node", r.rec.NodeID)
 			}
 		}
 	}
-	type sess struct {
-		rec bus.SessionRecord
-		rev uint64
-	}
-	sessions, err := listJSON[bus.SessionRecord](ctx, c.sessions, func(r bus.SessionRecord, rev uint64) sess { return sess{r, rev} })
+	sessions, err := listJSON[bus.SessionRecord](ctx, c.sessions, func(r bus.SessionRecord, rev uint64) sessionEntry { return sessionEntry{r, rev} })
 	if err != nil {
 		return
 	}
@@ -82,5 +80,10 @@ func (c *Controller) sweep(ctx context.Context) {
 		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			c.log.Debug("remove session of dead node", "session", s.rec.SessionID, "err", err)
 		}
+	}
+	// Asking every room's node is dearer: a few times per StaleAfter.
+	if err == nil && time.Since(c.lastStale) >= c.opts.StaleAfter/5 {
+		c.lastStale = time.Now()
+		c.sweepStale(ctx, live, rooms, sessions)
 	}
 }
