@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ type Directory struct {
 	nodesKV  jetstream.KeyValue
 	rooms    jetstream.KeyValue
 	sessions jetstream.KeyValue
+	control  jetstream.KeyValue
 	sub      *nats.Subscription
 
 	mu   sync.Mutex // guards live
@@ -76,6 +78,9 @@ func Open(ctx context.Context, o Options) (*Directory, error) {
 		return nil, err
 	}
 	if d.sessions, err = o.Bus.KV(ctx, bus.BucketSessions, 0); err != nil {
+		return nil, err
+	}
+	if d.control, err = o.Bus.KV(ctx, bus.BucketControl, 0); err != nil {
 		return nil, err
 	}
 	d.sub, err = o.Bus.Subscribe(bus.NodeHeartbeats, d.onHeartbeat)
@@ -143,6 +148,20 @@ func (d *Directory) Node(id string) (bus.NodeInfo, bool) {
 		return bus.NodeInfo{}, false
 	}
 	return ln.info, d.opts.Now().Sub(ln.seen) < d.opts.DeadAfter
+}
+
+// DrainingNodes returns the ids of the nodes an operator marked drained
+// (bus.DrainKey in bus.BucketControl); one KV listing per call.
+func (d *Directory) DrainingNodes(ctx context.Context) (map[string]bool, error) {
+	lister, err := d.control.ListKeysFiltered(ctx, bus.DrainKey("*"))
+	if err != nil {
+		return nil, fmt.Errorf("directory: list drain marks: %w", err)
+	}
+	out := map[string]bool{}
+	for k := range lister.Keys() {
+		out[strings.TrimPrefix(k, bus.DrainKey(""))] = true
+	}
+	return out, nil
 }
 
 // LiveNodes returns the nodes heard from within DeadAfter, by id. Nodes

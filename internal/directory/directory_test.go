@@ -214,3 +214,46 @@ func TestSessionRecords(t *testing.T) {
 		t.Fatalf("re-create after delete: %v", err)
 	}
 }
+
+// The fallback placement honours the operator's drain marks: a marked
+// node gets no new room, keeps the rooms it has, and is placeable again
+// once the mark is gone.
+func TestSameNodeSkipsDrainMarkedNodes(t *testing.T) {
+	url := startNATS(t)
+	b := connect(t, url)
+	d := open(t, b, time.Now)
+	ctx := context.Background()
+	control, err := b.KV(ctx, bus.BucketControl, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Observe(bus.NodeInfo{ID: "a"}) // least loaded: first choice
+	d.Observe(bus.NodeInfo{ID: "b", Load: bus.NodeLoad{Participants: 5}})
+	if n, err := (SameNode{d}).Place(ctx, "ns", "before"); err != nil || n.ID != "a" {
+		t.Fatalf("Place = %q, %v; want a", n.ID, err)
+	}
+	if _, err := control.Put(ctx, bus.DrainKey("a"), []byte("now")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := (SameNode{d}).Place(ctx, "ns", "new"); err != nil || n.ID != "b" {
+		t.Fatalf("Place of a new room with a drained = %q, %v; want b", n.ID, err)
+	}
+	if n, err := (SameNode{d}).Place(ctx, "ns", "before"); err != nil || n.ID != "a" {
+		t.Fatalf("Place in a room of the drained node = %q, %v; want a (it keeps its rooms)", n.ID, err)
+	}
+	if _, err := control.Put(ctx, bus.DrainKey("b"), []byte("now")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (SameNode{d}).Place(ctx, "ns", "newer"); !errors.Is(err, ErrNoNode) {
+		t.Fatalf("Place with every node drained: %v, want ErrNoNode", err)
+	}
+	if err := control.Delete(ctx, bus.DrainKey("a")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := (SameNode{d}).Place(ctx, "ns", "newest"); err != nil || n.ID != "a" {
+		t.Fatalf("Place after the mark is gone = %q, %v; want a", n.ID, err)
+	}
+	if got, err := d.DrainingNodes(ctx); err != nil || len(got) != 1 || !got["b"] {
+		t.Fatalf("DrainingNodes = %v, %v; want b", got, err)
+	}
+}

@@ -12,7 +12,8 @@ import (
 )
 
 // SameNode places a whole room on one node: the node the room already
-// lives on while that node is alive, otherwise the least-loaded live node
+// lives on while that node is alive (even if it drains), otherwise the
+// least-loaded live node that neither drains nor has a drain mark
 // (recorded with a KV create, so servers racing for the same new room
 // agree on one node).
 type SameNode struct{ Dir *Directory }
@@ -32,7 +33,7 @@ func (p SameNode) Place(ctx context.Context, namespace, room string) (bus.NodeIn
 		case !errors.Is(err, ErrNotFound):
 			return bus.NodeInfo{}, err
 		}
-		n, ok := LeastLoaded(d.LiveNodes())
+		n, ok := LeastLoaded(d.placeable(ctx))
 		if !ok {
 			return bus.NodeInfo{}, ErrNoNode
 		}
@@ -57,6 +58,22 @@ func (p SameNode) Place(ctx context.Context, namespace, room string) (bus.NodeIn
 		// Lost a race: read what the winner wrote.
 	}
 	return bus.NodeInfo{}, fmt.Errorf("place room %s: too much contention", key)
+}
+
+// placeable returns the live nodes, those with a drain mark flagged
+// Draining. Without the marks (KV trouble) it goes by the nodes' own flag.
+func (d *Directory) placeable(ctx context.Context) []bus.NodeInfo {
+	nodes := d.LiveNodes()
+	drains, err := d.DrainingNodes(ctx)
+	if err != nil {
+		d.log.Warn("placing without drain marks", "err", err)
+	}
+	for i := range nodes {
+		if drains[nodes[i].ID] {
+			nodes[i].Draining = true
+		}
+	}
+	return nodes
 }
 
 func isWrongSequence(err error) bool {
