@@ -120,6 +120,9 @@ func (c *Client) readLoop(cn *wsConn) {
 func (c *Client) onJoined(cn *wsConn, m protocol.Message) {
 	switch cn.resumeOf {
 	case "":
+		if c.self.SessionID != "" {
+			return // a second "joined" on the first connection: ignore it
+		}
 		c.self = *m.Self
 		if m.Room != nil {
 			c.roomName = *m.Room

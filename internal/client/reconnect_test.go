@@ -266,6 +266,26 @@ func TestReconnectThroughAnotherServerKeepsSessionAndMedia(t *testing.T) {
 		t.Fatal(err)
 	}
 	packetsGrow(t, rt2, 30, "a new subscriber receives the publisher")
+
+	// Moving while the connection is up: the old one is closed without
+	// "leave", and the server that loses it keeps the session (its media
+	// flows).
+	if err := pub.Reconnect(ctx, b.ws); err != nil {
+		t.Fatalf("reconnect while connected: %v", err)
+	}
+	if pub.SessionID() != pubID {
+		t.Fatalf("session after moving: %s, want %s", pub.SessionID(), pubID)
+	}
+	packetsGrow(t, rt2, 30, "media after moving")
+	if err := pub.Mute(ctx, tracks[0], true); err != nil {
+		t.Fatalf("request after moving: %v", err)
+	}
+	if ev := nextEvent(t, sub, protocol.TypeTrackMuted, "pub"); ev.Track.Muted {
+		t.Fatalf("sub missed the unmute: %+v", ev.Track)
+	}
+	if ev := nextEvent(t, sub, protocol.TypeTrackMuted, "pub"); !ev.Track.Muted {
+		t.Fatalf("sub missed the mute after pub moved: %+v", ev.Track)
+	}
 	if pub.DroppedEvents() != 0 || sub.DroppedEvents() != 0 {
 		t.Fatalf("dropped events: %d %d", pub.DroppedEvents(), sub.DroppedEvents())
 	}
