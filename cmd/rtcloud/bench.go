@@ -37,8 +37,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Settle, "settle", 2*time.Second, "pause between the last join and the measured window")
 	rate := fs.String("join-rate", "50/s", "subscriber joins started per second")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
+	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
 	label := fs.String("label", "", "label of the run in the report")
 	compare := fs.String("compare", "", "a previous --json report to show ratios against")
+	from := fs.String("from", "", "with --compare: compare this --json report instead of running")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -61,6 +63,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	if *from != "" {
+		if base == nil {
+			return fmt.Errorf("--from needs --compare")
+		}
+		rep, err := readReport(*from)
+		if err != nil {
+			return err
+		}
+		rep.WriteComparison(stdout, base)
+		return nil
+	}
 	if !*quiet {
 		o.Progress = func(line string) { fmt.Fprintf(stderr, "\r%s   ", line) }
 	}
@@ -72,6 +85,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep.Label = *label
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		return enc.Encode(rep)

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +34,7 @@ type commonFlags struct {
 	logLevel    string
 	forwarder   string
 	pprof       bool
+	noBatch     bool
 }
 
 func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
@@ -50,6 +50,7 @@ func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
 		fs.StringVar(&f.nodeID, "node-id", "", "SFU node id (default: generated)")
 		fs.StringVar(&f.region, "region", "", "SFU node region label")
 		fs.StringVar(&f.forwarder, "forwarder", sfu.ForwarderRTCloud, "SFU forwarding path: rtcloud, or naive (the textbook Pion way, a benchmark baseline)")
+		fs.BoolVar(&f.noBatch, "no-batch-send", false, "one sendto per packet instead of sendmmsg batches per fan-out (to measure the gain)")
 		fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof next to the SFU node's /metrics")
 	}
 }
@@ -149,7 +150,7 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder})
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch})
 	if err != nil {
 		return err
 	}
@@ -238,17 +239,16 @@ func healthz(ready ...func() bool) http.HandlerFunc {
 	}
 }
 
-// httpBase turns a listen address into a URL people can open.
-func httpBase(addr string, advertise []string) string {
+// httpBase turns a listen address into a URL people can open. A server
+// listening on every address is shown as localhost: browsers grant camera
+// and microphone only to secure contexts, and http://localhost is one.
+func httpBase(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "http://" + addr
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
-		if len(advertise) > 0 && !strings.HasPrefix(advertise[0], "127.") {
-			host = advertise[0]
-		}
 	}
 	if _, err := strconv.Atoi(port); err != nil {
 		return "http://" + addr

@@ -55,7 +55,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer sfuBus.Close()
-	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: sfuBus, Logger: log, Forwarder: f.forwarder})
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: sfuBus, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch})
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.Signal.HTTPAddr, err)
 	}
-	base := httpBase(ln.Addr().String(), c.SFU.AdvertiseIPs)
+	base := httpBase(ln.Addr().String())
 	token, err := auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "dev-user",
 		Grant: auth.Grant{Namespace: auth.DefaultNamespace, Room: "demo", Publish: true, Subscribe: true}})
 	if err != nil {

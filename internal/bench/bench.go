@@ -36,6 +36,8 @@ type run struct {
 	closing []*client.Client // failed joins to close
 	failed  int
 	errors  []string
+
+	latStart client.Histogram // every track's latency at the window start
 }
 
 // totals are the subscribers' cumulative counters at one moment.
@@ -77,6 +79,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	a, sa := r.totals(), r.server(ctx)
+	for _, s := range r.subs {
+		for _, t := range s.tracks {
+			r.latStart.Merge(t.Latency())
+		}
+	}
 	if err := sleep(ctx, o.Duration); err != nil {
 		return nil, err
 	}

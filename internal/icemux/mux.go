@@ -33,11 +33,15 @@ type Options struct {
 	AdvertiseIPs []string
 	// LoggerFactory is used for Pion's loggers; nil logs errors only.
 	LoggerFactory logging.LoggerFactory
+	// NoBatch sends every UDP packet with its own sendto, even inside
+	// BeginBatch/EndBatch (to measure what batching gains).
+	NoBatch bool
 }
 
 // Mux is one UDP socket and one TCP listener on the same port number.
 type Mux struct {
 	udpConn   *net.UDPConn
+	batch     *batchConn // nil with NoBatch
 	tcpLn     net.Listener
 	udpMux    *udpMux
 	tcpMux    ice.TCPMux
@@ -73,9 +77,16 @@ func Listen(o Options) (*Mux, error) {
 		lf = logging.NewDefaultLoggerFactory()
 		lf.(*logging.DefaultLoggerFactory).DefaultLogLevel = logging.LogLevelError
 	}
-	inner := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: udpConn, Logger: lf.NewLogger("udpmux")})
+	var conn net.PacketConn = udpConn
+	var batch *batchConn
+	if !o.NoBatch {
+		batch = newBatchConn(udpConn)
+		conn = batch
+	}
+	inner := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: lf.NewLogger("udpmux")})
 	m := &Mux{
 		udpConn:   udpConn,
+		batch:     batch,
 		tcpLn:     tcpLn,
 		port:      port,
 		canonical: canonical,
@@ -173,6 +184,22 @@ func (m *Mux) Configure(se *webrtc.SettingEngine) error {
 		AsCandidateType: webrtc.ICECandidateTypeHost,
 		Mode:            webrtc.ICEAddressRewriteReplace,
 	})
+}
+
+// BeginBatch starts collecting UDP writes for one sendmmsg; EndBatch sends
+// them. The forwarding path wraps each fan-out in them. Both do nothing
+// with NoBatch.
+func (m *Mux) BeginBatch() {
+	if m.batch != nil {
+		m.batch.BeginBatch()
+	}
+}
+
+// EndBatch ends a batch begun with BeginBatch.
+func (m *Mux) EndBatch() {
+	if m.batch != nil {
+		m.batch.EndBatch()
+	}
 }
 
 // Close closes both sockets; every PeerConnection using them fails.

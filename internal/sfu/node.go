@@ -35,6 +35,9 @@ type Options struct {
 	// Forwarder selects the forwarding path: ForwarderRTCloud (default) or
 	// ForwarderNaive, the textbook Pion way kept as a benchmark baseline.
 	Forwarder string
+	// NoBatchSend sends every packet with its own sendto instead of
+	// batching each fan-out into sendmmsg calls (to measure the gain).
+	NoBatchSend bool
 }
 
 // Forwarders a node can run.
@@ -104,7 +107,7 @@ func NewNode(o Options) (*Node, error) {
 		return nil, fmt.Errorf("sfu: forwarder %q: want %q or %q", o.Forwarder, ForwarderRTCloud, ForwarderNaive)
 	}
 	m := metrics.NewSFU(id)
-	mux, err := icemux.Listen(icemux.Options{Port: o.Config.MediaPort, BindIP: o.Config.BindIP, AdvertiseIPs: o.Config.AdvertiseIPs})
+	mux, err := icemux.Listen(icemux.Options{Port: o.Config.MediaPort, BindIP: o.Config.BindIP, AdvertiseIPs: o.Config.AdvertiseIPs, NoBatch: o.NoBatchSend})
 	if err != nil {
 		return nil, err
 	}

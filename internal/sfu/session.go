@@ -181,6 +181,7 @@ func (s *session) newUpTrack(mi mediaInfo, publish []bus.PublishSpec) *upTrack {
 	up := newUpTrack("TR_"+randomID(12), s, mi.kind, "", 0, len(mi.rids) > 1, &s.n.bytesIn)
 	up.upstream = s.pc
 	up.m = s.n.metrics
+	up.batch = s.n.mux
 	up.ridIdx = mapRIDs(mi.rids)
 	up.info = bus.TrackInfo{
 		ID: up.id, SessionID: s.p.SessionID, Identity: s.p.Identity,

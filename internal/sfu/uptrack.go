@@ -25,6 +25,12 @@ type rtcpWriter interface {
 	WriteRTCP(pkts []rtcp.Packet) error
 }
 
+// batcher groups the UDP writes of one fan-out into one sendmmsg.
+type batcher interface {
+	BeginBatch()
+	EndBatch()
+}
+
 // upTrack is a track a session publishes. Each simulcast layer (or the one
 // stream of a plain track) has its own read loop, packet cache and
 // statistics; all of them fan out to the same snapshot of down tracks.
@@ -38,6 +44,7 @@ type upTrack struct {
 	upstream  rtcpWriter
 	video     bool
 	m         *metrics.SFU // may be nil (unit tests)
+	batch     batcher      // may be nil
 
 	layers [maxLayers]*layer
 	naive  [maxLayers]*webrtc.TrackLocalStaticRTP // naive forwarder only
@@ -245,6 +252,12 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 		return
 	}
 	key := t.kind == bus.KindVideo && isKeyframe(t.codec, pkt.Payload)
+	// Each down track encrypts and writes synchronously; the batch turns
+	// the writes of this fan-out into a few sendmmsg calls.
+	if t.batch != nil {
+		t.batch.BeginBatch()
+		defer t.batch.EndBatch()
+	}
 	for _, d := range *t.downs.Load() {
 		d.forward(t, l.idx, pkt, key)
 	}
