@@ -33,6 +33,7 @@ type commonFlags struct {
 	region      string
 	logLevel    string
 	forwarder   string
+	metricsAddr string
 	pprof       bool
 	noBatch     bool
 }
@@ -51,6 +52,7 @@ func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
 		fs.StringVar(&f.region, "region", "", "SFU node region label")
 		fs.StringVar(&f.forwarder, "forwarder", sfu.ForwarderRTCloud, "SFU forwarding path: rtcloud, or naive (the textbook Pion way, a benchmark baseline)")
 		fs.BoolVar(&f.noBatch, "no-batch-send", false, "one sendto per packet instead of sendmmsg batches per fan-out (to measure the gain)")
+		fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve the SFU node's Prometheus /metrics (and /healthz) on this address (rtcloud sfu; dev serves them on --http)")
 		fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof next to the SFU node's /metrics")
 	}
 }
@@ -83,7 +85,18 @@ func (f *commonFlags) load() (config.Config, error) {
 	if f.logLevel != "" {
 		c.Log.Level = f.logLevel
 	}
+	if f.metricsAddr != "" {
+		c.SFU.MetricsAddr = f.metricsAddr
+	}
 	return c, c.Validate()
+}
+
+// parse parses the command line and builds the configuration.
+func (f *commonFlags) parse(fs *flag.FlagSet, args []string) (config.Config, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return config.Config{}, err
+	}
+	return f.load()
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
@@ -105,18 +118,11 @@ func runSignal(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var f commonFlags
 	f.register(fs, true, false)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c, err := f.load()
+	c, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if c.NATS.URL == "" {
-		return errors.New("--nats (or nats.url) is required; `rtcloud dev` runs with an embedded NATS")
-	}
-	log := newLogger(c.Log.Level, c.Log.Format, stderr)
-	b, err := connectBus(c, "rtcloud-signal", log)
+	b, log, err := connect(c, "rtcloud-signal", stderr)
 	if err != nil {
 		return err
 	}
@@ -134,18 +140,11 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var f commonFlags
 	f.register(fs, false, true)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c, err := f.load()
+	c, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if c.NATS.URL == "" {
-		return errors.New("--nats (or nats.url) is required; `rtcloud dev` runs with an embedded NATS")
-	}
-	log := newLogger(c.Log.Level, c.Log.Format, stderr)
-	b, err := connectBus(c, "rtcloud-sfu", log)
+	b, log, err := connect(c, "rtcloud-sfu", stderr)
 	if err != nil {
 		return err
 	}
@@ -182,6 +181,17 @@ func mountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
+// connect starts every component that runs against an external NATS: it
+// requires a NATS URL, makes the logger and connects to the bus.
+func connect(c config.Config, name string, stderr io.Writer) (*bus.Client, *slog.Logger, error) {
+	if c.NATS.URL == "" {
+		return nil, nil, errors.New("--nats (or nats.url) is required; `rtcloud dev` runs with an embedded NATS")
+	}
+	log := newLogger(c.Log.Level, c.Log.Format, stderr)
+	b, err := connectBus(c, name, log)
+	return b, log, err
 }
 
 func connectBus(c config.Config, name string, log *slog.Logger) (*bus.Client, error) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,10 +54,7 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	f.register(fs, false, false)
 	var cf controllerFlags
 	cf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	c, err := f.load()
+	c, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -68,11 +64,7 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	if c.NATS.URL == "" {
-		return errors.New("--nats (or nats.url) is required")
-	}
-	log := newLogger(c.Log.Level, c.Log.Format, stderr)
-	b, err := connectBus(c, "rtcloud-controller", log)
+	b, log, err := connect(c, "rtcloud-controller", stderr)
 	if err != nil {
 		return err
 	}
