@@ -9,6 +9,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/protocol"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 // nextEvent returns the next event of type typ that satisfies match.
@@ -38,7 +39,7 @@ func TestRoomEventsAndControls(t *testing.T) {
 	alice := join(t, c.wsURL, "default", room, "alice")
 	bob := join(t, c.wsURL, "default", room, "bob")
 	carol := join(t, c.wsURL, "default", room, "carol")
-	ctx := ctxTimeout(t, 60*time.Second)
+	ctx := testenv.Context(t, 60*time.Second)
 
 	if rtt, err := alice.Ping(ctx); err != nil || rtt <= 0 {
 		t.Fatalf("ping: %v %v", rtt, err)
@@ -70,7 +71,7 @@ func TestRoomEventsAndControls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "first track", func() error { return receiving(first, 30) })
+	testenv.Eventually(t, 20*time.Second, "first track", func() error { return receiving(first, 30) })
 	if err := bob.Unsubscribe(ctx, first); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestRoomEventsAndControls(t *testing.T) {
 	if second.MID() != first.MID() {
 		t.Errorf("second subscription on mid %s, want the freed mid %s", second.MID(), first.MID())
 	}
-	waitFor(t, 20*time.Second, "second track on the re-bound mid", func() error { return receiving(second, 30) })
+	testenv.Eventually(t, 20*time.Second, "second track on the re-bound mid", func() error { return receiving(second, 30) })
 
 	// Mute: everyone sees track_muted, and the muted track stops flowing.
 	if err := alice.Mute(ctx, tracks[1], true); err != nil {
@@ -102,7 +103,7 @@ func TestRoomEventsAndControls(t *testing.T) {
 	if err := alice.Mute(ctx, tracks[1], false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "media after unmute", func() error {
+	testenv.Eventually(t, 20*time.Second, "media after unmute", func() error {
 		if n := second.Stats().Packets; n < stopped+20 {
 			return fmt.Errorf("%d packets since unmute", n-stopped)
 		}

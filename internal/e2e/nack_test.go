@@ -9,6 +9,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 // firstTimeLoss drops every packet whose sequence number is a multiple of
@@ -49,7 +50,7 @@ func TestNACKRecovery(t *testing.T) {
 	mo := mediaOptions()
 	mo.ReceiveLoss = loss.drop
 	sub := joinWith(t, c.wsURL, "default", "nack", "sub", mo)
-	ctx := ctxTimeout(t, 30*time.Second)
+	ctx := testenv.Context(t, 30*time.Second)
 	if _, err := sub.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == lt.ID() }); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestNACKRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "every packet recovered", func() error {
+	testenv.Eventually(t, 30*time.Second, "every packet recovered", func() error {
 		if n := loss.count.Load(); n < 30 {
 			return fmt.Errorf("only %d packets dropped so far", n)
 		}

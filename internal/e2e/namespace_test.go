@@ -10,6 +10,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/protocol"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 // Two namespaces with a room of the same name: nothing of one is visible
@@ -22,7 +23,7 @@ func TestNamespaceIsolation(t *testing.T) {
 	b1 := join(t, c.wsURL, "tenant-b", room, "bob")
 	publish(t, a1, video(), audio())
 	a2 := join(t, c.wsURL, "tenant-a", room, "alice-2")
-	ctx := ctxTimeout(t, 30*time.Second)
+	ctx := testenv.Context(t, 30*time.Second)
 	if _, err := a2.WaitTracks(ctx, 2, func(ti bus.TrackInfo) bool { return ti.Identity == "alice" }); err != nil {
 		t.Fatalf("same namespace sees the tracks: %v", err)
 	}
@@ -65,7 +66,7 @@ func TestNamespaceIsolation(t *testing.T) {
 
 	// WHEP with a tenant-b token cannot reach alice of tenant-a.
 	short, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	_, err := client.WatchWHEP(short, c.httpURL+"/whep/"+room+"/alice", mint(t, "tenant-b", room, "peeker"), mediaOptions())
+	_, err := client.WatchWHEP(short, c.httpURL+"/whep/"+room+"/alice", testenv.Mint(t, "tenant-b", room, "peeker"), mediaOptions())
 	cancel()
 	if !errors.Is(err, client.ErrHTTPStatus) {
 		t.Errorf("WHEP into another namespace: %v, want an HTTP error", err)

@@ -5,11 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,41 +14,8 @@ import (
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
-
-// The rtcloud binary is built once per test run, on first use.
-var (
-	binOnce sync.Once
-	binDir  string
-	binPath string
-	binErr  error
-)
-
-func rtcloudBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "rtcloud-e2e-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "rtcloud")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/rtcloud/rtcloud/cmd/rtcloud")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-func removeBinary() {
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-}
 
 // child is a running rtcloud process; its output is kept for failures.
 type child struct {
@@ -63,7 +27,7 @@ type child struct {
 // when the test ends.
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
-	c := &child{cmd: exec.Command(rtcloudBinary(t), args...)}
+	c := &child{cmd: exec.Command(testenv.Binary(t), args...)}
 	c.cmd.Stdout = &c.out
 	c.cmd.Stderr = &c.out
 	if err := c.cmd.Start(); err != nil {
@@ -92,7 +56,7 @@ func startChild(t *testing.T, args ...string) *child {
 func waitHealthy(t *testing.T, base string) {
 	t.Helper()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	waitFor(t, 60*time.Second, base+"/healthz", func() error {
+	testenv.Eventually(t, 60*time.Second, base+"/healthz", func() error {
 		resp, err := hc.Get(base + "/healthz")
 		if err != nil {
 			return err
@@ -114,7 +78,7 @@ func TestSeparateProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nats.Shutdown)
-	port := freePort(t)
+	port := testenv.FreePort(t, "127.0.0.1")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// Cleanups run last-in first-out: signal stops before the SFU, and
 	// both before NATS.
@@ -124,10 +88,10 @@ func TestSeparateProcesses(t *testing.T) {
 	wsURL := "ws://" + strings.TrimPrefix(base, "http://") + "/ws"
 
 	var pub *client.Client
-	waitFor(t, 30*time.Second, "a join succeeds (the SFU node registered)", func() error {
+	testenv.Eventually(t, 30*time.Second, "a join succeeds (the SFU node registered)", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		c, err := client.Connect(ctx, wsURL, mint(t, "default", "split", "pub"), client.Options{Media: mediaOptions()})
+		c, err := client.Connect(ctx, wsURL, testenv.Mint(t, "default", "split", "pub"), client.Options{Media: mediaOptions()})
 		if err != nil {
 			return err
 		}
@@ -137,7 +101,7 @@ func TestSeparateProcesses(t *testing.T) {
 	t.Cleanup(pub.Close)
 	tracks := publish(t, pub, video(), audio())
 	sub := join(t, wsURL, "default", "split", "sub")
-	ctx := ctxTimeout(t, 30*time.Second)
+	ctx := testenv.Context(t, 30*time.Second)
 	var rts []*client.RemoteTrack
 	for _, lt := range tracks {
 		rt, err := sub.Subscribe(ctx, lt.ID(), "")
@@ -146,7 +110,7 @@ func TestSeparateProcesses(t *testing.T) {
 		}
 		rts = append(rts, rt)
 	}
-	waitFor(t, 30*time.Second, "media through separate processes", func() error {
+	testenv.Eventually(t, 30*time.Second, "media through separate processes", func() error {
 		for _, rt := range rts {
 			if err := receiving(rt, 60); err != nil {
 				return err
@@ -158,7 +122,7 @@ func TestSeparateProcesses(t *testing.T) {
 
 // `rtcloud token` prints one verifiable JWT on stdout and nothing else.
 func TestTokenCommand(t *testing.T) {
-	cmd := exec.Command(rtcloudBinary(t), "token", "--room", "demo", "--identity", "alice", "--namespace", "acme", "--publish=false")
+	cmd := exec.Command(testenv.Binary(t), "token", "--room", "demo", "--identity", "alice", "--namespace", "acme", "--publish=false")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -183,7 +147,7 @@ func TestTokenCommand(t *testing.T) {
 
 // `rtcloud dev` starts everything and answers /healthz with 200.
 func TestDevCommand(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t, "127.0.0.1")
 	startChild(t, "dev", "--http", fmt.Sprintf("127.0.0.1:%d", port), "--media-port", "0", "--advertise-ip", "127.0.0.1")
 	waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d", port))
 }

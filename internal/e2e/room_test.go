@@ -7,6 +7,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 // Two publishers (VP8 and Opus each) and five subscribers in one room:
@@ -25,7 +26,7 @@ func TestTwoPublishersFiveSubscribers(t *testing.T) {
 	var all []*client.RemoteTrack
 	for i := range 5 {
 		sub := join(t, c.wsURL, "default", room, fmt.Sprintf("sub-%d", i))
-		ctx := ctxTimeout(t, 20*time.Second)
+		ctx := testenv.Context(t, 20*time.Second)
 		if _, err := sub.WaitTracks(ctx, 4, func(ti bus.TrackInfo) bool { return ti.Identity != sub.Self().Identity }); err != nil {
 			t.Fatalf("sub-%d sees the tracks: %v (has %+v)", i, err, sub.Tracks())
 		}
@@ -40,7 +41,7 @@ func TestTwoPublishersFiveSubscribers(t *testing.T) {
 		all = append(all, rts...)
 	}
 	// About 4 s of media: video ~30 packets/s, audio 50 packets/s.
-	waitFor(t, 60*time.Second, "every subscriber receives every track", func() error {
+	testenv.Eventually(t, 60*time.Second, "every subscriber receives every track", func() error {
 		for _, rt := range all {
 			min := uint64(200)
 			if rt.Kind() == bus.KindVideo {
@@ -74,7 +75,7 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	spec := client.TrackSpec{Codec: client.CodecVP8, Simulcast: true, FPS: 15, KbpsPerLayer: []int{100, 250, 500}}
 	lt := publish(t, pub, spec)[0]
 	sub := join(t, c.wsURL, "default", "simulcast", "sub")
-	ctx := ctxTimeout(t, 60*time.Second)
+	ctx := testenv.Context(t, 60*time.Second)
 	if _, err := sub.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == lt.ID() }); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	wantLayer := func(layer int, name string) {
 		t.Helper()
 		start := rt.Stats().Packets
-		waitFor(t, 20*time.Second, "layer "+name, func() error {
+		testenv.Eventually(t, 20*time.Second, "layer "+name, func() error {
 			s := rt.Stats()
 			if s.Layer != layer || s.Packets < start+30 {
 				return fmt.Errorf("layer marker %d after %d packets (server says %q)", s.Layer, s.Packets-start, s.ServerLayer)
@@ -110,7 +111,7 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	if s.LayerSwitches < 3 || s.Keyframes < 4 {
 		t.Errorf("%d layer switches and %d keyframes, want >= 3 and >= 4", s.LayerSwitches, s.Keyframes)
 	}
-	waitFor(t, 10*time.Second, "layer_changed reported", func() error {
+	testenv.Eventually(t, 10*time.Second, "layer_changed reported", func() error {
 		if got := rt.Stats().ServerLayer; got != bus.LayerLow {
 			return fmt.Errorf("last layer_changed says %q", got)
 		}
@@ -124,7 +125,7 @@ func TestH264Track(t *testing.T) {
 	pub := join(t, c.wsURL, "default", "h264", "pub")
 	lt := publish(t, pub, client.TrackSpec{Codec: client.CodecH264, FPS: 15, KbpsPerLayer: []int{300}, KeyframeFrames: 15})[0]
 	sub := join(t, c.wsURL, "default", "h264", "sub")
-	ctx := ctxTimeout(t, 30*time.Second)
+	ctx := testenv.Context(t, 30*time.Second)
 	if _, err := sub.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == lt.ID() }); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestH264Track(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "H.264 received", func() error {
+	testenv.Eventually(t, 30*time.Second, "H.264 received", func() error {
 		if err := receiving(rt, 100); err != nil {
 			return err
 		}

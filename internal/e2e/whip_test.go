@@ -9,6 +9,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 func closeSession(t *testing.T, s *client.HTTPSession) {
@@ -25,14 +26,14 @@ func closeSession(t *testing.T, s *client.HTTPSession) {
 // subscriber; both receive its video and audio without gaps.
 func TestWHIPPublisherWatchedByWHEPAndWebSocket(t *testing.T) {
 	c := startCluster(t)
-	ctx := ctxTimeout(t, 60*time.Second)
-	whip, err := client.PublishWHIP(ctx, c.httpURL+"/whip/stage", mint(t, "default", "stage", "caster"), mediaOptions(), video(), audio())
+	ctx := testenv.Context(t, 60*time.Second)
+	whip, err := client.PublishWHIP(ctx, c.httpURL+"/whip/stage", testenv.Mint(t, "default", "stage", "caster"), mediaOptions(), video(), audio())
 	if err != nil {
 		t.Fatalf("WHIP: %v", err)
 	}
 	closeSession(t, whip)
 
-	whep, err := client.WatchWHEP(ctx, c.httpURL+"/whep/stage/caster", mint(t, "default", "stage", "viewer"), mediaOptions())
+	whep, err := client.WatchWHEP(ctx, c.httpURL+"/whep/stage/caster", testenv.Mint(t, "default", "stage", "viewer"), mediaOptions())
 	if err != nil {
 		t.Fatalf("WHEP: %v", err)
 	}
@@ -51,7 +52,7 @@ func TestWHIPPublisherWatchedByWHEPAndWebSocket(t *testing.T) {
 		}
 		rts = append(rts, rt)
 	}
-	waitFor(t, 30*time.Second, "WHEP and WebSocket viewers receive", func() error {
+	testenv.Eventually(t, 30*time.Second, "WHEP and WebSocket viewers receive", func() error {
 		for _, kind := range []string{bus.KindVideo, bus.KindAudio} {
 			rt := whep.RemoteTrack(kind)
 			if rt == nil {
@@ -76,19 +77,19 @@ func TestWHEPWatchesWebSocketPublisher(t *testing.T) {
 	c := startCluster(t)
 	pub := join(t, c.wsURL, "default", "talk", "speaker")
 	short, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	_, err := client.WatchWHEP(short, c.httpURL+"/whep/talk/speaker", mint(t, "default", "talk", "early"), mediaOptions())
+	_, err := client.WatchWHEP(short, c.httpURL+"/whep/talk/speaker", testenv.Mint(t, "default", "talk", "early"), mediaOptions())
 	cancel()
 	if !errors.Is(err, client.ErrHTTPStatus) {
 		t.Fatalf("WHEP before anything is published: %v, want a 409", err)
 	}
 	publish(t, pub, video(), audio())
-	ctx := ctxTimeout(t, 30*time.Second)
-	whep, err := client.WatchWHEP(ctx, c.httpURL+"/whep/talk/speaker", mint(t, "default", "talk", "viewer"), mediaOptions())
+	ctx := testenv.Context(t, 30*time.Second)
+	whep, err := client.WatchWHEP(ctx, c.httpURL+"/whep/talk/speaker", testenv.Mint(t, "default", "talk", "viewer"), mediaOptions())
 	if err != nil {
 		t.Fatalf("WHEP: %v", err)
 	}
 	closeSession(t, whep)
-	waitFor(t, 30*time.Second, "WHEP viewer receives", func() error {
+	testenv.Eventually(t, 30*time.Second, "WHEP viewer receives", func() error {
 		for _, kind := range []string{bus.KindVideo, bus.KindAudio} {
 			rt := whep.RemoteTrack(kind)
 			if rt == nil {
