@@ -70,6 +70,7 @@ type ServerReport struct {
 	RSSBytesPerSub     float64 `json:"rss_bytes_per_subscriber"`
 	NACKs              float64 `json:"nacks_received"`
 	Retransmissions    float64 `json:"retransmissions"`
+	RtxSkipped         float64 `json:"retransmissions_skipped"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -133,7 +134,8 @@ func (r *run) report(a, b totals, sa, sb serverSample, joinDur time.Duration) *R
 		out := sb.PacketsOut - sa.PacketsOut
 		srv := &ServerReport{PacketsOutPerSec: out / sdt, PacketsInPerSec: (sb.PacketsIn - sa.PacketsIn) / sdt,
 			MbpsOut: (sb.BytesOut - sa.BytesOut) * 8 / sdt / 1e6, CPU: (sb.CPUSeconds - sa.CPUSeconds) / sdt,
-			RSSBytes: sb.RSSBytes, NACKs: sb.NACKs - sa.NACKs, Retransmissions: sb.Retransmits - sa.Retransmits}
+			RSSBytes: sb.RSSBytes, NACKs: sb.NACKs - sa.NACKs, Retransmissions: sb.Retransmits - sa.Retransmits,
+			RtxSkipped: sb.RtxSkipped - sa.RtxSkipped}
 		if out > 0 {
 			srv.CPUMicrosPerPacket = (sb.CPUSeconds - sa.CPUSeconds) * 1e6 / out
 		}
@@ -173,7 +175,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		p("server forwarded", "%.0f packets/s (%.0f in), %.1f Mbit/s", s.PacketsOutPerSec, s.PacketsInPerSec, s.MbpsOut)
 		p("server CPU", "%.2f cores, %.2f us per forwarded packet", s.CPU, s.CPUMicrosPerPacket)
 		p("server RSS", "%.1f MB, %.0f kB per participant", s.RSSBytes/1e6, s.RSSBytesPerSub/1e3)
-		p("server NACKs / retransmissions", "%.0f / %.0f", s.NACKs, s.Retransmissions)
+		p("server NACKs / resent / skipped", "%.0f / %.0f / %.0f", s.NACKs, s.Retransmissions, s.RtxSkipped)
 	} else {
 		p("server", "no /metrics")
 	}

@@ -23,6 +23,7 @@ type serverSample struct {
 	PacketsIn   float64
 	NACKs       float64 // NACKed packets requested by subscribers
 	Retransmits float64
+	RtxSkipped  float64 // NACKed packets the server's budget did not resend
 	OK          bool
 }
 
@@ -79,6 +80,8 @@ func parseMetrics(body []byte) serverSample {
 			s.NACKs += value
 		case name == "rtcloud_sfu_retransmissions_total":
 			s.Retransmits += value
+		case name == "rtcloud_sfu_retransmissions_skipped_total":
+			s.RtxSkipped += value
 		}
 	}
 	return s

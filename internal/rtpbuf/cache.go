@@ -26,6 +26,7 @@ type slot struct {
 	seq   uint16
 	n     int
 	valid bool
+	at    int64 // when it was stored, as the caller counts time (StoreAt)
 	buf   [SlotSize]byte
 }
 
@@ -44,13 +45,17 @@ func (c *Cache) Size() int { return len(c.slots) }
 
 // Store copies pkt, the packet with sequence number seq, into the cache,
 // replacing whatever was stored Size packets earlier.
-func (c *Cache) Store(seq uint16, pkt []byte) error {
+func (c *Cache) Store(seq uint16, pkt []byte) error { return c.StoreAt(seq, pkt, 0) }
+
+// StoreAt is Store that also records at, the packet's arrival time in the
+// caller's unit (GetAt returns it, to judge a packet's age).
+func (c *Cache) StoreAt(seq uint16, pkt []byte, at int64) error {
 	if len(pkt) > SlotSize {
 		return ErrTooLarge
 	}
 	c.mu.Lock()
 	s := &c.slots[seq&c.mask]
-	s.seq, s.n, s.valid = seq, copy(s.buf[:], pkt), true
+	s.seq, s.n, s.valid, s.at = seq, copy(s.buf[:], pkt), true, at
 	c.mu.Unlock()
 	return nil
 }
@@ -59,13 +64,31 @@ func (c *Cache) Store(seq uint16, pkt []byte) error {
 // length; ok is false when the packet is not (or no longer) cached or dst
 // is too small.
 func (c *Cache) Get(seq uint16, dst []byte) (n int, ok bool) {
+	n, _, ok = c.GetAt(seq, dst)
+	return n, ok
+}
+
+// At returns the arrival time StoreAt recorded for seq; ok is false when
+// seq is not cached. It copies nothing.
+func (c *Cache) At(seq uint16) (at int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.slots[seq&c.mask]
+	if !s.valid || s.seq != seq {
+		return 0, false
+	}
+	return s.at, true
+}
+
+// GetAt is Get that also returns the arrival time StoreAt recorded.
+func (c *Cache) GetAt(seq uint16, dst []byte) (n int, at int64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := &c.slots[seq&c.mask]
 	if !s.valid || s.seq != seq || len(dst) < s.n {
-		return 0, false
+		return 0, 0, false
 	}
-	return copy(dst, s.buf[:s.n]), true
+	return copy(dst, s.buf[:s.n]), s.at, true
 }
 
 // Reset forgets every packet.

@@ -119,3 +119,25 @@ func FuzzCache(f *testing.F) {
 		}
 	})
 }
+
+func TestCacheArrivalTime(t *testing.T) {
+	c := NewCache(16)
+	if err := c.StoreAt(7, []byte{1, 2, 3}, 1234); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, SlotSize)
+	n, at, ok := c.GetAt(7, buf)
+	if !ok || n != 3 || at != 1234 {
+		t.Fatalf("GetAt = %d, %d, %v; want 3, 1234, true", n, at, ok)
+	}
+	if at, ok := c.At(7); !ok || at != 1234 {
+		t.Fatalf("At = %d, %v", at, ok)
+	}
+	if _, ok := c.At(8); ok {
+		t.Fatal("At of a packet never stored")
+	}
+	_ = c.StoreAt(7+16, []byte{9}, 99) // same slot, newer packet
+	if _, ok := c.At(7); ok {
+		t.Fatal("At of an overwritten packet")
+	}
+}

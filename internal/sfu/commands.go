@@ -32,6 +32,7 @@ func (n *Node) serveCommands() ([]*nats.Subscription, error) {
 		add(bus.Handle(n.bus, subj(bus.CmdMute), wrap(n.mute))),
 		add(bus.Handle(n.bus, subj(bus.CmdClose), wrap(n.closeSession))),
 		add(bus.Handle(n.bus, subj(bus.CmdRoomState), wrap(n.roomState))),
+		add(bus.Handle(n.bus, subj(bus.CmdDrain), wrap(n.drain))),
 	} {
 		if err != nil {
 			return subs, fmt.Errorf("sfu: serve commands: %w", err)
@@ -86,6 +87,8 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 	switch {
 	case closing:
 		return nil, ErrClosed
+	case n.draining.Load():
+		return nil, bus.Errorf(bus.CodeUnavailable, "node draining")
 	case exists:
 		return nil, fmt.Errorf("%w: session %s exists", ErrBadRequest, p.SessionID)
 	case n.cfg.Capacity > 0 && count >= n.cfg.Capacity:
@@ -259,4 +262,15 @@ func (n *Node) roomState(_ context.Context, req bus.RoomStateRequest) (any, erro
 		st.Participants = append(st.Participants, s.info())
 	}
 	return st, nil
+}
+
+// drain makes the node refuse (Draining true) or take again (false) new
+// sessions; existing sessions stay. The next heartbeat carries the state,
+// and one is sent at once so the cluster learns it without waiting.
+func (n *Node) drain(_ context.Context, req bus.Drain) (any, error) {
+	if n.draining.Swap(req.Draining) != req.Draining {
+		n.log.Info("drain", "draining", req.Draining)
+	}
+	n.heartbeat()
+	return bus.Reply{}, nil
 }

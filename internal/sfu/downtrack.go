@@ -60,12 +60,15 @@ type downTrack struct {
 	epoch     uint16 // first outgoing sequence number of the current source
 	hdr       rtp.Header
 	ext       [4]rtp.Extension // capacity for extensions interceptors add
-	rtxBuf    []byte
-	rtxPkt    rtp.Packet
 
 	sent    uint64
-	resent  uint64
 	dropped uint64
+
+	// Retransmissions (rtx.go): the node's budget (nil in unit tests) and
+	// this track's own state, outside d.mu.
+	rtx    *rtxBudget
+	rtxs   rtxState
+	resent atomic.Uint64
 }
 
 func newDownTrack(id, streamID, mid string, kind webrtc.RTPCodecType) *downTrack {
@@ -73,7 +76,6 @@ func newDownTrack(id, streamID, mid string, kind webrtc.RTPCodecType) *downTrack
 		id: id, streamID: streamID, mid: mid, kind: kind, video: kind == webrtc.RTPCodecTypeVideo,
 		bw: newBandwidth(), selector: fitSelector{},
 		want: autoLayer, current: -1, rebase: true,
-		rtxBuf: make([]byte, rtpbuf.SlotSize),
 	}
 }
 
@@ -225,7 +227,7 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool) {
 	if d.rebase {
 		d.rebaseOn(src, pkt)
 	}
-	d.write(pkt, true)
+	d.write(pkt)
 	d.mu.Unlock()
 	if changed >= 0 && src.simulcst {
 		if d.m != nil {
@@ -252,7 +254,7 @@ func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet) {
 }
 
 // write rewrites pkt's header into d.hdr and sends it; d.mu is held.
-func (d *downTrack) write(pkt *rtp.Packet, fresh bool) {
+func (d *downTrack) write(pkt *rtp.Packet) {
 	d.hdr = pkt.Header
 	d.hdr.SSRC = d.ssrc
 	d.hdr.PayloadType = d.pt
@@ -263,14 +265,10 @@ func (d *downTrack) write(pkt *rtp.Packet, fresh bool) {
 	d.hdr.ExtensionProfile = 0
 	d.hdr.Padding = false
 	d.hdr.PaddingSize = 0
-	if fresh {
-		if !d.hasOut || int16(d.hdr.SequenceNumber-d.lastSeq) > 0 {
-			d.lastSeq, d.lastTS, d.lastAt, d.hasOut = d.hdr.SequenceNumber, d.hdr.Timestamp, time.Now(), true
-		}
-		d.sent++
-	} else {
-		d.resent++
+	if !d.hasOut || int16(d.hdr.SequenceNumber-d.lastSeq) > 0 {
+		d.lastSeq, d.lastTS, d.lastAt, d.hasOut = d.hdr.SequenceNumber, d.hdr.Timestamp, time.Now(), true
 	}
+	d.sent++
 	n, err := d.writer.WriteRTP(&d.hdr, pkt.Payload)
 	if err != nil {
 		return
@@ -279,33 +277,8 @@ func (d *downTrack) write(pkt *rtp.Packet, fresh bool) {
 		d.bytesOut.Add(uint64(n))
 	}
 	if d.m != nil {
-		if fresh {
-			d.m.Out.Add(d.video, n)
-		} else {
-			d.m.Retransmissions.Inc()
-		}
+		d.m.Out.Add(d.video, n)
 	}
-}
-
-// retransmit resends outgoing sequence number seq from the source's packet
-// cache, if it belongs to what d currently forwards.
-func (d *downTrack) retransmit(seq uint16) {
-	if d.m != nil {
-		d.m.NACKsReceived.Inc()
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.src == nil || d.writer == nil || !d.hasOut || d.current < 0 || d.rebase {
-		return
-	}
-	if int16(seq-d.epoch) < 0 || int16(d.lastSeq-seq) < 0 {
-		return
-	}
-	n, ok := d.src.layers[d.current].cache.Get(seq-d.seqOffset, d.rtxBuf)
-	if !ok || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
-		return
-	}
-	d.write(&d.rtxPkt, false)
 }
 
 // onRTCP handles one RTCP packet from the subscriber about this track.

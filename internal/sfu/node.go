@@ -38,6 +38,8 @@ type Options struct {
 	// NoBatchSend sends every packet with its own sendto instead of
 	// batching each fan-out into sendmmsg calls (to measure the gain).
 	NoBatchSend bool
+	// Retransmit bounds the retransmissions subscribers' NACKs cause.
+	Retransmit RetransmitOptions
 }
 
 // Forwarders a node can run.
@@ -63,6 +65,7 @@ type Node struct {
 	startedAt time.Time
 	metrics   *metrics.SFU
 	naive     bool // ForwarderNaive
+	rtx       *rtxBudget
 
 	// negotiateTimeout closes sessions created without an offer that never
 	// negotiate.
@@ -71,6 +74,7 @@ type Node struct {
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 	ready    atomic.Bool
+	draining atomic.Bool // bus.CmdDrain: no new sessions
 
 	mu       sync.Mutex
 	closing  bool
@@ -121,6 +125,7 @@ func NewNode(o Options) (*Node, error) {
 		mux: mux, api: api, startedAt: time.Now(), metrics: m, naive: naive, negotiateTimeout: 30 * time.Second,
 		sessions: map[string]*session{}, tracks: map[string]*upTrack{}, speakers: map[string]string{},
 		stopping: make(chan struct{}),
+		rtx:      newRTXBudget(o.Retransmit, m.Registry, map[string]string{"node": id}),
 	}
 	if o.Bus != nil {
 		n.events = o.Bus
@@ -145,6 +150,9 @@ func (n *Node) MetricsHandler() http.Handler {
 
 // Ready reports whether the node serves commands.
 func (n *Node) Ready() bool { return n.ready.Load() }
+
+// Draining reports whether the node refuses new sessions (bus.CmdDrain).
+func (n *Node) Draining() bool { return n.draining.Load() }
 
 // Run serves bus commands until ctx ends, then closes every session and
 // the media sockets.

@@ -29,6 +29,12 @@ type testEnv struct {
 
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with node options changed by opt.
+func newEnvWith(t *testing.T, opt func(*Options)) *testEnv {
+	t.Helper()
 	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +45,14 @@ func newEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	node, err := NewNode(Options{
+	o := Options{
 		Config: config.SFU{MediaPort: 0, BindIP: "127.0.0.1", AdvertiseIPs: []string{"127.0.0.1"}, HeartbeatInterval: 200 * time.Millisecond},
 		Bus:    b, Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	if opt != nil {
+		opt(&o)
+	}
+	node, err := NewNode(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,6 +151,7 @@ func (s *session) applyTransceivers(infos []mediaInfo, publish []bus.PublishSpec
 			d.onLayer = s.n.layerChanged(s.p)
 			d.bytesOut = &s.n.bytesOut
 			d.m = s.n.metrics
+			d.rtx = s.n.rtx
 			sender, err := s.n.api.NewRTPSender(d, s.pc.SCTP().Transport())
 			if err != nil {
 				return nil, fmt.Errorf("sender for mid %s: %w", mid, err)
@@ -182,6 +183,7 @@ func (s *session) newUpTrack(mi mediaInfo, publish []bus.PublishSpec) *upTrack {
 	up.upstream = s.pc
 	up.m = s.n.metrics
 	up.batch = s.n.mux
+	up.rtx = s.n.rtx
 	up.ridIdx = mapRIDs(mi.rids)
 	up.info = bus.TrackInfo{
 		ID: up.id, SessionID: s.p.SessionID, Identity: s.p.Identity,

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,9 +11,11 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 )
 
-// TestSimulcastLayerSwitch: a subscriber asks for the low layer, then the
-// high one; it gets the new layer after a keyframe, with continuous
-// sequence numbers, and a layer_changed event.
+// TestSimulcastLayerSwitch: once all three layers flow, a subscriber asks
+// for the low layer, then the high one; it gets only low packets before
+// the switch, then the high layer from a keyframe on (never a lower layer
+// again, never the medium one), with continuous sequence numbers, and a
+// layer_changed event.
 func TestSimulcastLayerSwitch(t *testing.T) {
 	env := newEnv(t)
 	pub := env.newPeer("sim", peerOpts{})
@@ -25,15 +28,7 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	if len(infos) != 1 || len(infos[0].Layers) != 3 {
 		t.Fatalf("tracks %+v, want one with three layers", infos)
 	}
-	sub := env.newPeer("viewer", peerOpts{})
-	tc := sub.addRecv(webrtc.RTPCodecTypeVideo)
-	if err := sub.join("sim", func() []bus.Subscription {
-		return []bus.Subscription{{MID: tc.Mid(), TrackID: infos[0].ID, Layer: bus.LayerLow}}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	events := env.events(bus.SessionEvents(sub.sessionID()))
-	waitFor(t, 10*time.Second, "connected", func() bool { return pub.connected() && sub.connected() })
+	waitFor(t, 10*time.Second, "publisher connected", pub.connected)
 
 	s := pub.pc.GetTransceivers()[0].Sender()
 	midID, ridID := extID(s, sdp.SDESMidURI), extID(s, sdp.SDESRTPStreamIDURI)
@@ -46,7 +41,6 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 		senders = append(senders, &sender{track: tr, video: true, layer: byte(i), seq: uint16(1000 * i),
 			ext: map[uint8][]byte{midID: []byte(mid), ridID: []byte(rids[i])}})
 	}
-	var counter atomic.Uint32
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -60,22 +54,38 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 			for _, s := range senders {
 				_ = s.send(c, c%40 == 0)
 			}
-			counter.Store(c)
 		}
 	}()
 	defer func() { close(stop); <-done }()
 
-	hasLayer := func(l byte) func() bool {
-		return func() bool {
-			for _, x := range sub.stream(tc.Mid()).layers {
-				if x == l {
-					return true
-				}
+	// Subscribe only once the node reads all three layers: a layer that
+	// appears later legitimately changes what "low" resolves to.
+	env.node.mu.Lock()
+	up := env.node.tracks[infos[0].ID]
+	env.node.mu.Unlock()
+	waitFor(t, 10*time.Second, "all three layers at the node", func() bool {
+		for _, l := range up.layers {
+			if !l.present.Load() || l.bytes.Load() == 0 {
+				return false
 			}
-			return false
 		}
+		return true
+	})
+	sub := env.newPeer("viewer", peerOpts{})
+	tc := sub.addRecv(webrtc.RTPCodecTypeVideo)
+	if err := sub.join("sim", func() []bus.Subscription {
+		return []bus.Subscription{{MID: tc.Mid(), TrackID: infos[0].ID, Layer: bus.LayerLow}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	events := env.events(bus.SessionEvents(sub.sessionID()))
+	waitFor(t, 10*time.Second, "subscriber connected", sub.connected)
+
+	hasLayer := func(l byte) func() bool {
+		return func() bool { return slices.Contains(sub.stream(tc.Mid()).layers, l) }
 	}
 	waitFor(t, 10*time.Second, "low layer packets", hasLayer(0))
+	before := len(sub.stream(tc.Mid()).layers)
 	if err := env.request(bus.CmdSetLayer, bus.SetLayer{SessionID: sub.sessionID(), MID: tc.Mid(), Layer: bus.LayerHigh}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +99,14 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 			t.Fatalf("sequence jumps from %d to %d at packet %d (layers %d->%d)", st.seqs[i-1], st.seqs[i], i, st.layers[i-1], st.layers[i])
 		}
 	}
+	for i, l := range st.layers[:before] {
+		if l != 0 {
+			t.Fatalf("packet %d before the switch is of layer %d, want only low", i, l)
+		}
+	}
 	for i := 1; i < len(st.layers); i++ {
-		if st.layers[i] < st.layers[i-1] {
-			t.Fatalf("went back from layer %d to %d at %d of %d: %v", st.layers[i-1], st.layers[i], i, len(st.layers), st.layers[max(0, i-5):min(len(st.layers), i+5)])
+		if st.layers[i] < st.layers[i-1] || st.layers[i] == 1 {
+			t.Fatalf("layer %d after %d at %d of %d: %v", st.layers[i], st.layers[i-1], i, len(st.layers), st.layers[max(0, i-5):min(len(st.layers), i+5)])
 		}
 	}
 	if err := env.request(bus.CmdSetLayer, bus.SetLayer{SessionID: sub.sessionID(), MID: tc.Mid(), Layer: "ultra"}, nil); !bus.IsCode(err, bus.CodeBadRequest) {

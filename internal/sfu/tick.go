@@ -62,6 +62,7 @@ func (n *Node) snapshot() ([]*session, []*upTrack) {
 func (n *Node) maintain(dt time.Duration) {
 	sessions, tracks := n.snapshot()
 	n.updateGauges(sessions, tracks)
+	n.rtx.refill(dt)
 	for _, t := range tracks {
 		t.updateRates(dt)
 		if !t.simulcst {
@@ -135,6 +136,7 @@ func (n *Node) Info() bus.NodeInfo {
 	return bus.NodeInfo{
 		ID: n.id, Region: n.cfg.Region, Zone: n.cfg.Zone, ISP: n.cfg.ISP,
 		PublicIPs: n.mux.AdvertiseIPs(), MediaPort: n.MediaPort(), Capacity: n.cfg.Capacity,
+		Draining:  n.draining.Load(),
 		StartedAt: n.startedAt, SentAt: time.Now(),
 		Load: bus.NodeLoad{
 			CPU: cpu, MemoryBytes: rssBytes(), BitsInPerS: in, BitsOutPerS: out,

@@ -45,6 +45,7 @@ type upTrack struct {
 	video     bool
 	m         *metrics.SFU // may be nil (unit tests)
 	batch     batcher      // may be nil
+	rtx       *rtxBudget   // may be nil (unit tests)
 
 	layers [maxLayers]*layer
 	naive  [maxLayers]*webrtc.TrackLocalStaticRTP // naive forwarder only
@@ -240,7 +241,7 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 	if t.m != nil {
 		t.m.In.Add(t.video, len(raw))
 	}
-	_ = l.cache.Store(pkt.SequenceNumber, raw)
+	_ = l.cache.StoreAt(pkt.SequenceNumber, raw, time.Now().UnixNano())
 	if t.levelID != 0 {
 		if ext := pkt.GetExtension(t.levelID); len(ext) > 0 {
 			v := uint32(127-ext[0]&0x7f) + 1
@@ -258,7 +259,11 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 		t.batch.BeginBatch()
 		defer t.batch.EndBatch()
 	}
-	for _, d := range *t.downs.Load() {
+	downs := *t.downs.Load()
+	for _, d := range downs {
 		d.forward(t, l.idx, pkt, key)
+	}
+	if t.rtx != nil {
+		t.rtx.fanned.Add(uint64(len(downs)))
 	}
 }
