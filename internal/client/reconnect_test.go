@@ -3,126 +3,28 @@ package client_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
-	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/protocol"
-	"github.com/rtcloud/rtcloud/internal/sfu"
-	"github.com/rtcloud/rtcloud/internal/signal"
+	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/internal/teststack"
 )
-
-func logger() *slog.Logger {
-	if os.Getenv("RTCLOUD_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// signalServer is one signaling server of the test cluster.
-type signalServer struct {
-	sig  *signal.Server
-	http *httptest.Server
-	ws   string
-}
-
-// kill drops every client connection at once and stops the server.
-func (s *signalServer) kill() {
-	s.http.CloseClientConnections()
-	s.http.Close()
-	s.sig.Close()
-}
 
 // startCluster runs an embedded NATS server, one SFU node and n
 // signaling servers, each component on its own bus connection.
-func startCluster(t *testing.T, n int) []*signalServer {
+func startCluster(t *testing.T, n int) []*teststack.Signal {
 	t.Helper()
-	nats, err := bus.StartEmbedded(bus.EmbeddedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nats.Shutdown)
-	c := config.Default()
-	c.SFU.MediaPort = 0
-	c.SFU.AdvertiseIPs = []string{"127.0.0.1"}
-	c.SFU.BindIP = "127.0.0.1"
-	c.SFU.HeartbeatInterval = 250 * time.Millisecond
-	connect := func() *bus.Client {
-		b, err := bus.Connect(bus.Options{URLs: nats.ClientURL(), KVReplicas: 1, Logger: logger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		return b
-	}
-	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: connect(), Logger: logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := node.Run(ctx); err != nil {
-			t.Errorf("sfu node: %v", err)
-		}
-	}()
-	t.Cleanup(func() { stop(); wg.Wait() })
-	var out []*signalServer
-	for range n {
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		sig, err := signal.NewServer(sctx, signal.Options{Config: c.Signal, Bus: connect(),
-			Verifier: auth.NewVerifier(c.Keys), Keys: c.Keys, Logger: logger()})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(sig.Handler())
-		s := &signalServer{sig: sig, http: srv, ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
-		t.Cleanup(s.kill)
-		out = append(out, s)
-	}
-	waitFor(t, 15*time.Second, "node and signaling servers ready", func() bool {
-		for _, s := range out {
-			if !s.sig.Ready() {
-				return false
-			}
-		}
-		return node.Ready()
-	})
-	return out
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return teststack.Start(t, teststack.Options{Signals: n}).Signals
 }
 
 func join(t *testing.T, ctx context.Context, wsURL, identity string) *client.Client {
 	t.Helper()
-	tok, err := auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: identity,
-		Grant: auth.Grant{Namespace: "default", Room: "resume", Publish: true, Subscribe: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Connect(ctx, wsURL, tok, client.Options{Name: identity, Logger: logger(),
-		Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: logger()}})
+	tok := testenv.Mint(t, "default", "resume", identity)
+	c, err := client.Connect(ctx, wsURL, tok, client.Options{Name: identity, Logger: testenv.Logger(),
+		Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}})
 	if err != nil {
 		t.Fatalf("%s joins: %v", identity, err)
 	}
@@ -159,7 +61,7 @@ func nextEvent(t *testing.T, c *client.Client, typ, identity string) client.Even
 func packetsGrow(t *testing.T, rt *client.RemoteTrack, n uint64, what string) {
 	t.Helper()
 	before := rt.Stats().Packets
-	waitFor(t, 10*time.Second, what, func() bool { return rt.Stats().Packets >= before+n })
+	testenv.WaitFor(t, 10*time.Second, what, func() bool { return rt.Stats().Packets >= before+n })
 }
 
 // A signaling server dies: its publisher and subscriber reconnect through
@@ -172,7 +74,7 @@ func TestReconnectThroughAnotherServerKeepsSessionAndMedia(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	pub := join(t, ctx, a.ws, "pub")
+	pub := join(t, ctx, a.WS, "pub")
 	tracks, err := pub.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 30})
 	if err != nil {
 		t.Fatal(err)
@@ -180,8 +82,8 @@ func TestReconnectThroughAnotherServerKeepsSessionAndMedia(t *testing.T) {
 	if err := pub.WaitPublished(ctx, tracks...); err != nil {
 		t.Fatal(err)
 	}
-	sub := join(t, ctx, a.ws, "sub")
-	carol := join(t, ctx, b.ws, "carol")
+	sub := join(t, ctx, a.WS, "sub")
+	carol := join(t, ctx, b.WS, "carol")
 	if _, err := sub.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == tracks[0].ID() }); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +96,7 @@ func TestReconnectThroughAnotherServerKeepsSessionAndMedia(t *testing.T) {
 	pubID, subID := pub.SessionID(), sub.SessionID()
 	subDone := sub.Done()
 
-	a.kill()
+	a.Kill()
 	for _, c := range []*client.Client{pub, sub} {
 		select {
 		case <-c.Done():
@@ -206,11 +108,11 @@ func TestReconnectThroughAnotherServerKeepsSessionAndMedia(t *testing.T) {
 	if err := carol.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
-	dave := join(t, ctx, b.ws, "dave")
+	dave := join(t, ctx, b.WS, "dave")
 	packetsGrow(t, rt, 30, "media while the clients are disconnected")
 
 	for _, c := range []*client.Client{pub, sub} {
-		if err := c.Reconnect(ctx, b.ws); err != nil {
+		if err := c.Reconnect(ctx, b.WS); err != nil {
 			t.Fatalf("%s reconnects: %v", c.Self().Identity, err)
 		}
 	}
@@ -270,7 +172,7 @@ func TestReconnectThroughAnotherServerKeepsSessionAndMedia(t *testing.T) {
 	// Moving while the connection is up: the old one is closed without
 	// "leave", and the server that loses it keeps the session (its media
 	// flows).
-	if err := pub.Reconnect(ctx, b.ws); err != nil {
+	if err := pub.Reconnect(ctx, b.WS); err != nil {
 		t.Fatalf("reconnect while connected: %v", err)
 	}
 	if pub.SessionID() != pubID {
@@ -297,14 +199,14 @@ func TestReconnectReportsLostSession(t *testing.T) {
 	sigs := startCluster(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := join(t, ctx, sigs[0].ws, "idle")
+	c := join(t, ctx, sigs[0].WS, "idle")
 	id := c.SessionID()
-	sigs[0].kill()
+	sigs[0].Kill()
 	<-c.Done()
 	// The first server ended the session as it lost the connection (no
 	// media was flowing); wait until the node forgot it.
-	watcher := join(t, ctx, sigs[1].ws, "watcher")
-	waitFor(t, 10*time.Second, "the idle session ends", func() bool {
+	watcher := join(t, ctx, sigs[1].WS, "watcher")
+	testenv.WaitFor(t, 10*time.Second, "the idle session ends", func() bool {
 		for _, p := range watcher.Participants() {
 			if p.SessionID == id {
 				return false
@@ -312,15 +214,15 @@ func TestReconnectReportsLostSession(t *testing.T) {
 		}
 		return true
 	})
-	err := c.Reconnect(ctx, sigs[1].ws)
+	err := c.Reconnect(ctx, sigs[1].WS)
 	if !errors.Is(err, client.ErrSessionLost) {
 		t.Fatalf("Reconnect = %v, want ErrSessionLost", err)
 	}
-	if err := c.Reconnect(ctx, sigs[1].ws); !errors.Is(err, client.ErrClosed) {
+	if err := c.Reconnect(ctx, sigs[1].WS); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Reconnect after the loss = %v, want ErrClosed", err)
 	}
 	// Nobody is left behind: only the watcher is in the room.
-	waitFor(t, 5*time.Second, "only the watcher left", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "only the watcher left", func() bool {
 		ps := watcher.Participants()
 		return len(ps) == 1 && ps[0].Identity == "watcher"
 	})
