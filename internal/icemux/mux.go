@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/pion/ice/v4"
@@ -36,6 +37,14 @@ type Options struct {
 	// NoBatch sends every UDP packet with its own sendto, even inside
 	// BeginBatch/EndBatch (to measure what batching gains).
 	NoBatch bool
+	// TCPWriteBuffer is how many bytes each ICE-TCP connection queues for
+	// a peer that reads slowly; beyond it writes fail at once (the packet
+	// is dropped) instead of blocking the writer. Default 4 MiB.
+	TCPWriteBuffer int
+	// OnTCPRecovered, when set, is called (on a goroutine of the mux) when
+	// an ICE-TCP peer whose packets were dropped has caught up again, with
+	// its address and how many packets it lost.
+	OnTCPRecovered func(remote net.Addr, dropped uint64)
 }
 
 // Mux is one UDP socket and one TCP listener on the same port number.
@@ -48,6 +57,10 @@ type Mux struct {
 	port      int
 	canonical net.IP
 	advertise []string
+
+	tcp         tcpConns
+	tcpDropped  atomic.Uint64
+	onRecovered func(net.Addr, uint64)
 }
 
 // Listen opens the UDP socket and the TCP listener.
@@ -97,11 +110,18 @@ func Listen(o Options) (*Mux, error) {
 			real:  udpConn.LocalAddr(),
 		},
 	}
+	if o.TCPWriteBuffer <= 0 {
+		o.TCPWriteBuffer = 4 << 20
+	}
+	m.tcp.conns = map[*queuedConn]struct{}{}
+	m.onRecovered = o.OnTCPRecovered
 	m.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
-		Listener:        &canonicalListener{Listener: tcpLn, ip: canonical},
-		Logger:          lf.NewLogger("tcpmux"),
-		ReadBufferSize:  64,
-		WriteBufferSize: 4 << 20, // a slow ICE-TCP peer drops packets instead of blocking writers
+		// Each connection's writes go into a bounded queue drained by its
+		// own goroutine (tcpqueue.go): a slow ICE-TCP peer loses packets,
+		// counted, and never blocks the writer.
+		Listener:       &canonicalListener{Listener: tcpLn, ip: canonical, m: m, limit: o.TCPWriteBuffer},
+		Logger:         lf.NewLogger("tcpmux"),
+		ReadBufferSize: 64,
 	})
 	return m, nil
 }
@@ -208,6 +228,7 @@ func (m *Mux) Close() error {
 	if terr := m.tcpMux.Close(); err == nil {
 		err = terr
 	}
+	m.closeTCP()
 	return err
 }
 
@@ -234,7 +255,9 @@ func (u *udpMux) GetListenAddresses() []net.Addr { return []net.Addr{u.local} }
 // whichever local address a client dialled.
 type canonicalListener struct {
 	net.Listener
-	ip net.IP
+	ip    net.IP
+	m     *Mux
+	limit int // bytes queued per connection
 }
 
 func (l *canonicalListener) Accept() (net.Conn, error) {
@@ -246,7 +269,12 @@ func (l *canonicalListener) Accept() (net.Conn, error) {
 	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		port = ta.Port
 	}
-	return &canonicalConn{Conn: c, local: &net.TCPAddr{IP: l.ip, Port: port}}, nil
+	q := newQueuedConn(&canonicalConn{Conn: c, local: &net.TCPAddr{IP: l.ip, Port: port}}, l.m, l.limit)
+	if !l.m.track(q) { // the mux is closing
+		_ = q.Close()
+		<-q.done
+	}
+	return q, nil
 }
 
 type canonicalConn struct {

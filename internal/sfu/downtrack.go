@@ -49,6 +49,7 @@ type downTrack struct {
 	want    int // wanted layer index or autoLayer
 	target  int // layer to switch to on its next keyframe
 	current int // layer being forwarded, -1 before the first keyframe
+	stalled int // layer forwarded before a resync, else -1
 
 	rebase    bool
 	hasOut    bool
@@ -75,7 +76,7 @@ func newDownTrack(id, streamID, mid string, kind webrtc.RTPCodecType) *downTrack
 	return &downTrack{
 		id: id, streamID: streamID, mid: mid, kind: kind, video: kind == webrtc.RTPCodecTypeVideo,
 		bw: newBandwidth(), selector: fitSelector{},
-		want: autoLayer, current: -1, rebase: true,
+		want: autoLayer, current: -1, stalled: -1, rebase: true,
 	}
 }
 
@@ -221,6 +222,10 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool) {
 			return
 		}
 		d.current, d.rebase, changed = idx, true, idx
+		if idx == d.stalled { // resuming after resync, same layer
+			changed = -1
+		}
+		d.stalled = -1
 	} else if d.current < 0 {
 		d.current, d.rebase = idx, true
 	}
@@ -253,8 +258,9 @@ func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet) {
 	d.epoch = pkt.SequenceNumber + d.seqOffset
 }
 
-// write rewrites pkt's header into d.hdr and sends it; d.mu is held.
-func (d *downTrack) write(pkt *rtp.Packet) {
+// write rewrites pkt's header into d.hdr and sends it; d.mu is held. A
+// packet the transport refuses is counted as dropped and false returned.
+func (d *downTrack) write(pkt *rtp.Packet) bool {
 	d.hdr = pkt.Header
 	d.hdr.SSRC = d.ssrc
 	d.hdr.PayloadType = d.pt
@@ -265,20 +271,27 @@ func (d *downTrack) write(pkt *rtp.Packet) {
 	d.hdr.ExtensionProfile = 0
 	d.hdr.Padding = false
 	d.hdr.PaddingSize = 0
-	if !d.hasOut || int16(d.hdr.SequenceNumber-d.lastSeq) > 0 {
-		d.lastSeq, d.lastTS, d.lastAt, d.hasOut = d.hdr.SequenceNumber, d.hdr.Timestamp, time.Now(), true
-	}
-	d.sent++
+	seq, ts := d.hdr.SequenceNumber, d.hdr.Timestamp // the writer may change d.hdr
 	n, err := d.writer.WriteRTP(&d.hdr, pkt.Payload)
 	if err != nil {
-		return
+		d.dropped++
+		if d.m != nil {
+			d.m.Dropped.Inc()
+		}
+		return false
 	}
+	// A refused packet leaves no gap: the next one takes its number.
+	if !d.hasOut || int16(seq-d.lastSeq) > 0 {
+		d.lastSeq, d.lastTS, d.lastAt, d.hasOut = seq, ts, time.Now(), true
+	}
+	d.sent++
 	if d.bytesOut != nil {
 		d.bytesOut.Add(uint64(n))
 	}
 	if d.m != nil {
 		d.m.Out.Add(d.video, n)
 	}
+	return true
 }
 
 // onRTCP handles one RTCP packet from the subscriber about this track.
@@ -313,6 +326,22 @@ func (d *downTrack) rtcpLoop(s *webrtc.RTPSender) {
 			d.onRTCP(p, now)
 		}
 	}
+}
+
+// resync makes a video down track wait for the source's next keyframe
+// and asks for it: packets its transport dropped left the subscriber's
+// decoder without references. Forwarding resumes on the keyframe with
+// sequence numbers continuing from the last packet sent.
+func (d *downTrack) resync() {
+	d.mu.Lock()
+	src, target := d.src, d.target
+	if src == nil || !d.video || d.current < 0 {
+		d.mu.Unlock()
+		return
+	}
+	d.stalled, d.current = d.current, -1
+	d.mu.Unlock()
+	src.requestKeyframe(target)
 }
 
 // layerState reports the wanted and current layers.

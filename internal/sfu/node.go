@@ -14,12 +14,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
@@ -40,6 +42,9 @@ type Options struct {
 	NoBatchSend bool
 	// Retransmit bounds the retransmissions subscribers' NACKs cause.
 	Retransmit RetransmitOptions
+	// TCPWriteBuffer is the bytes queued per ICE-TCP connection before
+	// packets to it are dropped (icemux.Options.TCPWriteBuffer).
+	TCPWriteBuffer int
 }
 
 // Forwarders a node can run.
@@ -111,10 +116,23 @@ func NewNode(o Options) (*Node, error) {
 		return nil, fmt.Errorf("sfu: forwarder %q: want %q or %q", o.Forwarder, ForwarderRTCloud, ForwarderNaive)
 	}
 	m := metrics.NewSFU(id)
-	mux, err := icemux.Listen(icemux.Options{Port: o.Config.MediaPort, BindIP: o.Config.BindIP, AdvertiseIPs: o.Config.AdvertiseIPs, NoBatch: o.NoBatchSend})
+	var self atomic.Pointer[Node] // for the mux's hook, set below
+	mux, err := icemux.Listen(icemux.Options{
+		Port: o.Config.MediaPort, BindIP: o.Config.BindIP, AdvertiseIPs: o.Config.AdvertiseIPs,
+		NoBatch: o.NoBatchSend, TCPWriteBuffer: o.TCPWriteBuffer,
+		OnTCPRecovered: func(remote net.Addr, dropped uint64) {
+			if n := self.Load(); n != nil {
+				n.tcpRecovered(remote, dropped)
+			}
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "rtcloud_sfu_tcp_dropped_packets_total", ConstLabels: prometheus.Labels{"node": id},
+		Help: "Packets dropped because an ICE-TCP subscriber read too slowly.",
+	}, func() float64 { return float64(mux.TCPDropped()) }))
 	api, err := newAPI(mux, m, naive)
 	if err != nil {
 		_ = mux.Close()
@@ -130,6 +148,7 @@ func NewNode(o Options) (*Node, error) {
 	if o.Bus != nil {
 		n.events = o.Bus
 	}
+	self.Store(n)
 	return n, nil
 }
 
@@ -332,4 +351,30 @@ func randomID(n int) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// tcpRecovered resyncs the video of the session whose ICE-TCP connection
+// comes from remote: packets to it were dropped while it read too slowly,
+// so it needs keyframes to decode again.
+func (n *Node) tcpRecovered(remote net.Addr, dropped uint64) {
+	ta, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return
+	}
+	sessions, _ := n.snapshot()
+	for _, s := range sessions {
+		if !s.usesRemote(ta) {
+			continue
+		}
+		s.log.Debug("ICE-TCP peer caught up after drops", "dropped", dropped)
+		s.mu.Lock()
+		downs := make([]*downTrack, 0, len(s.downs))
+		for _, d := range s.downs {
+			downs = append(downs, d)
+		}
+		s.mu.Unlock()
+		for _, d := range downs {
+			d.resync()
+		}
+	}
 }

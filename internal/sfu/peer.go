@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"net"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -70,4 +71,20 @@ func (n *Node) expireUnnegotiated(s *session) {
 	if !done {
 		s.close("no offer within "+n.negotiateTimeout.String(), true)
 	}
+}
+
+// usesRemote reports whether the session's selected ICE pair is an
+// ICE-TCP connection from addr.
+func (s *session) usesRemote(addr *net.TCPAddr) bool {
+	s.mu.Lock()
+	pc := s.pc
+	s.mu.Unlock()
+	if pc == nil || pc.SCTP() == nil {
+		return false
+	}
+	pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Remote == nil || pair.Remote.Protocol != webrtc.ICEProtocolTCP {
+		return false
+	}
+	return int(pair.Remote.Port) == addr.Port && net.ParseIP(pair.Remote.Address).Equal(addr.IP)
 }

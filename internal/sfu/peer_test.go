@@ -111,6 +111,9 @@ type testPeer struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	streams map[string]*recvStream // by mid
+	// rewriteAnswer, when set, edits the node's answer before it is
+	// applied (to route a peer through a proxy).
+	rewriteAnswer func(string) string
 }
 
 // recvStream records what a peer receives on one mid.
@@ -306,6 +309,9 @@ func (p *testPeer) join(room string, subs func() []bus.Subscription) error {
 	if err != nil {
 		return err
 	}
+	if p.rewriteAnswer != nil {
+		ans.Answer = p.rewriteAnswer(ans.Answer)
+	}
 	return p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.Answer})
 }
 
@@ -352,12 +358,16 @@ type sender struct {
 	ts    uint32
 	ext   map[uint8][]byte
 	layer byte
+	big   bool // ~1,100-byte payloads instead of 100
 }
 
 func (s *sender) send(counter uint32, key bool) error {
 	pkt := &rtp.Packet{
 		Header:  rtp.Header{Version: 2, SequenceNumber: s.seq, Timestamp: s.ts, Marker: true},
 		Payload: synth(s.video, key, counter, s.layer),
+	}
+	if s.big {
+		pkt.Payload = append(pkt.Payload, make([]byte, 1000)...)
 	}
 	for id, v := range s.ext {
 		if err := pkt.Header.SetExtension(id, v); err != nil {
