@@ -79,8 +79,12 @@ func MintWith(t testing.TB, o auth.TokenOptions) string {
 	return tok
 }
 
-// pollEvery is how often Eventually and WaitFor check.
-const pollEvery = 20 * time.Millisecond
+// Eventually and WaitFor check first after 10 ms, then ever less often,
+// at least every 100 ms.
+const (
+	firstPoll = 10 * time.Millisecond
+	maxPoll   = 100 * time.Millisecond
+)
 
 // Eventually polls check until it returns nil and returns how long that
 // took; when within passes first, it fails the test with what and the
@@ -88,7 +92,7 @@ const pollEvery = 20 * time.Millisecond
 func Eventually(t testing.TB, within time.Duration, what string, check func() error) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
+	for pause := firstPoll; ; pause = min(2*pause, maxPoll) {
 		err := check()
 		if err == nil {
 			return time.Since(start)
@@ -96,7 +100,7 @@ func Eventually(t testing.TB, within time.Duration, what string, check func() er
 		if time.Since(start) > within {
 			t.Fatalf("not within %v: %s: %v", within, what, err)
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(pause)
 	}
 }
 

@@ -65,7 +65,7 @@ func Start(t testing.TB, o Options) *Stack {
 		o.Logger = testenv.Logger()
 	}
 	if o.Node.Logger == nil {
-		o.Node.Logger = o.Logger.With("component", "sfu")
+		o.Node.Logger = o.Logger
 	}
 	if o.Signals == 0 {
 		o.Signals = 1
@@ -90,7 +90,7 @@ func startSignal(t testing.TB, natsURL string, o Options) *Signal {
 	t.Helper()
 	c := config.Default()
 	c.Signal.DevTokens = true
-	log := o.Logger.With("component", "signal")
+	log := o.Logger
 	b := testenv.ConnectWith(t, bus.Options{URLs: natsURL, Name: "test-signal", Logger: log})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
