@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/protocol"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 func TestWebSocketBadInputBeforeAndAfterJoin(t *testing.T) {
@@ -31,8 +32,8 @@ func TestWebSocketBadInputBeforeAndAfterJoin(t *testing.T) {
 	c.send(protocol.Message{Type: protocol.TypePing, ID: "p"})
 	c.expect(protocol.TypePong, nil)
 
-	c.join(mint(t, "ns", "r", "alice"))
-	c.send(protocol.Message{Type: protocol.TypeJoin, ID: "again", Token: mint(t, "ns", "r", "alice")})
+	c.join(testenv.Mint(t, "ns", "r", "alice"))
+	c.send(protocol.Message{Type: protocol.TypeJoin, ID: "again", Token: testenv.Mint(t, "ns", "r", "alice")})
 	c.expectError(protocol.CodeNotJoined)
 	for _, bad := range []string{"", "hello", "v=0\r\nm=", strings.Repeat("v=0\r\n", 10)} {
 		c.send(protocol.Message{Type: protocol.TypeOffer, ID: "o", SDP: bad})
@@ -54,7 +55,7 @@ func TestWebSocketBadInputBeforeAndAfterJoin(t *testing.T) {
 
 	// Others are still served.
 	d := h.dial("")
-	d.join(mint(t, "ns", "r", "bob"))
+	d.join(testenv.Mint(t, "ns", "r", "bob"))
 }
 
 func TestWebSocketBadTokens(t *testing.T) {
@@ -67,13 +68,13 @@ func TestWebSocketBadTokens(t *testing.T) {
 	}{
 		"missing": {"", protocol.CodeUnauthorized, protocol.CloseUnauthorized},
 		"garbage": {"abc.def.ghi", protocol.CodeUnauthorized, protocol.CloseUnauthorized},
-		"expired": {mintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "a", Grant: grant,
+		"expired": {testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "a", Grant: grant,
 			TTL: time.Minute, Now: time.Now().Add(-time.Hour)}), protocol.CodeUnauthorized, protocol.CloseUnauthorized},
-		"forged": {mintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: "guess", Identity: "a", Grant: grant}),
+		"forged": {testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: "guess", Identity: "a", Grant: grant}),
 			protocol.CodeUnauthorized, protocol.CloseUnauthorized},
-		"unknown key": {mintWith(t, auth.TokenOptions{Key: "other", Secret: auth.DevSecret, Identity: "a", Grant: grant}),
+		"unknown key": {testenv.MintWith(t, auth.TokenOptions{Key: "other", Secret: auth.DevSecret, Identity: "a", Grant: grant}),
 			protocol.CodeUnauthorized, protocol.CloseUnauthorized},
-		"every room": {mintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "a",
+		"every room": {testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "a",
 			Grant: auth.Grant{Namespace: "ns", Room: "*", Admin: true}}), protocol.CodeForbidden, protocol.CloseForbidden},
 	}
 	for name, tc := range tokens {
@@ -115,12 +116,12 @@ func TestClientVanishingMidHandshakeAndIdleTimeout(t *testing.T) {
 
 	// Join sent, connection dropped before the reply.
 	c := h.dial("")
-	c.send(protocol.Message{Type: protocol.TypeJoin, Token: mint(t, "ns", "r", "ghost")})
+	c.send(protocol.Message{Type: protocol.TypeJoin, Token: testenv.Mint(t, "ns", "r", "ghost")})
 	_ = c.ws.CloseNow()
 
 	// A well-behaved client is served, and closed when it goes quiet.
 	d := h.dial("")
-	d.join(mint(t, "ns", "r", "alice"))
+	d.join(testenv.Mint(t, "ns", "r", "alice"))
 	if reason := d.expectClose(websocket.StatusPolicyViolation); reason != "idle timeout" {
 		t.Fatalf("close reason %q", reason)
 	}
@@ -141,12 +142,12 @@ func TestSlowClientIsDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slow.CloseNow()
-	join, _ := json.Marshal(protocol.Message{Type: protocol.TypeJoin, Token: mint(t, "ns", "r", "slow")})
+	join, _ := json.Marshal(protocol.Message{Type: protocol.TypeJoin, Token: testenv.Mint(t, "ns", "r", "slow")})
 	if err := slow.Write(ctx, websocket.MessageText, join); err != nil {
 		t.Fatal(err)
 	}
 	fast := h.dial("")
-	fast.join(mint(t, "ns", "r", "fast"))
+	fast.join(testenv.Mint(t, "ns", "r", "fast"))
 	conns := func() int {
 		h.srv.mu.Lock()
 		defer h.srv.mu.Unlock()

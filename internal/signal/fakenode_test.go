@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/pion/sdp/v3"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 // fakeNode answers node commands over the bus for the unit tests of this
@@ -40,7 +41,7 @@ type fakeSession struct {
 
 func startFakeNode(t *testing.T, url, id string) *fakeNode {
 	t.Helper()
-	b, err := bus.Connect(bus.Options{URLs: url, Logger: quiet()})
+	b, err := bus.Connect(bus.Options{URLs: url, Logger: testenv.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -16,14 +14,13 @@ import (
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var jsonUnmarshal = json.Unmarshal
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type harness struct {
 	t    *testing.T
@@ -36,12 +33,7 @@ type harness struct {
 
 func newHarness(t *testing.T, mutate func(*Options)) *harness {
 	t.Helper()
-	e, err := bus.StartEmbedded(bus.EmbeddedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	h := &harness{t: t, nats: e.ClientURL()}
+	h := &harness{t: t, nats: testenv.StartNATS(t).ClientURL()}
 	h.node = startFakeNode(t, h.nats, "node1")
 	h.srv, h.bus = h.startServer(mutate)
 	h.web = httptest.NewServer(h.srv.Handler())
@@ -51,13 +43,9 @@ func newHarness(t *testing.T, mutate func(*Options)) *harness {
 }
 
 func (h *harness) startServer(mutate func(*Options)) (*Server, *bus.Client) {
-	b, err := bus.Connect(bus.Options{URLs: h.nats, Logger: quiet()})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(b.Close)
+	b := testenv.Connect(h.t, h.nats)
 	keys := map[string]string{auth.DevKey: auth.DevSecret}
-	o := Options{Bus: b, Verifier: auth.NewVerifier(keys), Keys: keys, Logger: quiet()}
+	o := Options{Bus: b, Verifier: auth.NewVerifier(keys), Keys: keys, Logger: testenv.Logger()}
 	if mutate != nil {
 		mutate(&o)
 	}
@@ -77,28 +65,7 @@ func (h *harness) waitNode(s *Server, id string) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func mint(t *testing.T, ns, room, identity string) string {
-	t.Helper()
-	return mintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: identity,
-		Grant: auth.Grant{Namespace: ns, Room: room, Publish: true, Subscribe: true}})
-}
-
-func mintWith(t *testing.T, o auth.TokenOptions) string {
-	t.Helper()
-	tok, err := auth.Mint(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	testenv.WaitFor(t, 5*time.Second, what, cond)
 }
 
 // client is a raw WebSocket client of the protocol.

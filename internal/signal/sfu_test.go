@@ -1,7 +1,6 @@
 package signal
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -12,33 +11,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/config"
-	"github.com/rtcloud/rtcloud/internal/sfu"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
-
-// startSFU runs a real SFU node on loopback against the harness's NATS.
-func startSFU(t *testing.T, natsURL string) *sfu.Node {
-	t.Helper()
-	b, err := bus.Connect(bus.Options{URLs: natsURL, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	node, err := sfu.NewNode(sfu.Options{
-		Config: config.SFU{NodeID: "sfu1", MediaPort: 0, BindIP: "127.0.0.1", AdvertiseIPs: []string{"127.0.0.1"}, HeartbeatInterval: 200 * time.Millisecond},
-		Bus:    b, Logger: quiet(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = node.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "sfu ready", node.Ready)
-	return node
-}
 
 func newPionPeer(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()
@@ -75,16 +49,16 @@ func httpOffer(t *testing.T, pc *webrtc.PeerConnection) string {
 
 func TestWHIPToWHEPThroughRealSFU(t *testing.T) {
 	h := newHarness(t, nil)
-	startSFU(t, h.nats)
+	testenv.StartNode(t, h.nats, testenv.NodeOptions{NodeID: "sfu1"})
 	h.waitNode(h.srv, "sfu1")
 	h.node.Stop() // only the real node takes rooms from here on
 
-	pubTok := mint(t, "ns", "live", "camera")
+	pubTok := testenv.Mint(t, "ns", "live", "camera")
 	res, stopPub := startWHIPPublisher(t, h, pubTok)
 	defer stopPub()
 
 	// Another namespace's viewer of a room with the same name sees nothing.
-	if res := do(t, "POST", h.web.URL+"/whep/live", mint(t, "other", "live", "spy"), typeSDP, testViewOffer); res.status != http.StatusConflict {
+	if res := do(t, "POST", h.web.URL+"/whep/live", testenv.Mint(t, "other", "live", "spy"), typeSDP, testViewOffer); res.status != http.StatusConflict {
 		t.Fatalf("WHEP from another namespace = %d, want 409", res.status)
 	}
 
@@ -111,7 +85,7 @@ func TestWHIPToWHEPThroughRealSFU(t *testing.T) {
 	viewOffer := httpOffer(t, view)
 	var vres httpResult
 	waitFor(t, "the WHIP track to be published", func() bool {
-		vres = do(t, "POST", h.web.URL+"/whep/live/camera", mint(t, "ns", "live", "viewer"), typeSDP, viewOffer)
+		vres = do(t, "POST", h.web.URL+"/whep/live/camera", testenv.Mint(t, "ns", "live", "viewer"), typeSDP, viewOffer)
 		return vres.status != http.StatusConflict
 	})
 	if vres.status != http.StatusCreated {
@@ -126,7 +100,7 @@ func TestWHIPToWHEPThroughRealSFU(t *testing.T) {
 	for _, r := range []httpResult{res, vres} {
 		tok := pubTok
 		if strings.HasPrefix(r.header.Get("Location"), "/whep/") {
-			tok = mint(t, "ns", "live", "viewer")
+			tok = testenv.Mint(t, "ns", "live", "viewer")
 		}
 		if d := do(t, "DELETE", h.web.URL+r.header.Get("Location"), tok, "", ""); d.status != http.StatusOK {
 			t.Fatalf("DELETE %s = %d %q", r.header.Get("Location"), d.status, d.body)

@@ -11,6 +11,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 type httpResult struct {
@@ -46,9 +47,9 @@ func do(t *testing.T, method, url, token, contentType, body string, hdr ...strin
 func TestWHIPPublisherSeenOverWebSocketAndWatchedByWHEP(t *testing.T) {
 	h := newHarness(t, nil)
 	bob := h.dial("")
-	bob.join(mint(t, "ns", "r", "bob"))
+	bob.join(testenv.Mint(t, "ns", "r", "bob"))
 
-	alice := mint(t, "ns", "r", "alice")
+	alice := testenv.Mint(t, "ns", "r", "alice")
 	res := do(t, "POST", h.web.URL+"/whip/r", alice, "application/sdp", testOffer)
 	if res.status != http.StatusCreated || !strings.HasPrefix(res.body, "v=0") || res.header.Get("Content-Type") != typeSDP {
 		t.Fatalf("WHIP POST = %d %q", res.status, res.body)
@@ -62,7 +63,7 @@ func TestWHIPPublisherSeenOverWebSocketAndWatchedByWHEP(t *testing.T) {
 	bob.expect(protocol.TypeTrackPublished, func(m protocol.Message) bool { return m.Track.Kind == bus.KindVideo })
 
 	// WHEP: the most recent publisher, and alice by name.
-	viewer := mint(t, "ns", "r", "viewer")
+	viewer := testenv.Mint(t, "ns", "r", "viewer")
 	for _, path := range []string{"/whep/r", "/whep/r/alice"} {
 		res := do(t, "POST", h.web.URL+path, viewer, "application/sdp", testViewOffer)
 		if res.status != http.StatusCreated || !strings.HasPrefix(res.header.Get("Location"), "/whep/r/PA_") {
@@ -77,7 +78,7 @@ func TestWHIPPublisherSeenOverWebSocketAndWatchedByWHEP(t *testing.T) {
 	if res.status != http.StatusConflict || res.header.Get("Retry-After") == "" {
 		t.Fatalf("WHEP of a missing publisher = %d (Retry-After %q)", res.status, res.header.Get("Retry-After"))
 	}
-	if res := do(t, "POST", h.web.URL+"/whep/empty", mint(t, "ns", "empty", "v"), "application/sdp", testViewOffer); res.status != http.StatusConflict {
+	if res := do(t, "POST", h.web.URL+"/whep/empty", testenv.Mint(t, "ns", "empty", "v"), "application/sdp", testViewOffer); res.status != http.StatusConflict {
 		t.Fatalf("WHEP of an empty room = %d", res.status)
 	}
 
@@ -120,17 +121,17 @@ func TestWHIPPublisherSeenOverWebSocketAndWatchedByWHEP(t *testing.T) {
 func TestHTTPBadInput(t *testing.T) {
 	h := newHarness(t, nil)
 	u := h.web.URL
-	good := mint(t, "ns", "r", "alice")
+	good := testenv.Mint(t, "ns", "r", "alice")
 	res := do(t, "POST", u+"/whip/r", good, typeSDP, testOffer)
 	if res.status != http.StatusCreated {
 		t.Fatalf("setup WHIP = %d", res.status)
 	}
 	loc := res.header.Get("Location")
-	expired := mintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "alice", TTL: time.Minute,
+	expired := testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "alice", TTL: time.Minute,
 		Now: time.Now().Add(-time.Hour), Grant: auth.Grant{Namespace: "ns", Room: "r", Publish: true}})
-	forged := mintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: "wrong", Identity: "alice", Grant: auth.Grant{Namespace: "ns", Room: "r", Publish: true}})
-	noPublish := mintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "alice", Grant: auth.Grant{Namespace: "ns", Room: "r", Subscribe: true}})
-	otherNS := mint(t, "other", "r", "alice")
+	forged := testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: "wrong", Identity: "alice", Grant: auth.Grant{Namespace: "ns", Room: "r", Publish: true}})
+	noPublish := testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "alice", Grant: auth.Grant{Namespace: "ns", Room: "r", Subscribe: true}})
+	otherNS := testenv.Mint(t, "other", "r", "alice")
 	cases := []struct {
 		name, method, path, token, ctype, body string
 		want                                   int
@@ -141,7 +142,7 @@ func TestHTTPBadInput(t *testing.T) {
 		{"forged token", "POST", "/whip/r", forged, typeSDP, testOffer, 401},
 		{"other room", "POST", "/whip/x", good, typeSDP, testOffer, 403},
 		{"no publish grant", "POST", "/whip/r", noPublish, typeSDP, testOffer, 403},
-		{"no subscribe grant", "POST", "/whep/r", mintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "v", Grant: auth.Grant{Namespace: "ns", Room: "r", Publish: true}}), typeSDP, testViewOffer, 403},
+		{"no subscribe grant", "POST", "/whep/r", testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "v", Grant: auth.Grant{Namespace: "ns", Room: "r", Publish: true}}), typeSDP, testViewOffer, 403},
 		{"wrong content type", "POST", "/whip/r", good, "text/plain", testOffer, 415},
 		{"no content type", "POST", "/whip/r", good, "", testOffer, 415},
 		{"too large", "POST", "/whip/r", good, typeSDP, strings.Repeat("a", maxSDPBytes+1), 413},

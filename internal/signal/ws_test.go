@@ -7,19 +7,20 @@ import (
 	"github.com/coder/websocket"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 func TestJoinOfferEventsDataAndLeave(t *testing.T) {
 	h := newHarness(t, nil)
 	alice := h.dial("")
-	aj := alice.join(mint(t, "ns", "room", "alice"))
+	aj := alice.join(testenv.Mint(t, "ns", "room", "alice"))
 	if aj.Room == nil || aj.Room.Namespace != "ns" || aj.Room.Name != "room" || len(aj.Participants) != 0 || aj.Version != protocol.Version {
 		t.Fatalf("alice joined = %+v", aj)
 	}
 	alice.expect(protocol.TypeParticipantJoined, func(m protocol.Message) bool { return m.Participant.Identity == "alice" })
 
 	// Token in the URL works too.
-	bob := h.dial("?access_token=" + mint(t, "ns", "room", "bob"))
+	bob := h.dial("?access_token=" + testenv.Mint(t, "ns", "room", "bob"))
 	bob.send(protocol.Message{Type: protocol.TypeJoin, ID: "j"})
 	bj := bob.expect(protocol.TypeJoined, nil)
 	if len(bj.Participants) != 1 || bj.Participants[0].Identity != "alice" {
@@ -77,7 +78,7 @@ func TestJoinOfferEventsDataAndLeave(t *testing.T) {
 func TestJoinWithOfferSendsJoinedThenAnswer(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.dial("")
-	c.send(protocol.Message{Type: protocol.TypeJoin, ID: "j", Token: mint(t, "ns", "r", "a"), SDP: testOffer})
+	c.send(protocol.Message{Type: protocol.TypeJoin, ID: "j", Token: testenv.Mint(t, "ns", "r", "a"), SDP: testOffer})
 	c.expect(protocol.TypeJoined, nil)
 	if c.seenAll()[0].Type != protocol.TypeJoined {
 		t.Fatalf("first message %q, want joined", c.seenAll()[0].Type)
@@ -90,14 +91,14 @@ func TestJoinWithOfferSendsJoinedThenAnswer(t *testing.T) {
 func TestNamespaceIsolation(t *testing.T) {
 	h := newHarness(t, nil)
 	alice := h.dial("")
-	aj := alice.join(mint(t, "tenantA", "room", "alice"))
+	aj := alice.join(testenv.Mint(t, "tenantA", "room", "alice"))
 	bob := h.dial("")
-	bob.join(mint(t, "tenantA", "room", "bob"))
+	bob.join(testenv.Mint(t, "tenantA", "room", "bob"))
 
 	// Same room name, other namespace; eve even tries to resume alice's
 	// session with her own token.
 	eve := h.dial("")
-	eve.send(protocol.Message{Type: protocol.TypeJoin, ID: "j", Token: mint(t, "tenantB", "room", "alice"), SessionID: aj.SessionID})
+	eve.send(protocol.Message{Type: protocol.TypeJoin, ID: "j", Token: testenv.Mint(t, "tenantB", "room", "alice"), SessionID: aj.SessionID})
 	ej := eve.expect(protocol.TypeJoined, nil)
 	if ej.SessionID == aj.SessionID || len(ej.Participants) != 0 || ej.Self.Namespace != "tenantB" {
 		t.Fatalf("eve joined %+v: sees or took over tenantA's session", ej)
@@ -111,7 +112,7 @@ func TestNamespaceIsolation(t *testing.T) {
 	// Something in tenantB after all that, so eve has had every chance to
 	// receive tenantA's events.
 	frank := h.dial("")
-	frank.join(mint(t, "tenantB", "room", "frank"))
+	frank.join(testenv.Mint(t, "tenantB", "room", "frank"))
 	eve.expect(protocol.TypeParticipantJoined, func(m protocol.Message) bool { return m.Participant.Identity == "frank" })
 	for _, m := range eve.seenAll() {
 		if m.Participant != nil && m.Participant.Namespace != "tenantB" || m.Type == protocol.TypeData || m.Type == protocol.TypeTrackPublished {
@@ -122,7 +123,7 @@ func TestNamespaceIsolation(t *testing.T) {
 
 func TestDroppedConnectionClosesIfNoMediaAndResume(t *testing.T) {
 	h := newHarness(t, nil)
-	tok := mint(t, "ns", "r", "alice")
+	tok := testenv.Mint(t, "ns", "r", "alice")
 	a := h.dial("")
 	aj := a.join(tok)
 
@@ -175,7 +176,7 @@ func TestDroppedConnectionClosesIfNoMediaAndResume(t *testing.T) {
 func TestNodeEndsSession(t *testing.T) {
 	h := newHarness(t, nil)
 	a := h.dial("")
-	aj := a.join(mint(t, "ns", "r", "alice"))
+	aj := a.join(testenv.Mint(t, "ns", "r", "alice"))
 	h.node.End(*aj.Self, "ice failed")
 	if m := a.expect(protocol.TypeClosed, nil); m.Reason != "ice failed" {
 		t.Fatalf("closed reason %q", m.Reason)
@@ -186,7 +187,7 @@ func TestNodeEndsSession(t *testing.T) {
 func TestServerCloseTellsClients(t *testing.T) {
 	h := newHarness(t, nil)
 	a := h.dial("")
-	a.join(mint(t, "ns", "r", "alice"))
+	a.join(testenv.Mint(t, "ns", "r", "alice"))
 	h.srv.Close()
 	a.expectClose(websocket.StatusGoingAway)
 	if h.srv.Ready() {
@@ -198,7 +199,7 @@ func TestServerCloseTellsClients(t *testing.T) {
 func checkDataRelay(t *testing.T, h *harness, alice, bob *client) {
 	// Data: to one identity, never back to the sender.
 	carol := h.dial("")
-	carol.join(mint(t, "ns", "room", "carol"))
+	carol.join(testenv.Mint(t, "ns", "room", "carol"))
 	alice.send(protocol.Message{Type: protocol.TypeData, Payload: []byte("for bob"), To: []string{"bob"}})
 	alice.send(protocol.Message{Type: protocol.TypeData, Payload: []byte("for all")})
 	d := bob.expect(protocol.TypeData, nil)
