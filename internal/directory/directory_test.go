@@ -3,13 +3,12 @@ package directory
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -27,49 +26,16 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func startNATS(t *testing.T) string {
-	t.Helper()
-	e, err := bus.StartEmbedded(bus.EmbeddedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	return e.ClientURL()
-}
-
-func connect(t *testing.T, url string) *bus.Client {
-	t.Helper()
-	c, err := bus.Connect(bus.Options{URLs: url, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func open(t *testing.T, b *bus.Client, now func() time.Time) *Directory {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d, err := Open(ctx, Options{Bus: b, Logger: quiet(), Now: now})
+	d, err := Open(ctx, Options{Bus: b, Logger: testenv.Logger(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
 	return d
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestLeastLoaded(t *testing.T) {
@@ -91,14 +57,14 @@ func TestLeastLoaded(t *testing.T) {
 }
 
 func TestHeartbeatsMakeNodesLiveAndSilenceKillsThem(t *testing.T) {
-	url := startNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	clk := &clock{t: time.Now()}
-	d := open(t, connect(t, url), clk.Now)
-	node := connect(t, url)
+	d := open(t, testenv.Connect(t, url), clk.Now)
+	node := testenv.Connect(t, url)
 	if err := node.Publish(bus.NodeHeartbeats, bus.NodeInfo{ID: "n1", MediaPort: 7801}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "n1 live", func() bool { _, ok := d.Node("n1"); return ok })
+	testenv.WaitFor(t, 5*time.Second, "n1 live", func() bool { _, ok := d.Node("n1"); return ok })
 	if got := d.LiveNodes(); len(got) != 1 || got[0].MediaPort != 7801 {
 		t.Fatalf("LiveNodes = %+v", got)
 	}
@@ -120,10 +86,10 @@ func TestHeartbeatsMakeNodesLiveAndSilenceKillsThem(t *testing.T) {
 }
 
 func TestSameNodePlacementAgreesUnderRaceAndMovesOffDeadNodes(t *testing.T) {
-	url := startNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	clk := &clock{t: time.Now()}
-	d1 := open(t, connect(t, url), clk.Now)
-	d2 := open(t, connect(t, url), clk.Now)
+	d1 := open(t, testenv.Connect(t, url), clk.Now)
+	d2 := open(t, testenv.Connect(t, url), clk.Now)
 	ctx := context.Background()
 
 	if _, err := (SameNode{d1}).Place(ctx, "ns", "r"); !errors.Is(err, ErrNoNode) {
@@ -179,7 +145,7 @@ func TestSameNodePlacementAgreesUnderRaceAndMovesOffDeadNodes(t *testing.T) {
 }
 
 func TestSessionRecords(t *testing.T) {
-	d := open(t, connect(t, startNATS(t)), time.Now)
+	d := open(t, testenv.Connect(t, testenv.StartNATS(t).ClientURL()), time.Now)
 	ctx := context.Background()
 	rec := bus.SessionRecord{
 		Participant: bus.Participant{Namespace: "ns", Room: "r", Identity: "alice", SessionID: "PA_abc"},
@@ -219,8 +185,8 @@ func TestSessionRecords(t *testing.T) {
 // node gets no new room, keeps the rooms it has, and is placeable again
 // once the mark is gone.
 func TestSameNodeSkipsDrainMarkedNodes(t *testing.T) {
-	url := startNATS(t)
-	b := connect(t, url)
+	url := testenv.StartNATS(t).ClientURL()
+	b := testenv.Connect(t, url)
 	d := open(t, b, time.Now)
 	ctx := context.Background()
 	control, err := b.KV(ctx, bus.BucketControl, 0)
