@@ -7,6 +7,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 func TestAdminAPI(t *testing.T) {
@@ -25,7 +26,7 @@ func TestAdminAPI(t *testing.T) {
 	if code := call(t, "POST", c.url+"/v1/admin/nodes/eu-1/drain", op, nil); code != 200 {
 		t.Fatalf("drain: %d", code)
 	}
-	waitFor(t, 2*time.Second, "drain mark seen", func() bool { return c.drains.has("eu-1") })
+	testenv.WaitFor(t, 2*time.Second, "drain mark seen", func() bool { return c.drains.has("eu-1") })
 	if a, _ := allocate(t, c.url, "near", "x", "10.1.0.1"); a.Node.ID == "eu-1" {
 		t.Fatalf("placed on a draining node: %+v", a)
 	}
@@ -38,7 +39,7 @@ func TestAdminAPI(t *testing.T) {
 	if code := call(t, "DELETE", c.url+"/v1/admin/nodes/eu-1/drain", op, nil); code != 200 {
 		t.Fatalf("undrain: %d", code)
 	}
-	waitFor(t, 3*time.Second, "EU clients back on eu-1", func() bool {
+	testenv.WaitFor(t, 3*time.Second, "EU clients back on eu-1", func() bool {
 		a, _ := allocate(t, c.url, "near", "y", "10.1.0.1")
 		return a.Node.ID == "eu-1"
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 func threeRegions(t *testing.T, url string) map[string]*fakeNode {
@@ -130,9 +131,9 @@ func TestDeadNodeExcludedWithin3s(t *testing.T) {
 	if a.Node.ID != "eu-1" {
 		t.Fatalf("placed on %s", a.Node.ID)
 	}
-	waitFor(t, 5*time.Second, "leader", c.IsLeader)
+	testenv.WaitFor(t, 5*time.Second, "leader", c.IsLeader)
 	nodes["eu"].kill()
-	took := waitFor(t, 3500*time.Millisecond, "eu-1 dead", func() bool { return !hasNode(c.liveNodes(), "eu-1") })
+	took := testenv.WaitFor(t, 3500*time.Millisecond, "eu-1 dead", func() bool { return !hasNode(c.liveNodes(), "eu-1") })
 	t.Logf("eu-1 excluded %v after its death", took)
 	// New joins avoid it, even for the room that lived there.
 	for _, room := range []string{"room", "fresh"} {
@@ -142,7 +143,7 @@ func TestDeadNodeExcludedWithin3s(t *testing.T) {
 		}
 	}
 	// The leader removes the dead node from the directory.
-	waitFor(t, 3*time.Second, "eu-1 removed from the nodes bucket", func() bool {
+	testenv.WaitFor(t, 3*time.Second, "eu-1 removed from the nodes bucket", func() bool {
 		_, err := c.nodesKV.Get(context.Background(), "eu-1")
 		return err != nil
 	})
@@ -152,18 +153,18 @@ func TestLeaderFailoverWithin3s(t *testing.T) {
 	url := startNATS(t)
 	c1 := startController(t, url, testConfig(), 1)
 	c2 := startController(t, url, testConfig(), 1)
-	waitFor(t, 5*time.Second, "one leader", func() bool { return c1.IsLeader() != c2.IsLeader() })
+	testenv.WaitFor(t, 5*time.Second, "one leader", func() bool { return c1.IsLeader() != c2.IsLeader() })
 	leader, standby := c1, c2
 	if c2.IsLeader() {
 		leader, standby = c2, c1
 	}
-	waitFor(t, 2*time.Second, "standby status names the leader", func() bool {
+	testenv.WaitFor(t, 2*time.Second, "standby status names the leader", func() bool {
 		var st statusJSON
 		call(t, "GET", standby.url+"/v1/status", "", &st)
 		return !st.Leader && st.LeaderID == leader.ID()
 	})
 	leader.crash()
-	took := waitFor(t, 3*time.Second, "standby takes over", standby.IsLeader)
+	took := testenv.WaitFor(t, 3*time.Second, "standby takes over", standby.IsLeader)
 	t.Logf("standby took over %v after the leader died", took)
 
 	// A third controller stays standby; a graceful stop hands over at once.
@@ -173,5 +174,5 @@ func TestLeaderFailoverWithin3s(t *testing.T) {
 		t.Fatal("two leaders")
 	}
 	standby.Close()
-	waitFor(t, time.Second, "c3 takes over after a graceful stop", c3.IsLeader)
+	testenv.WaitFor(t, time.Second, "c3 takes over after a graceful stop", c3.IsLeader)
 }

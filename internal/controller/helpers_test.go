@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,36 +15,17 @@ import (
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func logger() *slog.Logger {
-	if os.Getenv("RTCLOUD_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-func startNATS(t *testing.T) string {
-	t.Helper()
-	e, err := bus.StartEmbedded(bus.EmbeddedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	return e.ClientURL()
-}
+func startNATS(t *testing.T) string { return testenv.StartNATS(t).ClientURL() }
 
 func connect(t *testing.T, url string, replicas int) *bus.Client {
 	t.Helper()
-	c, err := bus.Connect(bus.Options{URLs: url, Logger: logger(), KVReplicas: replicas})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return testenv.ConnectWith(t, bus.Options{URLs: url, KVReplicas: replicas})
 }
 
 // testConfig is a controller config with a CIDR table of three regions.
@@ -81,7 +60,7 @@ func startControllerWith(t *testing.T, natsURL string, o Options, replicas int) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	o.Bus, o.Verifier, o.Logger = connect(t, natsURL, replicas), auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret}), logger()
+	o.Bus, o.Verifier, o.Logger = connect(t, natsURL, replicas), auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret}), testenv.Logger()
 	c, err := New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
@@ -194,18 +173,6 @@ func (n *fakeNode) serve(m *nats.Msg) {
 	}
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // call does an HTTP request and decodes the JSON answer into out.
 func call(t *testing.T, method, url, token string, out any) int {
 	t.Helper()
@@ -235,11 +202,7 @@ func call(t *testing.T, method, url, token string, out any) int {
 
 func token(t *testing.T, g auth.Grant) string {
 	t.Helper()
-	tok, err := auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "ops", Grant: g})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "ops", Grant: g})
 }
 
 func allocate(t *testing.T, base, ns, room, ip string) (allocationJSON, int) {
@@ -252,5 +215,5 @@ func allocate(t *testing.T, base, ns, room, ip string) (allocationJSON, int) {
 // waitNodes waits until the controller sees n live nodes.
 func waitNodes(t *testing.T, c *instance, n int) {
 	t.Helper()
-	waitFor(t, 5*time.Second, "controller sees the nodes", func() bool { return len(c.liveNodes()) == n })
+	testenv.WaitFor(t, 5*time.Second, "controller sees the nodes", func() bool { return len(c.liveNodes()) == n })
 }

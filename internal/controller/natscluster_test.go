@@ -3,29 +3,19 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // startNATSCluster starts three clustered NATS servers with JetStream.
 func startNATSCluster(t *testing.T) []*bus.Embedded {
 	t.Helper()
-	ports := []int{freePort(t), freePort(t), freePort(t)}
+	ports := []int{testenv.FreePort(t, "127.0.0.1"), testenv.FreePort(t, "127.0.0.1"), testenv.FreePort(t, "127.0.0.1")}
 	var routes []string
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
@@ -63,7 +53,7 @@ func TestSurvivesNATSServerLoss(t *testing.T) {
 	// Wait for the JetStream meta leader of the cluster: it is the server
 	// that dies.
 	victim := -1
-	waitFor(t, 15*time.Second, "JetStream cluster ready", func() bool {
+	testenv.WaitFor(t, 15*time.Second, "JetStream cluster ready", func() bool {
 		for i, s := range servers {
 			if s.Server().JetStreamIsLeader() {
 				victim = i
@@ -87,7 +77,7 @@ func TestSurvivesNATSServerLoss(t *testing.T) {
 
 	// Placement still answers, the room record written before is still
 	// read (same node), and new rooms are still written.
-	waitFor(t, 10*time.Second, "allocate answers after losing a NATS server", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "allocate answers after losing a NATS server", func() bool {
 		for _, c := range []*instance{c1, c2} {
 			a, code := allocate(t, c.url, "default", "before", "10.2.0.1")
 			if code != http.StatusOK || a.Node.ID != "eu-1" {
@@ -111,5 +101,5 @@ func TestSurvivesNATSServerLoss(t *testing.T) {
 		t.Fatalf("bus allocate: %+v %v", viaBus, err)
 	}
 	// Leadership survives too: exactly one leader within the lease time.
-	waitFor(t, 5*time.Second, "one leader", func() bool { return c1.IsLeader() != c2.IsLeader() })
+	testenv.WaitFor(t, 5*time.Second, "one leader", func() bool { return c1.IsLeader() != c2.IsLeader() })
 }

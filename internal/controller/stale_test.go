@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 // staleEnv is a leading controller with a short StaleAfter, one fake node
@@ -30,7 +31,7 @@ func startStaleEnv(t *testing.T) *staleEnv {
 	ctl := startControllerWith(t, url, Options{Config: cfg, StaleAfter: testStaleAfter}, 1)
 	node := startNode(t, url, bus.NodeInfo{ID: "n-1", Region: "eu", Capacity: 100})
 	waitNodes(t, ctl, 1)
-	waitFor(t, 5*time.Second, "leadership", ctl.IsLeader)
+	testenv.WaitFor(t, 5*time.Second, "leadership", ctl.IsLeader)
 	b := connect(t, url, 1)
 	ctx := context.Background()
 	sessions, err := b.KV(ctx, bus.BucketSessions, 0)
@@ -68,7 +69,7 @@ func exists(t *testing.T, kv jetstream.KeyValue, key string) bool {
 func (e *staleEnv) waitRounds(t *testing.T, n uint64, d time.Duration) {
 	t.Helper()
 	start, from := time.Now(), e.ctl.staleRuns.Load()
-	waitFor(t, d+time.Duration(n+2)*2*time.Second, "stale sweeps", func() bool {
+	testenv.WaitFor(t, d+time.Duration(n+2)*2*time.Second, "stale sweeps", func() bool {
 		return e.ctl.staleRuns.Load() >= from+n && time.Since(start) >= d
 	})
 }
@@ -91,7 +92,7 @@ func TestLeaderSweepsSessionsTheirNodeLost(t *testing.T) {
 		e.put(t, e.sessions, p.SessionID, bus.SessionRecord{Participant: p, NodeID: "n-1", Kind: "ws", CreatedAt: time.Now()})
 	}
 	e.put(t, e.rooms, bus.RoomKey("default", "r"), bus.RoomRecord{Namespace: "default", Room: "r", NodeID: "n-1"})
-	took := waitFor(t, 4*testStaleAfter+3*time.Second, "stale session records removed", func() bool {
+	took := testenv.WaitFor(t, 4*testStaleAfter+3*time.Second, "stale session records removed", func() bool {
 		return !exists(t, e.sessions, "PA_gone") && !exists(t, e.sessions, "PA_other")
 	})
 	if gone := time.Since(start); gone < testStaleAfter {
@@ -131,7 +132,7 @@ func TestLeaderSweepsEmptyRooms(t *testing.T) {
 		e.put(t, e.rooms, bus.RoomKey("default", r), bus.RoomRecord{Namespace: "default", Room: r, NodeID: "n-1"})
 	}
 	e.put(t, e.sessions, "PA_a", bus.SessionRecord{Participant: participant("busy", "alice", "PA_a"), NodeID: "n-1"})
-	took := waitFor(t, 4*testStaleAfter+3*time.Second, "empty room removed", func() bool {
+	took := testenv.WaitFor(t, 4*testStaleAfter+3*time.Second, "empty room removed", func() bool {
 		return !exists(t, e.rooms, bus.RoomKey("default", "empty"))
 	})
 	if gone := time.Since(start); gone < testStaleAfter {
@@ -150,7 +151,7 @@ func TestLeaderSweepsEmptyRooms(t *testing.T) {
 	e.node.mu.Lock()
 	e.node.parts = nil
 	e.node.mu.Unlock()
-	waitFor(t, 6*testStaleAfter+3*time.Second, "room removed after its last participant left", func() bool {
+	testenv.WaitFor(t, 6*testStaleAfter+3*time.Second, "room removed after its last participant left", func() bool {
 		return !exists(t, e.rooms, bus.RoomKey("default", "busy")) && !exists(t, e.sessions, "PA_a")
 	})
 }
