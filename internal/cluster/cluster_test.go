@@ -4,57 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/protocol"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 	"go.uber.org/goleak"
 )
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binPath string
-	binErr  error
-)
-
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
-		if binDir != "" {
-			_ = os.RemoveAll(binDir)
-		}
-	}))
-}
-
-func rtcloudBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "rtcloud-cluster-bin-"); binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "rtcloud")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/rtcloud/rtcloud/cmd/rtcloud").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { testenv.RemoveBinary() }))
 }
 
 // freeBase finds a port p with p, p+1..p+3 (TCP and UDP) and p+10 free.
@@ -85,18 +50,6 @@ func freeBase(t *testing.T) int {
 	return 0
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func getJSON(url string, v any) int {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -109,29 +62,14 @@ func getJSON(url string, v any) int {
 	return resp.StatusCode
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // The local cluster as `rtcloud dev --nodes 3 --regions eu,us,ap` starts
 // it: 3 SFU nodes, 2 controllers, 2 signaling servers, each a process.
 func TestLocalCluster(t *testing.T) {
-	exe := rtcloudBinary(t)
+	exe := testenv.Binary(t)
 	base := freeBase(t)
-	var out lockedBuffer
+	var out testenv.LogBuffer
 	cl, err := Start(Options{Exe: exe, Nodes: 3, Regions: []string{"eu", "us", "ap"}, SignalPort: base, ControllerPort: base + 100,
-		AdvertiseIP: "127.0.0.1", Out: &out, Info: &out, Logger: quiet(), LogLevel: "info"})
+		AdvertiseIP: "127.0.0.1", Out: &out, Info: &out, Logger: testenv.Logger(), LogLevel: "info"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +87,7 @@ func TestLocalCluster(t *testing.T) {
 		urls[c.Name] = c.URL
 	}
 	for _, name := range []string{"controller-1", "controller-2", "signal-1", "signal-2"} {
-		waitFor(t, 20*time.Second, name+" healthy", func() bool { return getJSON(urls[name]+"/healthz", nil) == 200 })
+		testenv.WaitFor(t, 20*time.Second, name+" healthy", func() bool { return getJSON(urls[name]+"/healthz", nil) == 200 })
 	}
 	type alloc struct {
 		Node   bus.NodeInfo
@@ -163,7 +101,7 @@ func TestLocalCluster(t *testing.T) {
 	// Placement by region, through either controller, once both have
 	// heard every node (a fresh room each try: same-node rooms stick).
 	try := 0
-	waitFor(t, 30*time.Second, "placement by region", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "placement by region", func() bool {
 		try++
 		room := func(r string) string { return fmt.Sprintf("%s-%d", r, try) }
 		return allocate("controller-1", room("eu"), "10.1.0.1").Node.ID == "sfu-eu-1" &&
@@ -181,7 +119,7 @@ func TestLocalCluster(t *testing.T) {
 	if err := cl.Kill("sfu-us-1"); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, 3500*time.Millisecond, "sfu-us-1 avoided", func() bool {
+	took := testenv.WaitFor(t, 3500*time.Millisecond, "sfu-us-1 avoided", func() bool {
 		return allocate("controller-1", fmt.Sprintf("new-%d", time.Now().UnixNano()), "10.2.0.1").Node.ID != "sfu-us-1"
 	})
 	t.Logf("new joins avoid the killed node %v after its death", took)
@@ -192,7 +130,7 @@ func TestLocalCluster(t *testing.T) {
 		ID     string
 	}
 	var leader, standby string
-	waitFor(t, 5*time.Second, "a leader", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "a leader", func() bool {
 		var s1, s2 status
 		getJSON(urls["controller-1"]+"/v1/status", &s1)
 		getJSON(urls["controller-2"]+"/v1/status", &s2)
@@ -209,7 +147,7 @@ func TestLocalCluster(t *testing.T) {
 	if err := cl.Kill(leader); err != nil {
 		t.Fatal(err)
 	}
-	took = waitFor(t, 3*time.Second, "standby leads", func() bool {
+	took = testenv.WaitFor(t, 3*time.Second, "standby leads", func() bool {
 		var s status
 		return getJSON(urls[standby]+"/v1/status", &s) == 200 && s.Leader
 	})
@@ -249,10 +187,10 @@ func mediaAcrossSignalServers(t *testing.T, sig1, sig2 string, cl *Cluster) {
 	trackID := tracks[0].ID()
 	sub := join(t, ctx, ws2, "sub")
 	rt := subscribe(t, ctx, sub, trackID)
-	waitFor(t, 20*time.Second, "media across signaling servers", func() bool { return rt.Stats().Packets > 50 })
+	testenv.WaitFor(t, 20*time.Second, "media across signaling servers", func() bool { return rt.Stats().Packets > 50 })
 	sub1 := join(t, ctx, ws1, "sub1")
 	rt1 := subscribe(t, ctx, sub1, trackID)
-	waitFor(t, 20*time.Second, "media to sub1", func() bool { return rt1.Stats().Packets > 20 })
+	testenv.WaitFor(t, 20*time.Second, "media to sub1", func() bool { return rt1.Stats().Packets > 20 })
 	pubID, sub1ID := pub.SessionID(), sub1.SessionID()
 
 	if err := cl.Kill("signal-1"); err != nil {
@@ -266,7 +204,7 @@ func mediaAcrossSignalServers(t *testing.T, sig1, sig2 string, cl *Cluster) {
 		}
 	}
 	before, before1 := rt.Stats().Packets, rt1.Stats().Packets
-	waitFor(t, 5*time.Second, "media after the publisher's signaling server died", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "media after the publisher's signaling server died", func() bool {
 		return rt.Stats().Packets > before+50 && rt1.Stats().Packets > before1+50
 	})
 
@@ -290,7 +228,7 @@ func mediaAcrossSignalServers(t *testing.T, sig1, sig2 string, cl *Cluster) {
 		t.Fatalf("pub sees %d participants after reconnect, want 3: %+v", n, pub.Participants())
 	}
 	before1 = rt1.Stats().Packets
-	waitFor(t, 5*time.Second, "sub1's media after the reconnect", func() bool { return rt1.Stats().Packets > before1+50 })
+	testenv.WaitFor(t, 5*time.Second, "sub1's media after the reconnect", func() bool { return rt1.Stats().Packets > before1+50 })
 
 	// New requests through the new server: a mute reaches sub1 as an
 	// event, and a newcomer receives the publisher.
@@ -312,7 +250,7 @@ func mediaAcrossSignalServers(t *testing.T, sig1, sig2 string, cl *Cluster) {
 	}
 	late := join(t, ctx, ws2, "late")
 	rtLate := subscribe(t, ctx, late, trackID)
-	waitFor(t, 10*time.Second, "a newcomer receives the publisher", func() bool { return rtLate.Stats().Packets > 30 })
+	testenv.WaitFor(t, 10*time.Second, "a newcomer receives the publisher", func() bool { return rtLate.Stats().Packets > 30 })
 }
 
 func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") + "/ws" }
@@ -321,14 +259,10 @@ func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "h
 // known yet; the client is closed when the test ends.
 func join(t *testing.T, ctx context.Context, ws, identity string) *client.Client {
 	t.Helper()
-	tok, err := auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: identity,
-		Grant: auth.Grant{Namespace: "default", Room: "across", Publish: true, Subscribe: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := testenv.Mint(t, "default", "across", identity)
 	for {
-		c, err := client.Connect(ctx, ws, tok, client.Options{Name: identity, Logger: quiet(),
-			Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: quiet()}})
+		c, err := client.Connect(ctx, ws, tok, client.Options{Name: identity, Logger: testenv.Logger(),
+			Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}})
 		if err == nil {
 			t.Cleanup(c.Close)
 			return c
