@@ -5,23 +5,28 @@
 # in CI.
 #
 #   scripts/bench.sh            every run
-#   scripts/bench.sh p1 p4      some of them (p1 p1nobatch p1naive p2 p2naive p2x p4 p5 p6 p7)
+#   scripts/bench.sh p1 p4      some of them (p1 p1nobatch p1naive p2 p2naive p2x p2xnaive p4 p5 p6 p7)
+#   BIN=/tmp/old-rtcloud scripts/bench.sh p2x   the same run with another build
 #
 # Results: one JSON report and one table per run in $OUT (default
-# /tmp/rtcloud-bench), and the pprof CPU profile of the server during P1.
+# /tmp/rtcloud-bench), the server's /metrics at the end of each run, the
+# pprof CPU profile of the server during P1 and its heap profile at P6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/rtcloud-bench}
 DUR=${DUR:-20s}
 URL=ws://127.0.0.1:7800
 mkdir -p "$OUT"
-go build -o bin/rtcloud ./cmd/rtcloud
+if [ -z "${BIN:-}" ]; then
+	go build -o bin/rtcloud ./cmd/rtcloud
+	BIN=bin/rtcloud
+fi
 
 SERVER=""
 start_server() { # cores, then extra flags of rtcloud dev
 	local cores=$1
 	shift
-	taskset -c "$cores" bin/rtcloud dev --http 127.0.0.1:7800 --media-port 7801 \
+	taskset -c "$cores" "$BIN" dev --http 127.0.0.1:7800 --media-port 7801 \
 		--advertise-ip 127.0.0.1 --pprof --log-level error "$@" >"$OUT/server.log" 2>&1 &
 	SERVER=$!
 	for _ in $(seq 100); do
@@ -31,7 +36,11 @@ start_server() { # cores, then extra flags of rtcloud dev
 	echo "server did not start" >&2
 	exit 1
 }
+LAST=""
 stop_server() {
+	if [ -n "$SERVER" ] && [ -n "$LAST" ]; then
+		curl -fs -o "$OUT/$LAST-metrics.txt" http://127.0.0.1:7800/metrics || true
+	fi
 	[ -n "$SERVER" ] && kill "$SERVER" && wait "$SERVER" || true
 	SERVER=""
 }
@@ -41,7 +50,8 @@ run() { # name, generator cores, then bench flags
 	local name=$1 cores=$2
 	shift 2
 	echo "== $name"
-	taskset -c "$cores" bin/rtcloud bench --url $URL --quiet --label "$name" \
+	LAST=$name
+	taskset -c "$cores" "$BIN" bench --url $URL --quiet --label "$name" \
 		--json-out "$OUT/$name.json" "$@" | tee "$OUT/$name.txt"
 }
 
@@ -69,19 +79,28 @@ p1naive() {
 }
 p2() { start_server 0; run p2 1 $P2; stop_server; }
 p2x() { start_server 0; run p2x 1 $P2X; stop_server; }
+p2xnaive() { start_server 0 --forwarder naive; run p2x-naive 1 $P2X; stop_server; }
 p2naive() { start_server 0 --forwarder naive; run p2-naive 1 $P2; stop_server; }
 p4() { go test -run '^$' -bench 'BenchmarkForward' -benchmem -count 3 ./internal/sfu/ | tee "$OUT/p4.txt"; }
 # P5: the server on both cores (the generator shares them).
 p5() { start_server 0,1; run p5 0,1 $P2; stop_server; }
 # P6: 1,000 audio-only subscribers, resident memory.
-p6() { start_server 0; run p6 1 --subscribers 1000 --audio-only --join-rate 100/s --duration 10s; stop_server; }
+p6() {
+	start_server 0
+	run p6 1 --subscribers 1000 --audio-only --join-rate 100/s --duration 10s &
+	local b=$!
+	sleep 14 # 1,000 joins at 100/s, then the heap with every subscriber
+	curl -fs -o "$OUT/p6-heap.prof" "http://127.0.0.1:7800/debug/pprof/heap?gc=1" || true
+	wait $b
+	stop_server
+}
 # P7: joins at 100/s, token to first frame.
 p7() { start_server 0; run p7 1 --subscribers 300 --video-kbps 500 --join-rate 100/s --duration 5s; stop_server; }
 
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(p1 p1nobatch p1naive p2 p2naive p2x p4 p5 p6 p7)
+[ ${#steps[@]} -eq 0 ] && steps=(p1 p1nobatch p1naive p2 p2naive p2x p2xnaive p4 p5 p6 p7)
 for s in "${steps[@]}"; do "$s"; done
 if [ -f "$OUT/p1.json" ] && [ -f "$OUT/p1-naive.json" ]; then
 	echo "== rtcloud vs naive (P1 load)"
-	bin/rtcloud bench --compare "$OUT/p1-naive.json" --from "$OUT/p1.json" | tee "$OUT/p1-vs-naive.txt"
+	"$BIN" bench --compare "$OUT/p1-naive.json" --from "$OUT/p1.json" | tee "$OUT/p1-vs-naive.txt"
 fi

@@ -18,7 +18,8 @@ const SlotSize = 1500
 // number. It is safe for one writer and any number of readers.
 type Cache struct {
 	mu    sync.Mutex
-	slots []slot
+	slots []slot // allocated by the first Store
+	size  int
 	mask  uint16
 }
 
@@ -37,11 +38,11 @@ func NewCache(size int) *Cache {
 	for n < size && n < 1<<15 {
 		n <<= 1
 	}
-	return &Cache{slots: make([]slot, n), mask: uint16(n - 1)}
+	return &Cache{size: n, mask: uint16(n - 1)}
 }
 
 // Size is the number of packets the cache holds.
-func (c *Cache) Size() int { return len(c.slots) }
+func (c *Cache) Size() int { return c.size }
 
 // Store copies pkt, the packet with sequence number seq, into the cache,
 // replacing whatever was stored Size packets earlier.
@@ -54,6 +55,9 @@ func (c *Cache) StoreAt(seq uint16, pkt []byte, at int64) error {
 		return ErrTooLarge
 	}
 	c.mu.Lock()
+	if c.slots == nil {
+		c.slots = make([]slot, c.size) // a stream that never sends costs nothing
+	}
 	s := &c.slots[seq&c.mask]
 	s.seq, s.n, s.valid, s.at = seq, copy(s.buf[:], pkt), true, at
 	c.mu.Unlock()
@@ -73,6 +77,9 @@ func (c *Cache) Get(seq uint16, dst []byte) (n int, ok bool) {
 func (c *Cache) At(seq uint16) (at int64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.slots == nil {
+		return 0, false
+	}
 	s := &c.slots[seq&c.mask]
 	if !s.valid || s.seq != seq {
 		return 0, false
@@ -84,6 +91,9 @@ func (c *Cache) At(seq uint16) (at int64, ok bool) {
 func (c *Cache) GetAt(seq uint16, dst []byte) (n int, at int64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.slots == nil {
+		return 0, 0, false
+	}
 	s := &c.slots[seq&c.mask]
 	if !s.valid || s.seq != seq || len(dst) < s.n {
 		return 0, 0, false

@@ -15,7 +15,8 @@ import (
 )
 
 const (
-	cachePackets    = 1024                   // per layer: ~1 s of 8 Mbit/s video
+	cachePackets    = 1024                   // per video layer: ~1 s of 8 Mbit/s video
+	audioCache      = 16                     // Opus is not NACKed (no nack feedback negotiated)
 	keyframeMinGap  = 300 * time.Millisecond // PLI throttle per layer
 	maxPacketBuffer = 1500
 )
@@ -86,8 +87,13 @@ func newUpTrack(id string, pub *session, kind, mime string, clockRate uint32, si
 		id: id, kind: kind, mime: mime, codec: codecOf(mime), clockRate: clockRate,
 		pub: pub, simulcst: simulcast, bytesIn: nodeBytes, video: kind == bus.KindVideo,
 	}
+	size := cachePackets
+	if kind != bus.KindVideo {
+		size = audioCache
+	}
 	for i := range t.layers {
-		t.layers[i] = &layer{idx: i, cache: rtpbuf.NewCache(cachePackets)}
+		// A cache takes memory on its first packet: layers never sent cost nothing.
+		t.layers[i] = &layer{idx: i, cache: rtpbuf.NewCache(size)}
 	}
 	empty := []*downTrack{}
 	t.downs.Store(&empty)
