@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pion/sdp/v3"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 )
@@ -52,6 +53,30 @@ func (s *Server) authRoom(w http.ResponseWriter, r *http.Request, room string) (
 		return nil, false
 	}
 	return claims, true
+}
+
+// readOffer is the start of a WHIP or WHEP POST: the bearer token admits
+// to room and has the grant (named in the 403 message), and the body is
+// an SDP offer that parses. On failure it writes the error.
+func (s *Server) readOffer(w http.ResponseWriter, r *http.Request, room, grant string, granted func(auth.Grant) bool) (*auth.Claims, string, *sdp.SessionDescription, bool) {
+	claims, ok := s.authRoom(w, r, room)
+	if !ok {
+		return nil, "", nil, false
+	}
+	if !granted(claims.Grant) {
+		httpError(w, http.StatusForbidden, "the token has no "+grant+" grant")
+		return nil, "", nil, false
+	}
+	offer, ok := readBody(w, r, typeSDP)
+	if !ok {
+		return nil, "", nil, false
+	}
+	d, err := parseOffer(offer)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return nil, "", nil, false
+	}
+	return claims, offer, d, true
 }
 
 // readBody checks the content type and size of a request body.

@@ -6,27 +6,15 @@ import (
 	"net/http"
 
 	"github.com/pion/sdp/v3"
+	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 )
 
 // serveWHEP creates a viewing session bound to a publisher's tracks.
 func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 	room, publisher := r.PathValue("room"), r.PathValue("identity")
-	claims, ok := s.authRoom(w, r, room)
+	claims, offer, d, ok := s.readOffer(w, r, room, "subscribe", func(g auth.Grant) bool { return g.Subscribe })
 	if !ok {
-		return
-	}
-	if !claims.Grant.Subscribe {
-		httpError(w, http.StatusForbidden, "the token has no subscribe grant")
-		return
-	}
-	offer, ok := readBody(w, r, typeSDP)
-	if !ok {
-		return
-	}
-	d, err := parseOffer(offer)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	mids := recvMIDs(d)

@@ -21,22 +21,8 @@ const (
 
 // serveWHIP creates a publishing session from an offer (RFC 9725).
 func (s *Server) serveWHIP(w http.ResponseWriter, r *http.Request) {
-	room := r.PathValue("room")
-	claims, ok := s.authRoom(w, r, room)
+	claims, offer, d, ok := s.readOffer(w, r, r.PathValue("room"), "publish", func(g auth.Grant) bool { return g.Publish })
 	if !ok {
-		return
-	}
-	if !claims.Grant.Publish {
-		httpError(w, http.StatusForbidden, "the token has no publish grant")
-		return
-	}
-	offer, ok := readBody(w, r, typeSDP)
-	if !ok {
-		return
-	}
-	d, err := parseOffer(offer)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	var publish []bus.PublishSpec
