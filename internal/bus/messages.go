@@ -41,6 +41,11 @@ type Participant struct {
 	SessionID string `json:"session_id"`
 	Name      string `json:"name,omitempty"`
 	Metadata  string `json:"metadata,omitempty"`
+	// Kind is how the client signals: "ws", "whip" or "whep" (a passive
+	// viewer). Set by the signaling server when it creates the session;
+	// empty from older servers. SessionRecord.Kind holds the same value
+	// and shadows this field there (and in the record's JSON).
+	Kind string `json:"kind,omitempty"`
 }
 
 // TrackInfo describes a published track.

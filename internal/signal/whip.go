@@ -57,7 +57,7 @@ func (s *Server) createHTTPSession(w http.ResponseWriter, r *http.Request, kind 
 			return
 		}
 	}
-	p := bus.Participant{Namespace: ns, Room: room, Identity: claims.Identity(), SessionID: newSessionID(), Name: claims.Name, Metadata: claims.Metadata}
+	p := bus.Participant{Namespace: ns, Room: room, Identity: claims.Identity(), SessionID: newSessionID(), Name: claims.Name, Metadata: claims.Metadata, Kind: kind}
 	req.Participant = p
 	rec := bus.SessionRecord{Participant: p, NodeID: nodeID, Grants: req.Grants, CreatedAt: time.Now().UTC(), Kind: kind, Offer: req.Offer}
 	if err := s.dir.CreateSession(ctx, rec); err != nil {

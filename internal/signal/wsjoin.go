@@ -90,7 +90,7 @@ func tokenMessage(err error) string {
 // so none is missed.
 func (s *Server) join(ctx context.Context, claims *auth.Claims, m protocol.Message, clientIP string, onRoom, onSession nats.MsgHandler) (*joinResult, error) {
 	ns, room := claims.Grant.Namespace, claims.Grant.Room
-	p := bus.Participant{Namespace: ns, Room: room, Identity: claims.Identity(), Name: m.Name, Metadata: m.Metadata}
+	p := bus.Participant{Namespace: ns, Room: room, Identity: claims.Identity(), Name: m.Name, Metadata: m.Metadata, Kind: "ws"}
 	if p.Name == "" {
 		p.Name = claims.Name
 	}

@@ -50,6 +50,10 @@ export declare class RemoteParticipant {
   readonly identity: string;
   readonly name: string;
   readonly metadata: string;
+  /** how it signals: WebSocket, WHIP publisher or WHEP viewer ('' from older servers) */
+  readonly kind: 'ws' | 'whip' | 'whep' | '';
+  /** a passive WHEP viewer (kind 'whep'): it watches and never publishes */
+  readonly isViewer: boolean;
   readonly joinedAt: Date;
   readonly tracks: Map<string, RemoteTrack>;
   /** 0..1, from the last active-speakers event */

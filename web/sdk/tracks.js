@@ -19,12 +19,19 @@ export class RemoteParticipant {
     this.identity = info.identity;
     this.name = info.name || info.identity;
     this.metadata = info.metadata || '';
+    /** How it signals: 'ws', 'whip', 'whep' ('' from older servers). */
+    this.kind = info.kind || '';
     this.joinedAt = info.joined_at ? new Date(info.joined_at) : new Date();
     /** @type {Map<string, RemoteTrack>} by track id */
     this.tracks = new Map();
     /** Audio level 0..1 from the last active-speakers event. */
     this.audioLevel = 0;
     this.isSpeaking = false;
+  }
+
+  /** A passive WHEP viewer: it only watches and never publishes. */
+  get isViewer() {
+    return this.kind === 'whep';
   }
 
   /** The first track of a source (camera, microphone, screen). */

@@ -115,11 +115,23 @@ async function publishLocal(room) {
 }
 
 function wireRoom(room) {
-  const count = () => ($('room-count').textContent = `${room.participants.size + 1} in the room`);
+  const count = () => {
+    const all = [...room.participants.values()];
+    const viewers = all.filter((p) => p.isViewer).length;
+    $('room-count').textContent = `${all.length - viewers + 1} in the room`;
+    $('room-viewers').textContent = `${viewers} watching`;
+    $('room-viewers').hidden = viewers === 0;
+  };
   room.on('participantJoined', count);
   room.on('participantLeft', (p) => {
     count();
     toast(`${p.name} left`);
+  });
+  // A track may end without the buttons (the browser's "Stop sharing", an
+  // unplugged device): forget it so the buttons tell the truth.
+  room.on('localTrackUnpublished', (l) => {
+    for (const key of ['camera', 'mic', 'screen']) if (app[key] === l) app[key] = null;
+    updateControls();
   });
   room.on('stateChanged', (s) => ($('banner').hidden = s !== 'reconnecting'));
   room.on('reconnected', ({ resumed }) => toast(resumed ? 'Reconnected' : 'Reconnected (new session)'));

@@ -41,10 +41,13 @@ export class Tiles {
       this.render();
     }));
     this._timer = setInterval(() => this._updateStats(), 1000);
+    this._resize = new ResizeObserver(() => this._layout());
+    this._resize.observe(grid);
   }
 
   clear() {
     clearInterval(this._timer);
+    this._resize.disconnect();
     for (const off of this._offs) off();
     for (const a of this.audios.values()) a.remove();
     this.audios.clear();
@@ -65,6 +68,8 @@ export class Tiles {
       want.set('local:screen', { local: true, name: 'Your screen', session: room.sessionId, source: Source.Screen, video: local(Source.Screen) });
     }
     for (const p of room.participants.values()) {
+      // A WHEP viewer only watches: it is counted, not shown.
+      if (p.isViewer && p.tracks.size === 0) continue;
       want.set(p.sessionId, {
         name: p.name, identity: p.identity, session: p.sessionId, source: Source.Camera,
         video: p.trackBySource(Source.Camera) ?? [...p.tracks.values()].find((t) => t.kind === 'video' && t.source !== Source.Screen),
@@ -94,8 +99,30 @@ export class Tiles {
       this._update(key, tile, d);
     }
     this._renderAudio();
+    this._layout();
+  }
+
+  /**
+   * Sizes the tiles so that all of them fit the grid's box: the column
+   * count that gives the largest 16:9 tile wins.
+   */
+  _layout() {
     const n = this.tiles.size;
-    this.grid.style.setProperty('--cols', String(n <= 1 ? 1 : n <= 4 ? 2 : n <= 9 ? 3 : 4));
+    const { width, height } = this.grid.getBoundingClientRect();
+    if (!n || !width || !height) return;
+    const gap = parseFloat(getComputedStyle(this.grid).columnGap) || 0;
+    let best = 0;
+    let bestCols = 1;
+    for (let cols = 1; cols <= n; cols++) {
+      const rows = Math.ceil(n / cols);
+      const w = Math.min((width - gap * (cols - 1)) / cols, ((height - gap * (rows - 1)) / rows) * (16 / 9));
+      if (w > best) {
+        best = w;
+        bestCols = cols;
+      }
+    }
+    this.grid.style.setProperty('--tile-w', `${Math.max(0, Math.floor(best))}px`);
+    this.grid.dataset.cols = String(bestCols);
   }
 
   _create(key, d) {
@@ -196,7 +223,7 @@ export class Tiles {
       if (!s) continue;
       box.hidden = false;
       const lines = [
-        `${s.width}×${s.height}  ${Math.round(s.fps || 0)} fps`,
+        s.width ? `${s.width}×${s.height}  ${Math.round(s.fps || 0)} fps` : 'starting…',
         `${fmtRate(s.bitrate)}  loss ${s.lossPercent.toFixed(1)}%`,
         `RTT ${s.rtt === undefined ? '–' : Math.round(s.rtt) + ' ms'}  ${(s.codec || '').replace(/^video\//, '')}`,
       ];
