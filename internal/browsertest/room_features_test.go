@@ -172,6 +172,7 @@ func testScreenShare(t *testing.T, s *stack, room string, alice, bob *page) {
 	})
 	// The camera keeps its own tile.
 	remoteTile(t, bob, "Alice")
+	bob.screenshotAt(390, 844, true, filepath.Join("..", "..", "test-artifacts", "conference-share-phone.png"))
 
 	alice.mustEval(`document.getElementById('btn-screen').click()`, nil)
 	eventually(t, 15*time.Second, "bob sees alice's screen unpublished", func() error {

@@ -176,6 +176,7 @@ export class Tiles {
     tile.classList.toggle('audio-muted', d.source === Source.Camera && (!d.audio || d.audio.muted));
     tile.classList.toggle('speaking', this.speaking.has(d.local ? 'local' : d.session) && d.source === Source.Camera && !!d.audio && !d.audio.muted);
     const q = tile.querySelector('.quality');
+    if (q) q.hidden = !v || (v.layers?.length ?? 0) < 2; // nothing to choose without simulcast
     if (q && v && document.activeElement !== q) q.value = v.requestedLayer ?? '';
     tile._video = v;
   }
