@@ -2,14 +2,18 @@ package sfu
 
 import (
 	"fmt"
+	"io"
 	"math/bits"
+	"sync"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v4/packetio"
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/icemux"
 	"github.com/rtcloud/rtcloud/internal/metrics"
@@ -54,7 +58,7 @@ func codecs() []webrtc.RTPCodecParameters {
 // answered by the node from its own packet cache, so there is no NACK
 // responder interceptor. The naive forwarder uses Pion's default
 // interceptors instead, as an application built from Pion's examples does.
-func newAPI(mux *icemux.Mux, m *metrics.SFU, naive bool) (*webrtc.API, error) {
+func newAPI(mux *icemux.Mux, m *metrics.SFU, naive bool, rtpReadBuffer int) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range codecs() {
 		kind := webrtc.RTPCodecTypeVideo
@@ -93,25 +97,30 @@ func newAPI(mux *icemux.Mux, m *metrics.SFU, naive bool) (*webrtc.API, error) {
 		return nil, err
 	}
 
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: newSharedLoggers()}
 	if err := mux.Configure(&se); err != nil {
 		return nil, err
+	}
+	if !naive {
+		se.BufferFactory = readBuffers(rtpReadBuffer)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
 
 // registerInterceptors adds the interceptors of the rtcloud forwarder.
 func registerInterceptors(reg *interceptor.Registry) error {
+	// NACK generation, receiver reports and TWCC feedback concern what a
+	// client sends: created on its first stream (lazy.go).
 	gen, err := nack.NewGeneratorInterceptor()
 	if err != nil {
 		return err
 	}
-	reg.Add(gen)
+	reg.Add(lazyFactory{gen})
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return err
 	}
-	reg.Add(rr)
+	reg.Add(lazyFactory{rr})
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
 		return err
@@ -126,7 +135,7 @@ func registerInterceptors(reg *interceptor.Registry) error {
 	if err != nil {
 		return err
 	}
-	reg.Add(twccFB)
+	reg.Add(lazyFactory{twccFB})
 	return nil
 }
 
@@ -153,4 +162,50 @@ func (i *nackCountInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) intercep
 		}
 		return w.Write(pkts, a)
 	})
+}
+
+// rtcpReadBuffer bounds the RTCP queued from one client stream.
+const rtcpReadBuffer = 32 << 10
+
+// readBuffers bounds what Pion queues for each received stream between
+// decryption and the node's read loop. An overloaded node then drops at
+// the input (and NACKs the publisher) instead of forwarding packets
+// seconds late: at 2 Mbit/s the default of 256 KiB is about one second.
+// Buffers grow on demand, so an idle one stays small.
+func readBuffers(rtp int) func(packetio.BufferPacketType, uint32) io.ReadWriteCloser {
+	return func(t packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
+		b := packetio.NewBuffer()
+		switch t {
+		case packetio.RTPBufferPacket:
+			b.SetLimitSize(rtp)
+		case packetio.RTCPBufferPacket:
+			b.SetLimitSize(rtcpReadBuffer)
+		}
+		return b
+	}
+}
+
+// sharedLoggers gives every PeerConnection the same error-level Pion
+// loggers, one per scope, instead of a set of new loggers per connection.
+type sharedLoggers struct {
+	f       *logging.DefaultLoggerFactory
+	mu      sync.Mutex
+	byScope map[string]logging.LeveledLogger
+}
+
+func newSharedLoggers() *sharedLoggers {
+	f := logging.NewDefaultLoggerFactory()
+	f.DefaultLogLevel = logging.LogLevelError
+	return &sharedLoggers{f: f, byScope: map[string]logging.LeveledLogger{}}
+}
+
+func (s *sharedLoggers) NewLogger(scope string) logging.LeveledLogger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.byScope[scope]
+	if l == nil {
+		l = s.f.NewLogger(scope)
+		s.byScope[scope] = l
+	}
+	return l
 }

@@ -114,7 +114,7 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 	n.emitRoom(bus.Event{Type: bus.EventParticipantJoined, Participant: &p})
 	n.registerTracks(res.published)
 	if req.Offer == "" {
-		n.goroutine(func() { n.expireUnnegotiated(s) })
+		n.expireUnnegotiated(s)
 	}
 	return bus.SessionAnswer{SessionID: p.SessionID, Answer: res.answer}, nil
 }

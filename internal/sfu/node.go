@@ -10,6 +10,8 @@ package sfu
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -45,6 +47,10 @@ type Options struct {
 	// TCPWriteBuffer is the bytes queued per ICE-TCP connection before
 	// packets to it are dropped (icemux.Options.TCPWriteBuffer).
 	TCPWriteBuffer int
+	// ReadBuffer bounds the bytes of one received stream waiting for the
+	// node's read loop; beyond it packets are dropped at the input (and
+	// NACKed upstream) rather than forwarded late. Default 256 KiB.
+	ReadBuffer int
 }
 
 // Forwarders a node can run.
@@ -71,6 +77,8 @@ type Node struct {
 	metrics   *metrics.SFU
 	naive     bool // ForwarderNaive
 	rtx       *rtxBudget
+	certMu    sync.Mutex
+	cert      *webrtc.Certificate // DTLS certificate shared by every PeerConnection
 
 	// negotiateTimeout closes sessions created without an offer that never
 	// negotiate.
@@ -133,7 +141,10 @@ func NewNode(o Options) (*Node, error) {
 		Name: "rtcloud_sfu_tcp_dropped_packets_total", ConstLabels: prometheus.Labels{"node": id},
 		Help: "Packets dropped because an ICE-TCP subscriber read too slowly.",
 	}, func() float64 { return float64(mux.TCPDropped()) }))
-	api, err := newAPI(mux, m, naive)
+	if o.ReadBuffer <= 0 {
+		o.ReadBuffer = 256 << 10
+	}
+	api, err := newAPI(mux, m, naive, o.ReadBuffer)
 	if err != nil {
 		_ = mux.Close()
 		return nil, err
@@ -377,4 +388,25 @@ func (n *Node) tcpRecovered(remote net.Addr, dropped uint64) {
 			d.resync()
 		}
 	}
+}
+
+// certificate returns the node's DTLS certificate, made on first use and
+// again a day before it expires. One certificate for every PeerConnection
+// spares a key generation and its memory per session; the fingerprint in
+// each answer is the node's.
+func (n *Node) certificate() (webrtc.Certificate, error) {
+	n.certMu.Lock()
+	defer n.certMu.Unlock()
+	if n.cert == nil || time.Until(n.cert.Expires()) < 24*time.Hour {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return webrtc.Certificate{}, err
+		}
+		c, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return webrtc.Certificate{}, err
+		}
+		n.cert = c
+	}
+	return *n.cert, nil
 }

@@ -9,7 +9,11 @@ import (
 
 // newPeerConnection creates the session's PeerConnection; s.mu is held.
 func (s *session) newPeerConnection() error {
-	pc, err := s.n.api.NewPeerConnection(webrtc.Configuration{})
+	cert, err := s.n.certificate()
+	if err != nil {
+		return err
+	}
+	pc, err := s.n.api.NewPeerConnection(webrtc.Configuration{Certificates: []webrtc.Certificate{cert}})
 	if err != nil {
 		return err
 	}
@@ -56,21 +60,23 @@ func (s *session) track(id string) *upTrack {
 }
 
 // expireUnnegotiated closes s if it has not negotiated within the node's
-// negotiate timeout.
+// negotiate timeout. It holds no goroutine while it waits (sessions joined
+// without an offer are the common case); the timer is stopped when the
+// session negotiates or closes.
 func (n *Node) expireUnnegotiated(s *session) {
-	t := time.NewTimer(n.negotiateTimeout)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-n.stopping:
-		return
-	}
+	t := time.AfterFunc(n.negotiateTimeout, func() {
+		n.goroutine(func() {
+			s.mu.Lock()
+			done := s.negotiated || s.closed
+			s.mu.Unlock()
+			if !done {
+				s.close("no offer within "+n.negotiateTimeout.String(), true)
+			}
+		})
+	})
 	s.mu.Lock()
-	done := s.negotiated || s.closed
+	s.expiry = t
 	s.mu.Unlock()
-	if !done {
-		s.close("no offer within "+n.negotiateTimeout.String(), true)
-	}
 }
 
 // usesRemote reports whether the session's selected ICE pair is an

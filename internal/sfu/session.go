@@ -28,6 +28,7 @@ type session struct {
 	downs      map[string]*downTrack // by mid
 	closed     bool
 	negotiated bool
+	expiry     *time.Timer // closes a session that never negotiates
 }
 
 func newSession(n *Node, p bus.Participant, g bus.Grants) *session {
@@ -109,6 +110,9 @@ func (s *session) negotiate(ctx context.Context, offer string, publish []bus.Pub
 		s.n.goroutine(func() { nd.d.rtcpLoop(sender) })
 	}
 	s.negotiated = true
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
 	res.answer = local.SDP
 	return res, nil
 }
@@ -283,6 +287,9 @@ func (s *session) close(reason string, byNode bool) {
 		return
 	}
 	s.closed = true
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
 	pc := s.pc
 	ups := make([]*upTrack, 0, len(s.ups))
 	for _, up := range s.ups {
