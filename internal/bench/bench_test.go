@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -145,6 +146,9 @@ func TestBenchReport(t *testing.T) {
 	if s.PacketsOutPerSec < rep.RxPacketsPerSec*0.5 || s.CPU <= 0 || s.CPUMicrosPerPacket <= 0 || s.RSSBytes <= 0 {
 		t.Errorf("server %+v", *s)
 	}
+	if s.ForwardMs.P50 <= 0 || s.ForwardMs.P99 < s.ForwardMs.P50 {
+		t.Errorf("server read -> last write %+v", s.ForwardMs)
+	}
 }
 
 // TestBenchCountsLoss: packets dropped on every delivery (retransmissions
@@ -220,6 +224,33 @@ bad_value x
 	s := parseMetrics([]byte(body))
 	if !s.OK || s.CPUSeconds != 12.5 || s.RSSBytes != 1.5e8 || s.PacketsOut != 1020 || s.PacketsIn != 10 || s.BytesOut != 1.1e6 {
 		t.Fatalf("%+v", s)
+	}
+}
+
+// TestForwardHistogram: the server's forward-time histogram is read from
+// its buckets, as the difference between two samples.
+func TestForwardHistogram(t *testing.T) {
+	sample := func(counts ...float64) serverSample {
+		body := ""
+		for i, le := range []string{"0.001", "0.002", "0.004", "+Inf"} {
+			body += `rtcloud_sfu_forward_seconds_bucket{node="n",le="` + le + `"} ` + strconv.FormatFloat(counts[i], 'f', -1, 64) + "\n"
+		}
+		return parseMetrics([]byte(body))
+	}
+	a := sample(10, 10, 10, 10)
+	b := sample(10, 60, 110, 110) // 50 in (1,2] ms, 50 in (2,4] ms
+	if got := histQuantile(a.Forward, b.Forward, 0.5); got != 0.002 {
+		t.Errorf("p50 = %v, want 0.002", got)
+	}
+	if got := histQuantile(a.Forward, b.Forward, 0.25); got != 0.0015 {
+		t.Errorf("p25 = %v, want 0.0015", got)
+	}
+	if got := histQuantile(b.Forward, b.Forward, 0.5); got != 0 {
+		t.Errorf("no observations: %v, want 0", got)
+	}
+	c := sample(10, 60, 110, 210) // 100 beyond the last bound
+	if got := histQuantile(b.Forward, c.Forward, 0.99); got != 0.004 {
+		t.Errorf("+Inf bucket: %v, want the last finite bound", got)
 	}
 }
 

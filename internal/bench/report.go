@@ -71,6 +71,9 @@ type ServerReport struct {
 	NACKs              float64 `json:"nacks_received"`
 	Retransmissions    float64 `json:"retransmissions"`
 	RtxSkipped         float64 `json:"retransmissions_skipped"`
+	// ForwardMs is the time the server takes from reading a packet to the
+	// last write of its fan-out (its own histogram), over the window.
+	ForwardMs Quantiles `json:"forward_ms"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -135,7 +138,9 @@ func (r *run) report(a, b totals, sa, sb serverSample, joinDur time.Duration) *R
 		srv := &ServerReport{PacketsOutPerSec: out / sdt, PacketsInPerSec: (sb.PacketsIn - sa.PacketsIn) / sdt,
 			MbpsOut: (sb.BytesOut - sa.BytesOut) * 8 / sdt / 1e6, CPU: (sb.CPUSeconds - sa.CPUSeconds) / sdt,
 			RSSBytes: sb.RSSBytes, NACKs: sb.NACKs - sa.NACKs, Retransmissions: sb.Retransmits - sa.Retransmits,
-			RtxSkipped: sb.RtxSkipped - sa.RtxSkipped}
+			RtxSkipped: sb.RtxSkipped - sa.RtxSkipped,
+			ForwardMs: Quantiles{P50: 1e3 * histQuantile(sa.Forward, sb.Forward, 0.5),
+				P99: 1e3 * histQuantile(sa.Forward, sb.Forward, 0.99), Max: 1e3 * histQuantile(sa.Forward, sb.Forward, 1)}}
 		if out > 0 {
 			srv.CPUMicrosPerPacket = (sb.CPUSeconds - sa.CPUSeconds) * 1e6 / out
 		}
@@ -176,6 +181,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		p("server CPU", "%.2f cores, %.2f us per forwarded packet", s.CPU, s.CPUMicrosPerPacket)
 		p("server RSS", "%.1f MB, %.0f kB per participant", s.RSSBytes/1e6, s.RSSBytesPerSub/1e3)
 		p("server NACKs / resent / skipped", "%.0f / %.0f / %.0f", s.NACKs, s.Retransmissions, s.RtxSkipped)
+		p("server read -> last write", "p50 %.3f ms  p99 %.3f ms  (max bucket %.1f ms)", s.ForwardMs.P50, s.ForwardMs.P99, s.ForwardMs.Max)
 	} else {
 		p("server", "no /metrics")
 	}

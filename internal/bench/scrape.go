@@ -3,10 +3,13 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +27,10 @@ type serverSample struct {
 	NACKs       float64 // NACKed packets requested by subscribers
 	Retransmits float64
 	RtxSkipped  float64 // NACKed packets the server's budget did not resend
-	OK          bool
+	// Forward is the server's histogram of read -> last write of a
+	// fan-out: cumulative counts by upper bound (seconds), ascending.
+	Forward []bucket
+	OK      bool
 }
 
 // scrape fetches and parses url.
@@ -82,6 +88,8 @@ func parseMetrics(body []byte) serverSample {
 			s.Retransmits += value
 		case name == "rtcloud_sfu_retransmissions_skipped_total":
 			s.RtxSkipped += value
+		case name == "rtcloud_sfu_forward_seconds_bucket":
+			s.Forward = addBucket(s.Forward, labels, value)
 		}
 	}
 	return s
@@ -112,4 +120,78 @@ func splitSample(line string) (name, labels string, value float64, ok bool) {
 		return "", "", 0, false
 	}
 	return name, labels, v, true
+}
+
+// bucket is one cumulative histogram bucket.
+type bucket struct {
+	Le    float64
+	Count float64
+}
+
+// addBucket adds a `le` sample to bs, kept sorted by bound (several nodes'
+// histograms with the same bounds add up).
+func addBucket(bs []bucket, labels string, v float64) []bucket {
+	i := strings.Index(labels, `le="`)
+	if i < 0 {
+		return bs
+	}
+	rest := labels[i+4:]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 {
+		return bs
+	}
+	le, err := strconv.ParseFloat(rest[:j], 64) // "+Inf" parses as +Inf
+	if err != nil {
+		return bs
+	}
+	for k := range bs {
+		if bs[k].Le == le {
+			bs[k].Count += v
+			return bs
+		}
+	}
+	bs = append(bs, bucket{Le: le, Count: v})
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.Le, b.Le) })
+	return bs
+}
+
+// histQuantile is quantile q of the observations between two samples of
+// a cumulative histogram (b later than a), interpolated linearly inside
+// the bucket; 0 when nothing was observed. The +Inf bucket answers with
+// the largest finite bound.
+func histQuantile(a, b []bucket, q float64) float64 {
+	if len(b) == 0 {
+		return 0
+	}
+	delta := make([]float64, len(b))
+	for i := range b {
+		delta[i] = b[i].Count
+		for _, x := range a {
+			if x.Le == b[i].Le {
+				delta[i] -= x.Count
+			}
+		}
+	}
+	total := delta[len(delta)-1]
+	if total <= 0 {
+		return 0
+	}
+	rank := q * total
+	lo, prev := 0.0, 0.0
+	for i, c := range delta {
+		if c >= rank {
+			if math.IsInf(b[i].Le, 1) {
+				return lo
+			}
+			if c == prev {
+				return b[i].Le
+			}
+			return lo + (b[i].Le-lo)*(rank-prev)/(c-prev)
+		}
+		lo, prev = b[i].Le, c
+		if math.IsInf(lo, 1) {
+			break
+		}
+	}
+	return lo
 }

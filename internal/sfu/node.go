@@ -77,6 +77,7 @@ type Node struct {
 	metrics   *metrics.SFU
 	naive     bool // ForwarderNaive
 	rtx       *rtxBudget
+	fwdTime   prometheus.Histogram // see upTrack.forward
 	certMu    sync.Mutex
 	cert      *webrtc.Certificate // DTLS certificate shared by every PeerConnection
 
@@ -137,6 +138,13 @@ func NewNode(o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	fwdTime := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "rtcloud_sfu_forward_seconds", ConstLabels: prometheus.Labels{"node": id},
+		Help: "Time from a packet's read to the last write of its fan-out to every subscriber.",
+		// 10 us .. ~164 ms
+		Buckets: prometheus.ExponentialBuckets(10e-6, 2, 15),
+	})
+	m.Registry.MustRegister(fwdTime)
 	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "rtcloud_sfu_tcp_dropped_packets_total", ConstLabels: prometheus.Labels{"node": id},
 		Help: "Packets dropped because an ICE-TCP subscriber read too slowly.",
@@ -154,6 +162,7 @@ func NewNode(o Options) (*Node, error) {
 		mux: mux, api: api, startedAt: time.Now(), metrics: m, naive: naive, negotiateTimeout: 30 * time.Second,
 		sessions: map[string]*session{}, tracks: map[string]*upTrack{}, speakers: map[string]string{},
 		stopping: make(chan struct{}),
+		fwdTime:  fwdTime,
 		rtx:      newRTXBudget(o.Retransmit, m.Registry, map[string]string{"node": id}),
 	}
 	if o.Bus != nil {

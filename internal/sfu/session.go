@@ -188,6 +188,7 @@ func (s *session) newUpTrack(mi mediaInfo, publish []bus.PublishSpec) *upTrack {
 	up.m = s.n.metrics
 	up.batch = s.n.mux
 	up.rtx = s.n.rtx
+	up.fwdTime = s.n.fwdTime
 	up.ridIdx = mapRIDs(mi.rids)
 	up.info = bus.TrackInfo{
 		ID: up.id, SessionID: s.p.SessionID, Identity: s.p.Identity,

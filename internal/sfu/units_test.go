@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
 	"testing"
 	"time"
 
@@ -155,6 +156,7 @@ func benchTrack(n int) (*upTrack, []*discardWriter) {
 	m := metrics.NewSFU("bench")
 	up := newUpTrack("TR_bench", nil, "video", webrtc.MimeTypeVP8, 90000, false, nil)
 	up.m = m
+	up.fwdTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fwd", Buckets: prometheus.ExponentialBuckets(10e-6, 2, 15)})
 	up.layers[0].present.Store(true)
 	var ws []*discardWriter
 	for i := range n {

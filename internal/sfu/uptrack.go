@@ -9,6 +9,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/metrics"
 	"github.com/rtcloud/rtcloud/internal/rtpbuf"
@@ -44,9 +45,10 @@ type upTrack struct {
 	pub       *session
 	upstream  rtcpWriter
 	video     bool
-	m         *metrics.SFU // may be nil (unit tests)
-	batch     batcher      // may be nil
-	rtx       *rtxBudget   // may be nil (unit tests)
+	m         *metrics.SFU        // may be nil (unit tests)
+	batch     batcher             // may be nil
+	rtx       *rtxBudget          // may be nil (unit tests)
+	fwdTime   prometheus.Observer // read to last write of a fan-out; may be nil
 
 	layers [maxLayers]*layer
 	naive  [maxLayers]*webrtc.TrackLocalStaticRTP // naive forwarder only
@@ -234,11 +236,14 @@ func (t *upTrack) readLoop(remote *webrtc.TrackRemote, l *layer) {
 }
 
 // forward handles one received packet of layer l: cache it, note its
-// audio level and hand it to every down track.
+// audio level and hand it to every down track. The time from here to the
+// last write of the fan-out is what the node adds to a packet's latency
+// (one clock read per packet, not per subscriber).
 func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 	if pkt.Unmarshal(raw) != nil {
 		return
 	}
+	start := time.Now()
 	l.bytes.Add(uint64(len(raw)))
 	t.packetsIn.Add(1)
 	if t.bytesIn != nil {
@@ -247,7 +252,7 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 	if t.m != nil {
 		t.m.In.Add(t.video, len(raw))
 	}
-	_ = l.cache.StoreAt(pkt.SequenceNumber, raw, time.Now().UnixNano())
+	_ = l.cache.StoreAt(pkt.SequenceNumber, raw, start.UnixNano())
 	if t.levelID != 0 {
 		if ext := pkt.GetExtension(t.levelID); len(ext) > 0 {
 			v := uint32(127-ext[0]&0x7f) + 1
@@ -259,17 +264,25 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 		return
 	}
 	key := t.kind == bus.KindVideo && isKeyframe(t.codec, pkt.Payload)
+	downs := *t.downs.Load()
+	if len(downs) == 0 {
+		return
+	}
 	// Each down track encrypts and writes synchronously; the batch turns
 	// the writes of this fan-out into a few sendmmsg calls.
 	if t.batch != nil {
 		t.batch.BeginBatch()
-		defer t.batch.EndBatch()
 	}
-	downs := *t.downs.Load()
 	for _, d := range downs {
 		d.forward(t, l.idx, pkt, key)
 	}
+	if t.batch != nil {
+		t.batch.EndBatch()
+	}
 	if t.rtx != nil {
 		t.rtx.fanned.Add(uint64(len(downs)))
+	}
+	if t.fwdTime != nil {
+		t.fwdTime.Observe(time.Since(start).Seconds())
 	}
 }
