@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -225,5 +226,39 @@ func TestNACKFloodKeepsForwarding(t *testing.T) {
 	}
 	if resent == 0 {
 		t.Fatal("nothing was retransmitted")
+	}
+}
+
+// countingFactory counts the interceptors it creates.
+type countingFactory struct{ n atomic.Int32 }
+
+func (f *countingFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	f.n.Add(1)
+	return &interceptor.NoOp{}, nil
+}
+
+// TestLazyInterceptor: the wrapped interceptor is created on the first
+// remote stream only, once, and not after Close.
+func TestLazyInterceptor(t *testing.T) {
+	f := &countingFactory{}
+	in, _ := lazyFactory{f}.NewInterceptor("pc")
+	in.BindRTCPWriter(interceptor.RTCPWriterFunc(func([]rtcp.Packet, interceptor.Attributes) (int, error) { return 0, nil }))
+	in.BindLocalStream(&interceptor.StreamInfo{}, nil)
+	if f.n.Load() != 0 {
+		t.Fatal("created for a local stream")
+	}
+	in.BindRemoteStream(&interceptor.StreamInfo{SSRC: 1}, nil)
+	in.BindRemoteStream(&interceptor.StreamInfo{SSRC: 2}, nil)
+	if f.n.Load() != 1 {
+		t.Fatalf("created %d times, want 1", f.n.Load())
+	}
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	idle, _ := lazyFactory{f}.NewInterceptor("pc2")
+	_ = idle.Close()
+	idle.BindRemoteStream(&interceptor.StreamInfo{SSRC: 3}, nil)
+	if f.n.Load() != 1 {
+		t.Fatal("created after Close")
 	}
 }
