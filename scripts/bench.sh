@@ -89,8 +89,15 @@ p6() {
 	start_server 0
 	run p6 1 --subscribers 1000 --audio-only --join-rate 100/s --duration 10s &
 	local b=$!
-	sleep 14 # 1,000 joins at 100/s, then the heap with every subscriber
+	# Once every subscriber has joined: the heap, the goroutines, the memory.
+	for _ in $(seq 600); do
+		curl -fs http://127.0.0.1:7800/metrics | grep -q '^rtcloud_sfu_sessions{.*} 1001$' && break
+		sleep 0.1
+	done
+	sleep 2
 	curl -fs -o "$OUT/p6-heap.prof" "http://127.0.0.1:7800/debug/pprof/heap?gc=1" || true
+	curl -fs -o "$OUT/p6-goroutines.txt" "http://127.0.0.1:7800/debug/pprof/goroutine?debug=1" || true
+	curl -fs -o "$OUT/p6-memory.txt" http://127.0.0.1:7800/metrics || true
 	wait $b
 	stop_server
 }
