@@ -168,9 +168,9 @@ func (i *nackCountInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) intercep
 const rtcpReadBuffer = 32 << 10
 
 // readBuffers bounds what Pion queues for each received stream between
-// decryption and the node's read loop. An overloaded node then drops at
-// the input (and NACKs the publisher) instead of forwarding packets
-// seconds late: at 2 Mbit/s the default of 256 KiB is about one second.
+// decryption and the node's read loop (Options.ReadBuffer) and the RTCP
+// from each stream. Beyond the bound an overloaded node drops at its input
+// (and NACKs the publisher) instead of forwarding packets ever later.
 // Buffers grow on demand, so an idle one stays small.
 func readBuffers(rtp int) func(packetio.BufferPacketType, uint32) io.ReadWriteCloser {
 	return func(t packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {

@@ -49,7 +49,9 @@ type Options struct {
 	TCPWriteBuffer int
 	// ReadBuffer bounds the bytes of one received stream waiting for the
 	// node's read loop; beyond it packets are dropped at the input (and
-	// NACKed upstream) rather than forwarded late. Default 256 KiB.
+	// NACKed upstream) rather than forwarded late. Default 1 MiB (about 4 s
+	// of 2 Mbit/s video, Pion's own default); smaller bounds the latency
+	// of an overloaded node at the price of loss (docs/benchmarks.md).
 	ReadBuffer int
 }
 
@@ -150,7 +152,7 @@ func NewNode(o Options) (*Node, error) {
 		Help: "Packets dropped because an ICE-TCP subscriber read too slowly.",
 	}, func() float64 { return float64(mux.TCPDropped()) }))
 	if o.ReadBuffer <= 0 {
-		o.ReadBuffer = 256 << 10
+		o.ReadBuffer = 1 << 20
 	}
 	api, err := newAPI(mux, m, naive, o.ReadBuffer)
 	if err != nil {
