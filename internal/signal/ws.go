@@ -35,7 +35,7 @@ type conn struct {
 	log      *slog.Logger
 	ctx      context.Context // ends when the connection ends
 	cancel   context.CancelFunc
-	out      chan protocol.Message
+	out      chan []byte // encoded frames; a slot costs a slice header, not a Message
 	urlToken string
 	clientIP string
 
@@ -80,7 +80,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s:        s,
 		ws:       ws,
 		log:      s.log.With("remote", r.RemoteAddr),
-		out:      make(chan protocol.Message, s.opts.SendQueue),
+		out:      make(chan []byte, s.opts.SendQueue),
 		urlToken: r.URL.Query().Get("access_token"),
 		clientIP: clientIP(r),
 		closing:  make(chan struct{}),
@@ -218,27 +218,27 @@ func (c *conn) writeLoop() {
 	}
 }
 
-func (c *conn) write(m protocol.Message) error {
-	data, err := json.Marshal(m)
-	if err != nil {
-		c.log.Error("encode message", "type", m.Type, "err", err)
-		return nil
-	}
+func (c *conn) write(data []byte) error {
 	ctx, cancel := context.WithTimeout(c.abort, writeTimeout)
 	defer cancel()
 	return c.ws.Write(ctx, websocket.MessageText, data)
 }
 
-// send queues m for the client; a client whose queue is full is too slow
-// and is disconnected.
+// send encodes m and queues it for the client; a client whose queue is
+// full is too slow and is disconnected.
 func (c *conn) send(m protocol.Message) {
 	select {
 	case <-c.closing:
 		return
 	default:
 	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		c.log.Error("encode message", "type", m.Type, "err", err)
+		return
+	}
 	select {
-	case c.out <- m:
+	case c.out <- data:
 	default:
 		c.log.Warn("client too slow, disconnecting")
 		c.closeWith(websocket.StatusPolicyViolation, "slow client", false)
