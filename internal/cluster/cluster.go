@@ -125,11 +125,14 @@ func (o Options) Plan(natsURL, configPath string) []*Child {
 		region := o.Regions[i%len(o.Regions)]
 		perRegion[region]++
 		name := fmt.Sprintf("sfu-%s-%d", region, perRegion[region])
-		args := append([]string{"sfu", "--node-id", name, "--region", region, "--media-port", strconv.Itoa(o.SignalPort + 1 + i)}, common...)
+		// Each node serves /metrics and /healthz next to the controllers' ports.
+		metrics := o.Host + ":" + strconv.Itoa(o.ControllerPort+20+i)
+		args := append([]string{"sfu", "--node-id", name, "--region", region, "--media-port", strconv.Itoa(o.SignalPort + 1 + i),
+			"--metrics-addr", metrics}, common...)
 		if o.AdvertiseIP != "" {
 			args = append(args, "--advertise-ip", o.AdvertiseIP)
 		}
-		out = append(out, &Child{Name: name, Args: args})
+		out = append(out, &Child{Name: name, Args: args, URL: "http://" + metrics})
 	}
 	for i := range o.Controllers {
 		addr := o.Host + ":" + strconv.Itoa(o.ControllerPort+i)
@@ -253,7 +256,7 @@ func printBanner(o Options, natsURL string, children []*Child) {
 		case strings.HasPrefix(c.Name, "controller"):
 			fmt.Fprintf(w, "  %-14s %s/v1/allocate?room=demo&ip=10.2.0.1\n", c.Name+":", c.URL)
 		default:
-			fmt.Fprintf(w, "  %-14s %s\n", c.Name+":", strings.Join(c.Args[:7], " "))
+			fmt.Fprintf(w, "  %-14s %s   (metrics %s/metrics)\n", c.Name+":", strings.Join(c.Args[:7], " "), c.URL)
 		}
 	}
 	fmt.Fprintf(w, "  NATS:          %s\n  client regions: 10.N.0.0/16 is region N (1=%s), loopback is %s\n  Ctrl-C stops every process.\n",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -86,8 +87,20 @@ func TestLocalCluster(t *testing.T) {
 	for _, c := range cl.Children {
 		urls[c.Name] = c.URL
 	}
-	for _, name := range []string{"controller-1", "controller-2", "signal-1", "signal-2"} {
+	for _, name := range []string{"controller-1", "controller-2", "signal-1", "signal-2", "sfu-eu-1", "sfu-us-1", "sfu-ap-1"} {
 		testenv.WaitFor(t, 20*time.Second, name+" healthy", func() bool { return getJSON(urls[name]+"/healthz", nil) == 200 })
+	}
+	// Every SFU node serves its own Prometheus metrics.
+	for _, name := range []string{"sfu-eu-1", "sfu-us-1", "sfu-ap-1"} {
+		resp, err := http.Get(urls[name] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := `rtcloud_sfu_sessions{node="` + name + `"}`; !strings.Contains(string(body), want) {
+			t.Errorf("%s /metrics lacks %s", name, want)
+		}
 	}
 	type alloc struct {
 		Node   bus.NodeInfo
