@@ -69,6 +69,34 @@ type SFU struct {
 	MetricsAddr string `yaml:"metrics_addr"`
 	// HeartbeatInterval is how often the node reports to the bus.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// ReadBufferBytes bounds the bytes of one received stream waiting for
+	// the node's read loop; beyond it packets are dropped at the input
+	// (and NACKed upstream) rather than forwarded late. 0 means 1 MiB.
+	ReadBufferBytes int `yaml:"read_buffer_bytes"`
+	// TCPWriteBufferBytes is how much each ICE-TCP connection queues
+	// before packets to it are dropped. 0 means 4 MiB.
+	TCPWriteBufferBytes int `yaml:"tcp_write_buffer_bytes"`
+	// Retransmit bounds the retransmissions subscribers' NACKs cause.
+	Retransmit Retransmit `yaml:"retransmit"`
+}
+
+// Retransmit bounds the work subscribers' NACKs can make a node do, so
+// loss on some links never starves forwarding. Zero values take defaults.
+type Retransmit struct {
+	// MaxAge: a packet that arrived longer ago is not resent; the
+	// receiver's jitter buffer has given up on it. Default 500ms.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MinGap: one packet is resent to one subscriber at most once per
+	// MinGap (repeated NACKs within an RTT are ignored). Default 50ms.
+	MinGap time.Duration `yaml:"min_gap"`
+	// PerSubscriber is the retransmissions per second one subscription may
+	// cause, with a burst of one second's worth. Default 200.
+	PerSubscriber int `yaml:"per_subscriber"`
+	// NodeShare and NodeMin bound the node as a whole: per second, at most
+	// NodeShare of the packets it forwarded recently, and never less than
+	// NodeMin. Defaults 0.1 and 2000.
+	NodeShare float64 `yaml:"node_share"`
+	NodeMin   int     `yaml:"node_min"`
 }
 
 // Log configures logging.
@@ -206,6 +234,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SFU.Capacity < 0 {
 		errs = append(errs, errors.New("sfu.capacity: must not be negative"))
+	}
+	if c.SFU.ReadBufferBytes < 0 || c.SFU.TCPWriteBufferBytes < 0 {
+		errs = append(errs, errors.New("sfu.read_buffer_bytes, sfu.tcp_write_buffer_bytes: must not be negative"))
+	}
+	if r := c.SFU.Retransmit; r.MaxAge < 0 || r.MinGap < 0 || r.PerSubscriber < 0 || r.NodeMin < 0 || r.NodeShare < 0 || r.NodeShare > 1 {
+		errs = append(errs, errors.New("sfu.retransmit: values must not be negative, node_share at most 1"))
 	}
 	if c.SFU.HeartbeatInterval <= 0 {
 		errs = append(errs, errors.New("sfu.heartbeat_interval: must be positive"))

@@ -69,3 +69,20 @@ func TestValidateMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestSFUTuning(t *testing.T) {
+	c, err := Load(write(t, "sfu:\n  read_buffer_bytes: 262144\n  retransmit:\n    max_age: 300ms\n    per_subscriber: 50\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SFU.ReadBufferBytes != 262144 || c.SFU.Retransmit.MaxAge.Milliseconds() != 300 || c.SFU.Retransmit.PerSubscriber != 50 {
+		t.Fatalf("sfu = %+v", c.SFU)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.SFU.Retransmit.NodeShare = 2
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sfu.retransmit") {
+		t.Fatalf("err = %v, want sfu.retransmit", err)
+	}
+}

@@ -168,7 +168,7 @@ func (i *nackCountInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) intercep
 const rtcpReadBuffer = 32 << 10
 
 // readBuffers bounds what Pion queues for each received stream between
-// decryption and the node's read loop (Options.ReadBuffer) and the RTCP
+// decryption and the node's read loop (config.SFU.ReadBufferBytes) and the RTCP
 // from each stream. Beyond the bound an overloaded node drops at its input
 // (and NACKs the publisher) instead of forwarding packets ever later.
 // Buffers grow on demand, so an idle one stays small.

@@ -42,17 +42,6 @@ type Options struct {
 	// NoBatchSend sends every packet with its own sendto instead of
 	// batching each fan-out into sendmmsg calls (to measure the gain).
 	NoBatchSend bool
-	// Retransmit bounds the retransmissions subscribers' NACKs cause.
-	Retransmit RetransmitOptions
-	// TCPWriteBuffer is the bytes queued per ICE-TCP connection before
-	// packets to it are dropped (icemux.Options.TCPWriteBuffer).
-	TCPWriteBuffer int
-	// ReadBuffer bounds the bytes of one received stream waiting for the
-	// node's read loop; beyond it packets are dropped at the input (and
-	// NACKed upstream) rather than forwarded late. Default 1 MiB (about 4 s
-	// of 2 Mbit/s video, Pion's own default); smaller bounds the latency
-	// of an overloaded node at the price of loss (docs/benchmarks.md).
-	ReadBuffer int
 }
 
 // Forwarders a node can run.
@@ -130,7 +119,7 @@ func NewNode(o Options) (*Node, error) {
 	var self atomic.Pointer[Node] // for the mux's hook, set below
 	mux, err := icemux.Listen(icemux.Options{
 		Port: o.Config.MediaPort, BindIP: o.Config.BindIP, AdvertiseIPs: o.Config.AdvertiseIPs,
-		NoBatch: o.NoBatchSend, TCPWriteBuffer: o.TCPWriteBuffer,
+		NoBatch: o.NoBatchSend, TCPWriteBuffer: o.Config.TCPWriteBufferBytes,
 		OnTCPRecovered: func(remote net.Addr, dropped uint64) {
 			if n := self.Load(); n != nil {
 				n.tcpRecovered(remote, dropped)
@@ -151,10 +140,11 @@ func NewNode(o Options) (*Node, error) {
 		Name: "rtcloud_sfu_tcp_dropped_packets_total", ConstLabels: prometheus.Labels{"node": id},
 		Help: "Packets dropped because an ICE-TCP subscriber read too slowly.",
 	}, func() float64 { return float64(mux.TCPDropped()) }))
-	if o.ReadBuffer <= 0 {
-		o.ReadBuffer = 1 << 20
+	readBuffer := o.Config.ReadBufferBytes
+	if readBuffer <= 0 {
+		readBuffer = 1 << 20 // about 4 s of 2 Mbit/s video, Pion's own default
 	}
-	api, err := newAPI(mux, m, naive, o.ReadBuffer)
+	api, err := newAPI(mux, m, naive, readBuffer)
 	if err != nil {
 		_ = mux.Close()
 		return nil, err
@@ -165,7 +155,7 @@ func NewNode(o Options) (*Node, error) {
 		sessions: map[string]*session{}, tracks: map[string]*upTrack{}, speakers: map[string]string{},
 		stopping: make(chan struct{}),
 		fwdTime:  fwdTime,
-		rtx:      newRTXBudget(o.Retransmit, m.Registry, map[string]string{"node": id}),
+		rtx:      newRTXBudget(o.Config.Retransmit, m.Registry, map[string]string{"node": id}),
 	}
 	if o.Bus != nil {
 		n.events = o.Bus

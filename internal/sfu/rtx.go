@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"github.com/rtcloud/rtcloud/internal/config"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,28 +12,11 @@ import (
 )
 
 // RetransmitOptions bound the work subscribers' NACKs can make the node
-// do. Without a bound, an overloaded node loses packets, its subscribers
-// NACK them, the retransmissions cost more CPU, more packets are lost, and
-// forwarding collapses. Zero values take the defaults.
-type RetransmitOptions struct {
-	// MaxAge: a packet that arrived longer ago is not resent; the
-	// receiver's jitter buffer has given up on it. Default 500 ms.
-	MaxAge time.Duration
-	// MinGap: one packet is resent to one subscriber at most once per
-	// MinGap (repeated NACKs for it within an RTT are ignored). Default
-	// 50 ms.
-	MinGap time.Duration
-	// PerSubscriber is the retransmissions per second one down track may
-	// cause, with a burst of one second's worth. Default 200.
-	PerSubscriber int
-	// NodeShare and NodeMin bound the node as a whole: per second, at most
-	// NodeShare of the packets it forwarded in the last maintenance
-	// interval, and never less than NodeMin. Defaults 0.1 and 2,000.
-	NodeShare float64
-	NodeMin   int
-}
+// do (config.Retransmit documents each field).
+type RetransmitOptions = config.Retransmit
 
-func (o *RetransmitOptions) defaults() {
+// retransmitDefaults fills the zero fields of o.
+func retransmitDefaults(o *RetransmitOptions) {
 	if o.MaxAge <= 0 {
 		o.MaxAge = 500 * time.Millisecond
 	}
@@ -78,7 +62,7 @@ type rtxBudget struct {
 }
 
 func newRTXBudget(o RetransmitOptions, reg prometheus.Registerer, constLabels prometheus.Labels) *rtxBudget {
-	o.defaults()
+	retransmitDefaults(&o)
 	b := &rtxBudget{o: o}
 	b.tokens.Store(int64(o.NodeMin))
 	vec := prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -149,7 +149,7 @@ func TestRetransmitBudget(t *testing.T) {
 // skips, and a subscriber that does not NACK still gets every packet.
 func TestNACKFloodKeepsForwarding(t *testing.T) {
 	const perSub = 100
-	env := newEnvWith(t, func(o *Options) { o.Retransmit = RetransmitOptions{PerSubscriber: perSub} })
+	env := newEnvWith(t, func(o *Options) { o.Config.Retransmit = RetransmitOptions{PerSubscriber: perSub} })
 	pub := env.newPeer("fpub", peerOpts{})
 	v := pub.addSend(webrtc.MimeTypeVP8)[0]
 	if err := pub.join("flood", nil); err != nil {

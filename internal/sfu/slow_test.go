@@ -96,7 +96,7 @@ func (p *stallProxy) close() {
 // blocking, a UDP subscriber of the same track still gets every packet,
 // and once the slow one reads again it gets media from a keyframe on.
 func TestSlowTCPSubscriber(t *testing.T) {
-	env := newEnvWith(t, func(o *Options) { o.TCPWriteBuffer = 32 << 10 })
+	env := newEnvWith(t, func(o *Options) { o.Config.TCPWriteBufferBytes = 32 << 10 })
 	pub := env.newPeer("spub", peerOpts{})
 	v := pub.addSend(webrtc.MimeTypeVP8)[0]
 	if err := pub.join("slow", nil); err != nil {
