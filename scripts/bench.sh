@@ -5,7 +5,7 @@
 # in CI.
 #
 #   scripts/bench.sh            every run
-#   scripts/bench.sh p1 p4      some of them (p1 p1nobatch p1naive p2 p2naive p2x p2xnaive p4 p5 p6 p7)
+#   scripts/bench.sh p1 p4      some of them (p1 p1nobatch p1naive p2 p2naive p2x p2xnaive p4 p5 p6 p7 p7x)
 #   BIN=/tmp/old-rtcloud scripts/bench.sh p2x   the same run with another build
 #
 # Results: one JSON report and one table per run in $OUT (default
@@ -103,9 +103,11 @@ p6() {
 }
 # P7: joins at 100/s, token to first frame.
 p7() { start_server 0; run p7 1 --subscribers 300 --video-kbps 500 --join-rate 100/s --duration 5s; stop_server; }
+# P7 offered faster than the target, to see what one node sustains.
+p7x() { start_server 0; run p7x 1 --subscribers 300 --video-kbps 500 --join-rate 130/s --duration 5s; stop_server; }
 
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(p1 p1nobatch p1naive p2 p2naive p2x p2xnaive p4 p5 p6 p7)
+[ ${#steps[@]} -eq 0 ] && steps=(p1 p1nobatch p1naive p2 p2naive p2x p2xnaive p4 p5 p6 p7 p7x)
 for s in "${steps[@]}"; do "$s"; done
 if [ -f "$OUT/p1.json" ] && [ -f "$OUT/p1-naive.json" ]; then
 	echo "== rtcloud vs naive (P1 load)"
