@@ -48,6 +48,10 @@ type Signal struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// DevTokens enables GET /dev/token (never in production).
 	DevTokens bool `yaml:"dev_tokens"`
+	// TrustedProxies are the load balancers and reverse proxies (CIDRs or
+	// addresses) in front of the server: for requests from them the
+	// client's address, used for placement, is read from X-Forwarded-For.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // SFU configures a media node.
@@ -230,6 +234,13 @@ func (c *Config) Validate() error {
 	if c.Signal.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.Signal.HTTPAddr); err != nil {
 			errs = append(errs, fmt.Errorf("signal.http_addr %q: want host:port or :port", c.Signal.HTTPAddr))
+		}
+	}
+	for _, p := range c.Signal.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				errs = append(errs, fmt.Errorf("signal.trusted_proxies: %q is not a CIDR or an IP address", p))
+			}
 		}
 	}
 	if c.SFU.Capacity < 0 {

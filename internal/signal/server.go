@@ -7,6 +7,7 @@ package signal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -43,11 +44,12 @@ type Options struct {
 
 // Server is one signaling server.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	dir   *directory.Directory
-	place placer
-	mux   *http.ServeMux
+	opts   Options
+	log    *slog.Logger
+	dir    *directory.Directory
+	place  placer
+	client clientAddr
+	mux    *http.ServeMux
 
 	ctx    context.Context // ends when the server closes
 	cancel context.CancelFunc
@@ -73,16 +75,21 @@ func NewServer(ctx context.Context, o Options) (*Server, error) {
 		o.SendQueue = DefaultSendQueue
 	}
 	log := o.Logger.With("component", "signal")
+	client, err := newClientAddr(o.Config.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("signal: %w", err)
+	}
 	dir, err := directory.Open(ctx, directory.Options{Bus: o.Bus, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		opts:  o,
-		log:   log,
-		dir:   dir,
-		place: controllerPlacer{bus: o.Bus, fallback: directory.SameNode{Dir: dir}},
-		conns: map[*conn]struct{}{},
+		opts:   o,
+		log:    log,
+		dir:    dir,
+		place:  controllerPlacer{bus: o.Bus, fallback: directory.SameNode{Dir: dir}},
+		client: client,
+		conns:  map[*conn]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mux = s.routes()

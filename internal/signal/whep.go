@@ -23,7 +23,7 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ns := claims.Grant.Namespace
-	nodeID, err := s.place.Place(r.Context(), ns, room, clientIP(r))
+	nodeID, err := s.place.Place(r.Context(), ns, room, s.client.of(r))
 	if err != nil {
 		s.httpFail(w, "place session", err)
 		return

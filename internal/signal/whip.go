@@ -52,7 +52,7 @@ func (s *Server) createHTTPSession(w http.ResponseWriter, r *http.Request, kind 
 	ns, room := claims.Grant.Namespace, claims.Grant.Room
 	var err error
 	if nodeID == "" {
-		if nodeID, err = s.place.Place(ctx, ns, room, clientIP(r)); err != nil {
+		if nodeID, err = s.place.Place(ctx, ns, room, s.client.of(r)); err != nil {
 			s.httpFail(w, "place session", err)
 			return
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -82,7 +81,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		log:      s.log.With("remote", r.RemoteAddr),
 		out:      make(chan []byte, s.opts.SendQueue),
 		urlToken: r.URL.Query().Get("access_token"),
-		clientIP: clientIP(r),
+		clientIP: s.client.of(r),
 		closing:  make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
@@ -95,14 +94,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.untrack(c)
 	c.run()
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // run serves the connection until it ends.
