@@ -180,8 +180,20 @@ func (c *Client) SubscribeMany(ctx context.Context, specs ...SubscribeSpec) ([]*
 		out[i] = newRemoteTrack(mid, specs[i].TrackID, kinds[specs[i].TrackID])
 		c.peer.setSlotTrack(out[i])
 	}
-	if err := c.negotiate(ctx, protocol.Message{Type: protocol.TypeOffer, SDP: sdp, Subscribe: subs}); err != nil {
+	// Negotiate the new transceivers first and bind them to tracks only once
+	// the answer is applied. A node sends on a bound transceiver at once;
+	// media on an SSRC not yet in the remote description makes Pion probe
+	// the stream on a goroutine that races with the receiver it starts
+	// (lost packets, a data race). Browsers take such early media in their
+	// stride; the node's answer already carries the SSRC of every
+	// receive-only m-line, so binding afterwards costs one round trip.
+	if err := c.negotiate(ctx, protocol.Message{Type: protocol.TypeOffer, SDP: sdp}); err != nil {
+		c.peer.releaseSlots(subs)
 		return nil, err
+	}
+	if _, err := c.request(ctx, protocol.Message{Type: protocol.TypeSubscribe, Subscribe: subs}); err != nil {
+		c.peer.releaseSlots(subs)
+		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	return out, nil
 }
