@@ -35,7 +35,10 @@ type MediaOptions struct {
 	NoTWCC bool
 	// NACKInterval is how often lost packets are requested (default 50ms).
 	NACKInterval time.Duration
-	Logger       *slog.Logger
+	// Via routes the media through a UDP relay (a test impairment proxy,
+	// say): see via.go.
+	Via    *net.UDPAddr
+	Logger *slog.Logger
 }
 
 // newAPI builds a Pion API with the codecs rtcloud clients use (no RTX:
@@ -127,6 +130,7 @@ type peer struct {
 	stop   chan struct{}
 
 	nacksSent *atomic.Uint64 // sequence numbers requested in NACKs
+	via       *net.UDPAddr   // MediaOptions.Via
 }
 
 func newPeer(o MediaOptions) (*peer, error) {
@@ -143,7 +147,7 @@ func newPeer(o MediaOptions) (*peer, error) {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	p := &peer{pc: pc, log: o.Logger, nacksSent: nacks, connected: make(chan struct{}), failed: make(chan struct{}),
-		slots: map[string]*recvSlot{}, stop: make(chan struct{})}
+		slots: map[string]*recvSlot{}, stop: make(chan struct{}), via: o.Via}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
@@ -187,11 +191,11 @@ func (p *peer) offer(iceRestart bool) (string, error) {
 	case <-time.After(10 * time.Second):
 		return "", fmt.Errorf("ICE gathering did not complete")
 	}
-	return p.pc.LocalDescription().SDP, nil
+	return p.viaOffer(p.pc.LocalDescription().SDP), nil
 }
 
 func (p *peer) answer(sdp string) error {
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: p.viaAnswer(sdp)}); err != nil {
 		return fmt.Errorf("set remote description: %w", err)
 	}
 	return nil

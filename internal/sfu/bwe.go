@@ -26,6 +26,14 @@ type Estimator interface {
 // part: grow 8% per interval while loss is under 2%, hold between 2 and 10%,
 // cut by half the loss ratio above 10%; never above a REMB the receiver
 // sent, never outside [min, max].
+//
+// Growth is what probes for more bandwidth: a higher estimate selects a
+// higher layer, and loss on it cuts the estimate back. So that a link
+// that cannot carry the next layer does not flip to it and back every
+// second, the estimate does not grow for a hold time after a cut. A cut
+// within the same congestion episode (while holding) restarts the hold;
+// a cut after the hold ended, a failed probe, doubles it (up to
+// holdMax); a cut after calm loss-free time starts again at holdMin.
 type lossEstimator struct {
 	est, min, max uint64
 	interval      time.Duration
@@ -33,10 +41,29 @@ type lossEstimator struct {
 	received      int
 	lost          int
 	remb          uint64
+
+	holdMin, holdMax, calm time.Duration
+	hold                   time.Duration // current hold, 0 before any cut
+	holdUntil, lastCut     time.Time
 }
 
 func newLossEstimator(start, lo, hi uint64) *lossEstimator {
-	return &lossEstimator{est: start, min: lo, max: hi, interval: 200 * time.Millisecond}
+	return &lossEstimator{est: start, min: lo, max: hi, interval: 200 * time.Millisecond,
+		holdMin: 5 * time.Second, holdMax: 40 * time.Second, calm: 80 * time.Second}
+}
+
+// cut lowers the estimate for loss (a ratio above 0.10) at now and
+// starts or extends the hold.
+func (e *lossEstimator) cut(loss float64, now time.Time) {
+	e.est = uint64(float64(e.est) * (1 - 0.5*loss))
+	switch {
+	case now.Before(e.holdUntil): // same episode
+	case e.hold == 0 || now.Sub(e.lastCut) > e.calm:
+		e.hold = e.holdMin
+	default: // a failed probe
+		e.hold = min(2*e.hold, e.holdMax)
+	}
+	e.holdUntil, e.lastCut = now.Add(e.hold), now
 }
 
 func (e *lossEstimator) Update(fb Feedback) uint64 {
@@ -53,10 +80,10 @@ func (e *lossEstimator) Update(fb Feedback) uint64 {
 	}
 	loss := float64(e.lost) / float64(e.received+e.lost)
 	switch {
-	case loss < 0.02:
+	case loss < 0.02 && !fb.At.Before(e.holdUntil):
 		e.est = uint64(float64(e.est) * 1.08)
 	case loss > 0.10:
-		e.est = uint64(float64(e.est) * (1 - 0.5*loss))
+		e.cut(loss, fb.At)
 	}
 	if e.remb > 0 && e.est > e.remb {
 		e.est = e.remb
@@ -69,9 +96,10 @@ func (e *lossEstimator) Update(fb Feedback) uint64 {
 // bandwidth feeds one subscriber's RTCP into an Estimator; it is safe for
 // concurrent use.
 type bandwidth struct {
-	mu  sync.Mutex
-	est Estimator
-	cur uint64
+	mu   sync.Mutex
+	est  Estimator
+	cur  uint64
+	twcc bool // TWCC feedback seen: receiver reports no longer count
 }
 
 func newBandwidth() *bandwidth {
@@ -85,15 +113,22 @@ func (b *bandwidth) estimate() uint64 {
 	return b.cur
 }
 
-// onRTCP extracts feedback from one RTCP packet of the subscriber.
+// onRTCP extracts feedback from one RTCP packet of the subscriber. Loss
+// comes from TWCC feedback when the subscriber sends it, else from
+// receiver reports: mixing both would weigh each report as 256 packets
+// against the few TWCC counts of an interval, and a report's fraction
+// lost shrinks as retransmissions fill the gaps.
 func (b *bandwidth) onRTCP(p rtcp.Packet, now time.Time) {
-	var fb Feedback
+	fb := Feedback{At: now}
+	isTWCC, isRR := false, false
 	switch p := p.(type) {
 	case *rtcp.TransportLayerCC:
+		isTWCC = true
 		fb.Received, fb.Lost = twccCounts(p)
 	case *rtcp.ReceiverEstimatedMaximumBitrate:
 		fb.REMB = uint64(p.Bitrate)
 	case *rtcp.ReceiverReport:
+		isRR = true
 		for _, r := range p.Reports {
 			// FractionLost is out of 256; scale to a nominal 256 packets.
 			fb.Lost += int(r.FractionLost)
@@ -102,10 +137,13 @@ func (b *bandwidth) onRTCP(p rtcp.Packet, now time.Time) {
 	default:
 		return
 	}
-	fb.At = now
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if isRR && b.twcc {
+		return
+	}
+	b.twcc = b.twcc || isTWCC
 	b.cur = b.est.Update(fb)
-	b.mu.Unlock()
 }
 
 // twccCounts counts received and lost packets in a TWCC feedback.
