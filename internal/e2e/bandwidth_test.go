@@ -34,7 +34,7 @@ func netsimSeed(t *testing.T) uint64 {
 // direct and one behind a proxy that limits what the node sends it to
 // 350 kbit/s. The direct one settles on the high layer, the constrained
 // one on the low layer (packets and layer_changed agree) and stays there;
-// once the limit is lifted it climbs back above the low layer. Replay a
+// once the limit is lifted it climbs back to the high layer. Replay a
 // run's impairment with RTCLOUD_NETSIM_SEED.
 func TestAutoLayerFollowsBandwidth(t *testing.T) {
 	st := teststack.Start(t, teststack.Options{})
@@ -77,13 +77,13 @@ func TestAutoLayerFollowsBandwidth(t *testing.T) {
 	}
 
 	proxy.SetRate(0)
-	took := testenv.Eventually(t, 12*time.Second, "constrained subscriber climbs after the limit is lifted", func() error {
-		if s := slowRT.Stats(); s.Layer < 1 || s.ServerLayer == bus.LayerLow {
+	took := testenv.Eventually(t, 15*time.Second, "constrained subscriber climbs to high after the limit is lifted", func() error {
+		if s := slowRT.Stats(); s.Layer != 2 || s.ServerLayer != bus.LayerHigh {
 			return fmt.Errorf("layer marker %d, server says %q", s.Layer, s.ServerLayer)
 		}
 		return nil
 	})
-	t.Logf("above the low layer %v after the limit was lifted", took.Round(time.Millisecond))
+	t.Logf("back on the high layer %v after the limit was lifted", took.Round(time.Millisecond))
 	t.Logf("proxy %+v; direct %+v; constrained %+v", proxy.Stats(), fast.Stats(), slowRT.Stats())
 }
 

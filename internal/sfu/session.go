@@ -156,15 +156,21 @@ func (s *session) applyTransceivers(infos []mediaInfo, publish []bus.PublishSpec
 			d.bytesOut = &s.n.bytesOut
 			d.m = s.n.metrics
 			d.rtx = s.n.rtx
-			sender, err := s.n.api.NewRTPSender(d, s.pc.SCTP().Transport())
+			// AddTrack, not the node's API: only the PeerConnection's own
+			// API carries its interceptors (TWCC sequence numbers, sender
+			// reports) and its negotiated header extension ids. It takes the
+			// first transceiver of this kind that has no sender and that the
+			// client receives on: t, as the loop goes in order.
+			sender, err := s.pc.AddTrack(d)
 			if err != nil {
 				return nil, fmt.Errorf("sender for mid %s: %w", mid, err)
 			}
+			if t.Sender() != sender {
+				_ = s.pc.RemoveTrack(sender)
+				return nil, fmt.Errorf("sender for mid %s: %w", mid, errSenderMismatch)
+			}
 			if s.n.naive {
 				d.naive, d.sender = true, sender
-			}
-			if err := t.SetSender(sender, d); err != nil {
-				return nil, fmt.Errorf("sender for mid %s: %w", mid, err)
 			}
 			s.downs[mid] = d
 			downs = append(downs, newDown{d: d, sender: sender})
