@@ -137,20 +137,7 @@ func TestActiveSpeakers(t *testing.T) {
 		t.Fatal("audio level extension not negotiated")
 	}
 	s := &sender{track: a, ext: map[uint8][]byte{id: {0x80 | 10}}} // -10 dBov, voice
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for c := uint32(0); ; c++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			_ = s.send(c, false)
-		}
-	}()
-	defer func() { close(stop); <-done }()
+	defer every(20*time.Millisecond, func(c uint32) { _ = s.send(c, false) })()
 	waitFor(t, 5*time.Second, "active_speakers", room.has(bus.EventActiveSpeakers, func(e bus.Event) bool {
 		return len(e.Speakers) == 1 && e.Speakers[0].Identity == "talker" && e.Speakers[0].Level > 0.2 && e.Speakers[0].Level <= 1
 	}))

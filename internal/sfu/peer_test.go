@@ -446,3 +446,23 @@ func (l *heartbeatLog) last() (bus.NodeInfo, bool) {
 	}
 	return l.info[len(l.info)-1], true
 }
+
+// every calls fn with a counter 0, 1, 2, ... once per interval on its own
+// goroutine, until the returned stop function is called; stop waits for it.
+func every(interval time.Duration, fn func(counter uint32)) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for c := uint32(0); ; c++ {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			fn(c)
+		}
+	}()
+	return func() { close(quit); <-done }
+}

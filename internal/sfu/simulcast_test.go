@@ -41,22 +41,11 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 		senders = append(senders, &sender{track: tr, video: true, layer: byte(i), seq: uint16(1000 * i),
 			ext: map[uint8][]byte{midID: []byte(mid), ridID: []byte(rids[i])}})
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for c := uint32(0); ; c++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(3 * time.Millisecond):
-			}
-			for _, s := range senders {
-				_ = s.send(c, c%40 == 0)
-			}
+	defer every(3*time.Millisecond, func(c uint32) {
+		for _, s := range senders {
+			_ = s.send(c, c%40 == 0)
 		}
-	}()
-	defer func() { close(stop); <-done }()
+	})()
 
 	// Subscribe only once the node reads all three layers: a layer that
 	// appears later legitimately changes what "low" resolves to.
