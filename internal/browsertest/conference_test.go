@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -71,20 +72,26 @@ func remoteTile(t *testing.T, p *page, name string) tileState {
 	return got
 }
 
+// twoInRoom starts the stack and a browser, and has Alice and Bob join room
+// through the conference page until each shows the other's tile.
+func twoInRoom(t *testing.T, room string) (s *stack, browser context.Context, alice, bob *page) {
+	s = startStack(t)
+	browser = newBrowser(t)
+	alice = newPage(t, browser, "alice")
+	bob = newPage(t, browser, "bob")
+	joinConference(t, s, alice, room, "Alice")
+	joinConference(t, s, bob, room, "Bob")
+	remoteTile(t, alice, "Bob")
+	remoteTile(t, bob, "Alice")
+	return s, browser, alice, bob
+}
+
 // TestConferenceTwoBrowsers: two Chromium pages join one room through the
 // conference page, see and hear each other through the SFU, and one sees
 // the other leave. The 720p camera is sent as three simulcast layers.
 func TestConferenceTwoBrowsers(t *testing.T) {
-	s := startStack(t)
-	browser := newBrowser(t)
-	alice := newPage(t, browser, "alice")
-	bob := newPage(t, browser, "bob")
 	const room = "conference"
-	joinConference(t, s, alice, room, "Alice")
-	joinConference(t, s, bob, room, "Bob")
-
-	remoteTile(t, alice, "Bob")
-	remoteTile(t, bob, "Alice")
+	s, _, alice, bob := twoInRoom(t, room)
 	waitReceiving(t, alice, roomPC, true)
 	waitReceiving(t, bob, roomPC, true)
 

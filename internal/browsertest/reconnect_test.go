@@ -79,15 +79,8 @@ func sessionOf(t *testing.T, p *page) string {
 // of the session after the WebSocket drops, and a fresh session after the
 // SFU ended the old one. After each, both pages see each other again.
 func TestReconnect(t *testing.T) {
-	s := startStack(t)
-	browser := newBrowser(t)
-	alice := newPage(t, browser, "alice")
-	bob := newPage(t, browser, "bob")
 	const room = "reconnect"
-	joinConference(t, s, alice, room, "Alice")
-	joinConference(t, s, bob, room, "Bob")
-	remoteTile(t, bob, "Alice")
-	remoteTile(t, alice, "Bob")
+	s, _, alice, bob := twoInRoom(t, room)
 	alice.mustEval(recordJS, nil)
 	session := sessionOf(t, alice)
 

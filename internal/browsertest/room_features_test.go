@@ -19,15 +19,8 @@ import (
 // screenshots of the page with three participants at desktop and phone
 // sizes in test-artifacts/.
 func TestConferenceSpeakersScreenViewers(t *testing.T) {
-	s := startStack(t)
-	browser := newBrowser(t)
-	alice := newPage(t, browser, "alice")
-	bob := newPage(t, browser, "bob")
 	const room = "features"
-	joinConference(t, s, alice, room, "Alice")
-	joinConference(t, s, bob, room, "Bob")
-	remoteTile(t, alice, "Bob")
-	remoteTile(t, bob, "Alice")
+	s, browser, alice, bob := twoInRoom(t, room)
 
 	t.Run("active speaker", func(t *testing.T) { testActiveSpeaker(t, alice, bob) })
 	t.Run("screen share", func(t *testing.T) { testScreenShare(t, s, room, alice, bob) })
