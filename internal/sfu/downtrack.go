@@ -198,9 +198,8 @@ func (d *downTrack) retarget() {
 }
 
 // forward writes one packet of layer idx of src, if d forwards that layer.
-// Layer switches happen only on keyframes. now is when the fan-out read
-// the packet: one clock read per packet, not one per subscriber.
-func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool, now time.Time) {
+// Layer switches happen only on keyframes.
+func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool) {
 	changed, needKey := -1, -1
 	d.mu.Lock()
 	if d.src != src || d.writer == nil {
@@ -231,9 +230,9 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool, no
 		d.current, d.rebase = idx, true
 	}
 	if d.rebase {
-		d.rebaseOn(src, pkt, now)
+		d.rebaseOn(src, pkt)
 	}
-	d.write(pkt, now)
+	d.write(pkt)
 	d.mu.Unlock()
 	if changed >= 0 && src.simulcst {
 		if d.m != nil {
@@ -247,12 +246,12 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool, no
 
 // rebaseOn sets the offsets so pkt follows the last packet sent; d.mu is
 // held.
-func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet, now time.Time) {
+func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet) {
 	d.rebase = false
 	if !d.hasOut {
 		d.seqOffset, d.tsOffset = 0, 0
 	} else {
-		gap := uint32(now.Sub(d.lastAt).Seconds() * float64(src.clockRate))
+		gap := uint32(time.Since(d.lastAt).Seconds() * float64(src.clockRate))
 		d.seqOffset = d.lastSeq + 1 - pkt.SequenceNumber
 		d.tsOffset = d.lastTS + max(gap, 1) - pkt.Timestamp
 	}
@@ -261,7 +260,7 @@ func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet, now time.Time) {
 
 // write rewrites pkt's header into d.hdr and sends it; d.mu is held. A
 // packet the transport refuses is counted as dropped and false returned.
-func (d *downTrack) write(pkt *rtp.Packet, now time.Time) bool {
+func (d *downTrack) write(pkt *rtp.Packet) bool {
 	d.hdr = pkt.Header
 	d.hdr.SSRC = d.ssrc
 	d.hdr.PayloadType = d.pt
@@ -283,7 +282,7 @@ func (d *downTrack) write(pkt *rtp.Packet, now time.Time) bool {
 	}
 	// A refused packet leaves no gap: the next one takes its number.
 	if !d.hasOut || int16(seq-d.lastSeq) > 0 {
-		d.lastSeq, d.lastTS, d.lastAt, d.hasOut = seq, ts, now, true
+		d.lastSeq, d.lastTS, d.lastAt, d.hasOut = seq, ts, time.Now(), true
 	}
 	d.sent++
 	if d.bytesOut != nil {
