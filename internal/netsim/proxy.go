@@ -84,6 +84,12 @@ func Listen(o Options) (*Proxy, error) {
 		_ = down.Close()
 		return nil, fmt.Errorf("netsim: dial %s: %w", o.Upstream, err)
 	}
+	// Only the configured impairment may drop packets, not a socket buffer
+	// overflowing during a burst.
+	for _, c := range []*net.UDPConn{down, up} {
+		_ = c.SetReadBuffer(4 << 20)
+		_ = c.SetWriteBuffer(4 << 20)
+	}
 	p := &Proxy{log: o.Logger, down: down, up: up, burst: o.Burst,
 		rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)), tokens: float64(o.Burst)}
 	p.rate.Store(o.Rate)

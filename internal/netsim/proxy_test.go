@@ -28,6 +28,7 @@ func pair(t *testing.T, o Options) (*Proxy, *net.UDPConn, *net.UDPConn, *net.UDP
 	if err != nil {
 		t.Fatal(err)
 	}
+	_ = cli.SetReadBuffer(4 << 20) // bursts of 100 datagrams must fit
 	t.Cleanup(func() { _ = cli.Close() })
 	if _, err := cli.Write([]byte("hello")); err != nil {
 		t.Fatal(err)
