@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +45,11 @@ func startStack(t *testing.T) *stack {
 		Handler: web.HandlerWith,
 		Logger:  log,
 	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("SFU metrics at the failure:\n%s", nodeMetrics(st.Node.MetricsHandler()))
+		}
+	})
 	b := testenv.ConnectWith(t, bus.Options{URLs: st.NATS.ClientURL(), Name: "browsertest-client", Logger: log})
 	return &stack{URL: st.Signals[0].URL, IP: ip, NodeID: st.Node.ID(), Bus: b}
 }
@@ -66,6 +74,20 @@ func (s *stack) roomState(room string) ([]bus.ParticipantInfo, error) {
 func eventually(t *testing.T, d time.Duration, what string, check func() error) {
 	t.Helper()
 	testenv.Eventually(t, d, what, check)
+}
+
+// nodeMetrics returns the node's rtcloud_ series that are not zero, the
+// counters that tell where packets, NACKs and keyframe requests went.
+func nodeMetrics(h http.Handler) string {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	var out strings.Builder
+	for line := range strings.Lines(rec.Body.String()) {
+		if strings.HasPrefix(line, "rtcloud_") && !strings.HasSuffix(line, " 0\n") && !strings.Contains(line, "_bucket{") {
+			out.WriteString(line)
+		}
+	}
+	return out.String()
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

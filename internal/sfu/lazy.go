@@ -24,12 +24,10 @@ type lazyInterceptor struct {
 	f  interceptor.Factory
 	id string
 
-	mu      sync.Mutex
-	inner   interceptor.Interceptor
-	writer  interceptor.RTCPWriter
-	reader  interceptor.RTCPReader // the chain below this interceptor
-	wrapped interceptor.RTCPReader // inner's reader over it, once inner exists
-	closed  bool
+	mu     sync.Mutex
+	inner  interceptor.Interceptor
+	writer interceptor.RTCPWriter
+	closed bool
 }
 
 // get returns the real interceptor, creating and binding it on first use;
@@ -47,26 +45,48 @@ func (l *lazyInterceptor) get() interceptor.Interceptor {
 	if l.writer != nil {
 		in.BindRTCPWriter(l.writer)
 	}
-	if l.reader != nil {
-		l.wrapped = in.BindRTCPReader(l.reader)
-	}
 	l.inner = in
 	return in
 }
 
+// BindRTCPReader is called once for every RTP sender and receiver of the
+// PeerConnection, each with the reader of its own RTCP stream. Each
+// returned reader reads its own stream: directly until the real
+// interceptor exists, then through the real interceptor bound to that
+// same stream.
 func (l *lazyInterceptor) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
-	l.mu.Lock()
-	l.reader = r
-	l.mu.Unlock()
-	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		l.mu.Lock()
-		w := l.wrapped
-		l.mu.Unlock()
-		if w != nil {
-			return w.Read(b, a)
-		}
-		return r.Read(b, a)
-	})
+	lr := &lazyReader{l: l, below: r}
+	return lr
+}
+
+// lazyReader is the RTCP reader of one stream.
+type lazyReader struct {
+	l     *lazyInterceptor
+	below interceptor.RTCPReader // this stream's chain below the interceptor
+
+	mu      sync.Mutex
+	wrapped interceptor.RTCPReader // the real interceptor over below, once it exists
+}
+
+func (lr *lazyReader) Read(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+	return lr.reader().Read(b, a)
+}
+
+// reader returns what a read goes through now.
+func (lr *lazyReader) reader() interceptor.RTCPReader {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if lr.wrapped != nil {
+		return lr.wrapped
+	}
+	lr.l.mu.Lock()
+	in := lr.l.inner
+	lr.l.mu.Unlock()
+	if in == nil {
+		return lr.below
+	}
+	lr.wrapped = in.BindRTCPReader(lr.below)
+	return lr.wrapped
 }
 
 func (l *lazyInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {

@@ -262,3 +262,62 @@ func TestLazyInterceptor(t *testing.T) {
 		t.Fatal("created after Close")
 	}
 }
+
+// passingInterceptor counts the RTCP reads that go through it.
+type passingInterceptor struct {
+	interceptor.NoOp
+	reads atomic.Int32
+}
+
+func (p *passingInterceptor) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		p.reads.Add(1)
+		return r.Read(b, a)
+	})
+}
+
+type passingFactory struct{ in *passingInterceptor }
+
+func (f passingFactory) NewInterceptor(string) (interceptor.Interceptor, error) { return f.in, nil }
+
+// TestLazyInterceptorKeepsStreamsApart: every sender and receiver binds its
+// own RTCP stream; before and after the real interceptor is created, each
+// reads its own stream, the latter through the real interceptor. (It once
+// read every stream through the last one bound, so a video sender never
+// saw its subscriber's NACKs and PLIs.)
+func TestLazyInterceptorKeepsStreamsApart(t *testing.T) {
+	inner := &passingInterceptor{}
+	in, _ := lazyFactory{passingFactory{inner}}.NewInterceptor("pc")
+	stream := func(tag byte) interceptor.RTCPReader {
+		return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+			b[0] = tag
+			return 1, a, nil
+		})
+	}
+	readers := map[byte]interceptor.RTCPReader{}
+	for _, tag := range []byte("abc") {
+		readers[tag] = in.BindRTCPReader(stream(tag))
+	}
+	check := func(when string) {
+		t.Helper()
+		for tag, r := range readers {
+			b := make([]byte, 8)
+			if _, _, err := r.Read(b, nil); err != nil {
+				t.Fatal(err)
+			}
+			if b[0] != tag {
+				t.Fatalf("%s: the reader of stream %c read stream %c", when, tag, b[0])
+			}
+		}
+	}
+	check("before the first remote stream")
+	if inner.reads.Load() != 0 {
+		t.Fatal("read through an interceptor that does not exist yet")
+	}
+	in.BindRemoteStream(&interceptor.StreamInfo{SSRC: 1}, nil)
+	check("after the first remote stream")
+	if got := inner.reads.Load(); got != 3 {
+		t.Fatalf("%d of 3 reads went through the real interceptor", got)
+	}
+	_ = in.Close()
+}
