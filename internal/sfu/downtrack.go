@@ -198,8 +198,9 @@ func (d *downTrack) retarget() {
 }
 
 // forward writes one packet of layer idx of src, if d forwards that layer.
-// Layer switches happen only on keyframes.
-func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool) {
+// Layer switches happen only on keyframes. now is when the fan-out read
+// the packet: one clock read per packet, not one per subscriber.
+func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool, now time.Time) {
 	changed, needKey := -1, -1
 	d.mu.Lock()
 	if d.src != src || d.writer == nil {
@@ -230,9 +231,9 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool) {
 		d.current, d.rebase = idx, true
 	}
 	if d.rebase {
-		d.rebaseOn(src, pkt)
+		d.rebaseOn(src, pkt, now)
 	}
-	d.write(pkt)
+	d.write(pkt, now)
 	d.mu.Unlock()
 	if changed >= 0 && src.simulcst {
 		if d.m != nil {
@@ -246,12 +247,12 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool) {
 
 // rebaseOn sets the offsets so pkt follows the last packet sent; d.mu is
 // held.
-func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet) {
+func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet, now time.Time) {
 	d.rebase = false
 	if !d.hasOut {
 		d.seqOffset, d.tsOffset = 0, 0
 	} else {
-		gap := uint32(time.Since(d.lastAt).Seconds() * float64(src.clockRate))
+		gap := uint32(now.Sub(d.lastAt).Seconds() * float64(src.clockRate))
 		d.seqOffset = d.lastSeq + 1 - pkt.SequenceNumber
 		d.tsOffset = d.lastTS + max(gap, 1) - pkt.Timestamp
 	}
@@ -260,7 +261,7 @@ func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet) {
 
 // write rewrites pkt's header into d.hdr and sends it; d.mu is held. A
 // packet the transport refuses is counted as dropped and false returned.
-func (d *downTrack) write(pkt *rtp.Packet) bool {
+func (d *downTrack) write(pkt *rtp.Packet, now time.Time) bool {
 	d.hdr = pkt.Header
 	d.hdr.SSRC = d.ssrc
 	d.hdr.PayloadType = d.pt
@@ -282,7 +283,7 @@ func (d *downTrack) write(pkt *rtp.Packet) bool {
 	}
 	// A refused packet leaves no gap: the next one takes its number.
 	if !d.hasOut || int16(seq-d.lastSeq) > 0 {
-		d.lastSeq, d.lastTS, d.lastAt, d.hasOut = seq, ts, time.Now(), true
+		d.lastSeq, d.lastTS, d.lastAt, d.hasOut = seq, ts, now, true
 	}
 	d.sent++
 	if d.bytesOut != nil {

@@ -274,7 +274,7 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 		t.batch.BeginBatch()
 	}
 	for _, d := range downs {
-		d.forward(t, l.idx, pkt, key)
+		d.forward(t, l.idx, pkt, key, start)
 	}
 	if t.batch != nil {
 		t.batch.EndBatch()
