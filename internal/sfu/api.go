@@ -54,7 +54,7 @@ func codecs() []webrtc.RTPCodecParameters {
 // newAPI builds the Pion API every PeerConnection of the node uses: the
 // codecs and header extensions above, the shared ICE sockets and the RTCP
 // interceptors (NACK generation towards publishers, sender and receiver
-// reports, TWCC feedback and sequence numbers). NACKs from subscribers are
+// reports, TWCC feedback). NACKs from subscribers are
 // answered by the node from its own packet cache, so there is no NACK
 // responder interceptor. The naive forwarder uses Pion's default
 // interceptors instead, as an application built from Pion's examples does.
@@ -126,11 +126,9 @@ func registerInterceptors(reg *interceptor.Registry) error {
 		return err
 	}
 	reg.Add(sr)
-	twccHdr, err := twcc.NewHeaderExtensionInterceptor()
-	if err != nil {
-		return err
-	}
-	reg.Add(twccHdr)
+	// No TWCC header-extension interceptor: down tracks number their
+	// packets themselves (downTrack.stamp), without the allocation Pion's
+	// interceptor makes for every packet to every subscriber.
 	twccFB, err := twcc.NewSenderInterceptor()
 	if err != nil {
 		return err

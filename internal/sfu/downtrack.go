@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/metrics"
 	"github.com/rtcloud/rtcloud/internal/rtpbuf"
@@ -61,6 +63,12 @@ type downTrack struct {
 	epoch     uint16 // first outgoing sequence number of the current source
 	hdr       rtp.Header
 	ext       [4]rtp.Extension // capacity for extensions interceptors add
+	twcc      [2]byte          // d.hdr's transport-wide sequence number
+
+	// Transport-wide congestion control: the negotiated extension id (0:
+	// not negotiated) and the session's counter (nil in unit tests).
+	twccID       uint8
+	transportSeq *atomic.Uint32
 
 	sent    uint64
 	dropped uint64
@@ -97,6 +105,12 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	d.ssrc = uint32(ctx.SSRC())
 	d.writer = ctx.WriteStream()
+	d.twccID = 0
+	for _, e := range ctx.HeaderExtensions() {
+		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 15 {
+			d.twccID = uint8(e.ID)
+		}
+	}
 	c := d.codecs[0]
 	if d.src != nil {
 		if m, ok := d.codecFor(d.src.mime); ok {
@@ -272,6 +286,7 @@ func (d *downTrack) write(pkt *rtp.Packet, now time.Time) bool {
 	d.hdr.ExtensionProfile = 0
 	d.hdr.Padding = false
 	d.hdr.PaddingSize = 0
+	stampTransportSeq(&d.hdr, d.twccID, d.transportSeq, &d.twcc)
 	seq, ts := d.hdr.SequenceNumber, d.hdr.Timestamp // the writer may change d.hdr
 	n, err := d.writer.WriteRTP(&d.hdr, pkt.Payload)
 	if err != nil {
@@ -293,6 +308,19 @@ func (d *downTrack) write(pkt *rtp.Packet, now time.Time) bool {
 		d.m.Out.Add(d.video, n)
 	}
 	return true
+}
+
+// stampTransportSeq gives h the next transport-wide sequence number from
+// seq under extension id (nothing when id is 0 or seq nil), written into
+// buf, which must stay untouched until h is sent. Every packet to a
+// subscriber, fresh or resent, carries one, so its TWCC feedback covers
+// all of them.
+func stampTransportSeq(h *rtp.Header, id uint8, seq *atomic.Uint32, buf *[2]byte) {
+	if id == 0 || seq == nil {
+		return
+	}
+	binary.BigEndian.PutUint16(buf[:], uint16(seq.Add(1)-1))
+	_ = h.SetExtension(id, buf[:]) // a one-byte id with 2 bytes cannot fail
 }
 
 // onRTCP handles one RTCP packet from the subscriber about this track.

@@ -83,5 +83,22 @@ func TestForwardTwoPublishersFiveSubscribers(t *testing.T) {
 				}
 			}
 		}
+		// Every packet the node sent this subscriber, on all four tracks,
+		// carries the next transport-wide sequence number (TWCC).
+		seen, received := map[uint16]bool{}, 0
+		for _, mid := range mids[p] {
+			for _, n := range p.stream(mid).twcc {
+				seen[n] = true
+			}
+			received += len(p.stream(mid).seqs)
+		}
+		if len(seen) != received {
+			t.Fatalf("%s: %d distinct transport-wide sequence numbers on %d packets", p.id, len(seen), received)
+		}
+		for n := range uint16(received) {
+			if !seen[n] {
+				t.Fatalf("%s: transport-wide sequence number %d missing of 0..%d", p.id, n, received-1)
+			}
+		}
 	}
 }

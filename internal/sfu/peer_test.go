@@ -119,6 +119,7 @@ type testPeer struct {
 // recvStream records what a peer receives on one mid.
 type recvStream struct {
 	seqs     []uint16
+	twcc     []uint16 // transport-wide sequence numbers, when negotiated
 	counters map[uint32]bool
 	layers   []byte
 }
@@ -134,6 +135,11 @@ func (e *testEnv) newPeer(id string, o peerOpts) *testPeer {
 	}
 	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		t.Fatal(err)
+	}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+			t.Fatal(err)
+		}
 	}
 	reg := &interceptor.Registry{}
 	if o.drop != nil {
@@ -181,6 +187,12 @@ func (p *testPeer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			mid = t.Mid()
 		}
 	}
+	var twccID uint8
+	for _, e := range recv.GetParameters().HeaderExtensions {
+		if e.URI == sdp.TransportCCURI {
+			twccID = uint8(e.ID)
+		}
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -194,12 +206,12 @@ func (p *testPeer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			if pkt.Unmarshal(buf[:n]) != nil {
 				continue
 			}
-			p.record(mid, tr.Kind(), &pkt)
+			p.record(mid, tr.Kind(), twccID, &pkt)
 		}
 	}()
 }
 
-func (p *testPeer) record(mid string, kind webrtc.RTPCodecType, pkt *rtp.Packet) {
+func (p *testPeer) record(mid string, kind webrtc.RTPCodecType, twccID uint8, pkt *rtp.Packet) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.streams[mid]
@@ -208,6 +220,9 @@ func (p *testPeer) record(mid string, kind webrtc.RTPCodecType, pkt *rtp.Packet)
 		p.streams[mid] = s
 	}
 	s.seqs = append(s.seqs, pkt.SequenceNumber)
+	if ext := pkt.GetExtension(twccID); twccID != 0 && len(ext) == 2 {
+		s.twcc = append(s.twcc, binary.BigEndian.Uint16(ext))
+	}
 	off := 0
 	if kind == webrtc.RTPCodecTypeVideo {
 		off = 2
@@ -226,7 +241,7 @@ func (p *testPeer) stream(mid string) recvStream {
 	if s == nil {
 		return recvStream{counters: map[uint32]bool{}}
 	}
-	c := recvStream{seqs: append([]uint16(nil), s.seqs...), layers: append([]byte(nil), s.layers...), counters: map[uint32]bool{}}
+	c := recvStream{seqs: append([]uint16(nil), s.seqs...), twcc: append([]uint16(nil), s.twcc...), layers: append([]byte(nil), s.layers...), counters: map[uint32]bool{}}
 	for k := range s.counters {
 		c.counters[k] = true
 	}

@@ -124,10 +124,11 @@ type rtxState struct {
 		seq uint16
 		at  int64
 	}
-	buf []byte // allocated on the first NACK
-	pkt rtp.Packet
-	hdr rtp.Header
-	ext [4]rtp.Extension
+	buf  []byte // allocated on the first NACK
+	pkt  rtp.Packet
+	hdr  rtp.Header
+	ext  [4]rtp.Extension
+	twcc [2]byte // hdr's transport-wide sequence number
 }
 
 // allow applies the per-subscriber checks for outgoing sequence number
@@ -170,7 +171,7 @@ func (d *downTrack) retransmit(seq uint16) {
 		return
 	}
 	cache, orig := d.src.layers[d.current].cache, seq-d.seqOffset
-	writer, ssrc, pt, tsOffset := d.writer, d.ssrc, d.pt, d.tsOffset
+	writer, ssrc, pt, tsOffset, twccID := d.writer, d.ssrc, d.pt, d.tsOffset, d.twccID
 	d.mu.Unlock()
 
 	now := time.Now().UnixNano()
@@ -206,6 +207,7 @@ func (d *downTrack) retransmit(seq uint16) {
 	rs.hdr.Timestamp = rs.pkt.Timestamp + tsOffset
 	rs.hdr.Extension, rs.hdr.Extensions, rs.hdr.ExtensionProfile = false, rs.ext[:0], 0
 	rs.hdr.Padding, rs.hdr.PaddingSize = false, 0
+	stampTransportSeq(&rs.hdr, twccID, d.transportSeq, &rs.twcc)
 	d.resent.Add(1)
 	n, err := writer.WriteRTP(&rs.hdr, rs.pkt.Payload)
 	if err != nil {

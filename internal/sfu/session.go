@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -29,6 +30,11 @@ type session struct {
 	closed     bool
 	negotiated bool
 	expiry     *time.Timer // closes a session that never negotiates
+
+	// transportSeq numbers every RTP packet the node sends this client
+	// (transport-wide congestion control, one counter for all its down
+	// tracks).
+	transportSeq atomic.Uint32
 }
 
 func newSession(n *Node, p bus.Participant, g bus.Grants) *session {
@@ -156,6 +162,7 @@ func (s *session) applyTransceivers(infos []mediaInfo, publish []bus.PublishSpec
 			d.bytesOut = &s.n.bytesOut
 			d.m = s.n.metrics
 			d.rtx = s.n.rtx
+			d.transportSeq = &s.transportSeq
 			// AddTrack, not the node's API: only the PeerConnection's own
 			// API carries its interceptors (TWCC sequence numbers, sender
 			// reports) and its negotiated header extension ids. It takes the

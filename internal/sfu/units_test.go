@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,10 +143,18 @@ func TestFitSelector(t *testing.T) {
 }
 
 // discardWriter is a TrackLocalWriter that counts and drops packets.
-type discardWriter struct{ n int }
+type discardWriter struct {
+	n    int
+	twcc []uint16 // transport-wide sequence numbers of the first packets
+}
 
 func (w *discardWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
 	w.n++
+	if len(w.twcc) < cap(w.twcc) {
+		if ext := h.GetExtension(3); len(ext) == 2 {
+			w.twcc = append(w.twcc, uint16(ext[0])<<8|uint16(ext[1]))
+		}
+	}
 	return 12 + len(p), nil
 }
 func (w *discardWriter) Write(b []byte) (int, error) { w.n++; return len(b), nil }
@@ -159,10 +168,12 @@ func benchTrack(n int) (*upTrack, []*discardWriter) {
 	up.fwdTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fwd", Buckets: prometheus.ExponentialBuckets(10e-6, 2, 15)})
 	up.layers[0].present.Store(true)
 	var ws []*discardWriter
+	transportSeq := &atomic.Uint32{}
 	for i := range n {
 		d := newDownTrack("DT", "s", "0", webrtc.RTPCodecTypeVideo)
-		w := &discardWriter{}
+		w := &discardWriter{twcc: make([]uint16, 0, 4)}
 		d.writer, d.ssrc, d.pt, d.m = w, uint32(1000+i), 96, m
+		d.twccID, d.transportSeq = 3, transportSeq
 		d.codecs = []webrtc.RTPCodecParameters{{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, PayloadType: 96}}
 		_ = d.setSource(up, autoLayer)
 		ws = append(ws, w)
@@ -210,5 +221,12 @@ func TestForwardNoAllocs(t *testing.T) {
 	}
 	if ws[9].n < 500 {
 		t.Fatalf("subscriber got %d packets", ws[9].n)
+	}
+	// The ten subscribers share one session's transport-wide counter, so
+	// each packet takes the next number: subscriber i's first is i.
+	for i, w := range ws {
+		if len(w.twcc) < 2 || w.twcc[0] != uint16(i) || w.twcc[1] != uint16(i+len(ws)) {
+			t.Fatalf("subscriber %d: transport-wide sequence numbers %v", i, w.twcc)
+		}
 	}
 }
