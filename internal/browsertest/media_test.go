@@ -16,6 +16,10 @@ type inbound struct {
 	Packets       int     `json:"packetsReceived"`
 	Samples       int     `json:"totalSamplesReceived"`
 	AudioLevel    float64 `json:"audioLevel"`
+	// SenderReports is how many RTCP sender reports the page got for the
+	// stream (its remote-outbound-rtp entry); browsers sync audio and
+	// video with them.
+	SenderReports int `json:"reportsSent"`
 }
 
 // statsJS returns the inbound-rtp stats of the RTCPeerConnection that the
@@ -25,11 +29,14 @@ func statsJS(pc string) string {
   const pc = ` + pc + `;
   if (!pc) return [];
   const out = [];
-  (await pc.getStats()).forEach((s) => {
+  const stats = await pc.getStats();
+  stats.forEach((s) => {
     if (s.type !== 'inbound-rtp') return;
+    const remote = s.remoteId && stats.get(s.remoteId);
     out.push({kind: s.kind, mid: s.mid || '', framesDecoded: s.framesDecoded || 0, frameWidth: s.frameWidth || 0,
       frameHeight: s.frameHeight || 0, packetsReceived: s.packetsReceived || 0,
-      totalSamplesReceived: s.totalSamplesReceived || 0, audioLevel: s.audioLevel || 0});
+      totalSamplesReceived: s.totalSamplesReceived || 0, audioLevel: s.audioLevel || 0,
+      reportsSent: (remote && remote.reportsSent) || 0});
   });
   return out;
 })()`
@@ -60,7 +67,8 @@ func best(in []inbound, kind string) (inbound, bool) {
 }
 
 // waitReceiving waits until the page decodes video (frames rising, a frame
-// width) and receives audio (packets and samples rising) on pc.
+// width) and receives audio (packets and samples rising) on pc, with
+// sender reports for both.
 func waitReceiving(t *testing.T, p *page, pc string, wantAudio bool) inbound {
 	t.Helper()
 	var first, last inbound
@@ -87,9 +95,12 @@ func waitReceiving(t *testing.T, p *page, pc string, wantAudio bool) inbound {
 		if v.FramesDecoded < first.FramesDecoded+10 {
 			return fmt.Errorf("frames decoded %d -> %d", first.FramesDecoded, v.FramesDecoded)
 		}
+		if v.SenderReports == 0 {
+			return fmt.Errorf("no sender report for the video: %+v", v)
+		}
 		if wantAudio {
 			a, ok := best(in, "audio")
-			if !ok || a.Packets <= firstAudio.Packets || a.Samples == 0 {
+			if !ok || a.Packets <= firstAudio.Packets || a.Samples == 0 || a.SenderReports == 0 {
 				return fmt.Errorf("audio %+v (first %+v)", a, firstAudio)
 			}
 		}

@@ -53,8 +53,9 @@ func codecs() []webrtc.RTPCodecParameters {
 
 // newAPI builds the Pion API every PeerConnection of the node uses: the
 // codecs and header extensions above, the shared ICE sockets and the RTCP
-// interceptors (NACK generation towards publishers, sender and receiver
-// reports, TWCC feedback). NACKs from subscribers are
+// interceptors (NACK generation towards publishers, receiver reports, TWCC
+// feedback; sender reports and TWCC sequence numbers are written by the
+// down tracks). NACKs from subscribers are
 // answered by the node from its own packet cache, so there is no NACK
 // responder interceptor. The naive forwarder uses Pion's default
 // interceptors instead, as an application built from Pion's examples does.
@@ -121,11 +122,8 @@ func registerInterceptors(reg *interceptor.Registry) error {
 		return err
 	}
 	reg.Add(lazyFactory{rr})
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return err
-	}
-	reg.Add(sr)
+	// No sender report interceptor either: the node writes sender reports
+	// from its down tracks' counters (reports.go).
 	// No TWCC header-extension interceptor: down tracks number their
 	// packets themselves (downTrack.stamp), without the allocation Pion's
 	// interceptor makes for every packet to every subscriber.

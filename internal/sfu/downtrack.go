@@ -71,13 +71,15 @@ type downTrack struct {
 	transportSeq *atomic.Uint32
 
 	sent    uint64
+	octets  uint64 // payload bytes sent (for sender reports)
 	dropped uint64
 
 	// Retransmissions (rtx.go): the node's budget (nil in unit tests) and
 	// this track's own state, outside d.mu.
-	rtx    *rtxBudget
-	rtxs   rtxState
-	resent atomic.Uint64
+	rtx          *rtxBudget
+	rtxs         rtxState
+	resent       atomic.Uint64
+	resentOctets atomic.Uint64
 }
 
 func newDownTrack(id, streamID, mid string, kind webrtc.RTPCodecType) *downTrack {
@@ -301,6 +303,7 @@ func (d *downTrack) write(pkt *rtp.Packet, now time.Time) bool {
 		d.lastSeq, d.lastTS, d.lastAt, d.hasOut = seq, ts, now, true
 	}
 	d.sent++
+	d.octets += uint64(len(pkt.Payload))
 	if d.bytesOut != nil {
 		d.bytesOut.Add(uint64(n))
 	}

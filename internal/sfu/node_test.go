@@ -83,6 +83,24 @@ func TestForwardTwoPublishersFiveSubscribers(t *testing.T) {
 				}
 			}
 		}
+		// Each track's sender reports come from the node's counters: the
+		// last one counts every packet and payload byte the subscriber got,
+		// and its RTP time continues the stream's timestamps.
+		for _, mid := range mids[p] {
+			waitFor(t, 5*time.Second, "a complete sender report on "+p.id+" mid "+mid, func() bool {
+				s := p.stream(mid)
+				n := len(s.reports)
+				return n > 0 && s.reports[n-1].PacketCount == uint32(len(s.seqs))
+			})
+			s := p.stream(mid)
+			sr := s.reports[len(s.reports)-1]
+			if sr.SSRC != s.ssrc || sr.OctetCount != uint32(s.octets) {
+				t.Fatalf("%s mid %s: sender report %+v, stream ssrc %d with %d payload bytes", p.id, mid, sr, s.ssrc, s.octets)
+			}
+			if ahead := sr.RTPTime - s.lastTS; ahead > 5*90000 {
+				t.Fatalf("%s mid %s: report's RTP time %d is %d ticks after the last packet's %d", p.id, mid, sr.RTPTime, ahead, s.lastTS)
+			}
+		}
 		// Every packet the node sent this subscriber, on all four tracks,
 		// carries the next transport-wide sequence number (TWCC).
 		seen, received := map[uint16]bool{}, 0

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -118,7 +119,11 @@ type testPeer struct {
 
 // recvStream records what a peer receives on one mid.
 type recvStream struct {
+	ssrc     uint32
 	seqs     []uint16
+	octets   int    // payload bytes
+	lastTS   uint32 // RTP timestamp of the last packet
+	reports  []rtcp.SenderReport
 	twcc     []uint16 // transport-wide sequence numbers, when negotiated
 	counters map[uint32]bool
 	layers   []byte
@@ -193,7 +198,24 @@ func (p *testPeer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			twccID = uint8(e.ID)
 		}
 	}
-	p.wg.Add(1)
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		for {
+			pkts, _, err := recv.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, pkt := range pkts {
+				if sr, ok := pkt.(*rtcp.SenderReport); ok {
+					p.mu.Lock()
+					st := p.streamLocked(mid)
+					st.reports = append(st.reports, *sr)
+					p.mu.Unlock()
+				}
+			}
+		}
+	}()
 	go func() {
 		defer p.wg.Done()
 		buf := make([]byte, 1500)
@@ -214,12 +236,10 @@ func (p *testPeer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 func (p *testPeer) record(mid string, kind webrtc.RTPCodecType, twccID uint8, pkt *rtp.Packet) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := p.streams[mid]
-	if s == nil {
-		s = &recvStream{counters: map[uint32]bool{}}
-		p.streams[mid] = s
-	}
+	s := p.streamLocked(mid)
 	s.seqs = append(s.seqs, pkt.SequenceNumber)
+	s.ssrc, s.lastTS = pkt.SSRC, pkt.Timestamp
+	s.octets += len(pkt.Payload)
 	if ext := pkt.GetExtension(twccID); twccID != 0 && len(ext) == 2 {
 		s.twcc = append(s.twcc, binary.BigEndian.Uint16(ext))
 	}
@@ -233,6 +253,17 @@ func (p *testPeer) record(mid string, kind webrtc.RTPCodecType, twccID uint8, pk
 	}
 }
 
+// streamLocked returns what mid received so far, created on first use;
+// p.mu is held.
+func (p *testPeer) streamLocked(mid string) *recvStream {
+	s := p.streams[mid]
+	if s == nil {
+		s = &recvStream{counters: map[uint32]bool{}}
+		p.streams[mid] = s
+	}
+	return s
+}
+
 // stream returns a copy of what was received on mid.
 func (p *testPeer) stream(mid string) recvStream {
 	p.mu.Lock()
@@ -241,7 +272,9 @@ func (p *testPeer) stream(mid string) recvStream {
 	if s == nil {
 		return recvStream{counters: map[uint32]bool{}}
 	}
-	c := recvStream{seqs: append([]uint16(nil), s.seqs...), twcc: append([]uint16(nil), s.twcc...), layers: append([]byte(nil), s.layers...), counters: map[uint32]bool{}}
+	c := recvStream{
+		ssrc: s.ssrc, octets: s.octets, lastTS: s.lastTS, reports: append([]rtcp.SenderReport(nil), s.reports...),
+		seqs: append([]uint16(nil), s.seqs...), twcc: append([]uint16(nil), s.twcc...), layers: append([]byte(nil), s.layers...), counters: map[uint32]bool{}}
 	for k := range s.counters {
 		c.counters[k] = true
 	}

@@ -208,11 +208,12 @@ func (d *downTrack) retransmit(seq uint16) {
 	rs.hdr.Extension, rs.hdr.Extensions, rs.hdr.ExtensionProfile = false, rs.ext[:0], 0
 	rs.hdr.Padding, rs.hdr.PaddingSize = false, 0
 	stampTransportSeq(&rs.hdr, twccID, d.transportSeq, &rs.twcc)
-	d.resent.Add(1)
 	n, err := writer.WriteRTP(&rs.hdr, rs.pkt.Payload)
 	if err != nil {
 		return
 	}
+	d.resent.Add(1)
+	d.resentOctets.Add(uint64(len(rs.pkt.Payload)))
 	if d.bytesOut != nil {
 		d.bytesOut.Add(uint64(n))
 	}

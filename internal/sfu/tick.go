@@ -26,7 +26,7 @@ func (n *Node) tick(ctx context.Context) {
 	maint := time.NewTicker(maintenanceInterval)
 	defer maint.Stop()
 	n.heartbeat()
-	last, lastSpeakers := time.Now(), time.Now()
+	last, lastSpeakers, lastReports := time.Now(), time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -40,7 +40,25 @@ func (n *Node) tick(ctx context.Context) {
 				n.activeSpeakers()
 				lastSpeakers = now
 			}
+			// (within half a tick: the ticker's jitter must not stretch
+			// the interval to the next tick)
+			if now.Sub(lastReports) >= senderReportInterval-maintenanceInterval/2 {
+				n.sendReports(now)
+				lastReports = now
+			}
 		}
+	}
+}
+
+// sendReports sends every session its sender reports. The naive
+// forwarder leaves them to Pion's interceptor.
+func (n *Node) sendReports(now time.Time) {
+	if n.naive {
+		return
+	}
+	sessions, _ := n.snapshot()
+	for _, s := range sessions {
+		s.sendReports(now)
 	}
 }
 

@@ -230,3 +230,18 @@ func TestForwardNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestNTPTime(t *testing.T) {
+	for _, c := range []struct {
+		t    time.Time
+		want uint64
+	}{
+		{time.Unix(0, 0), 2208988800 << 32},
+		{time.Unix(1, 500_000_000), (2208988801 << 32) | 0x80000000},
+		{time.Unix(1700000000, 250_000_000), ((1700000000 + 2208988800) << 32) | 0x40000000},
+	} {
+		if got := ntpTime(c.t); got != c.want {
+			t.Errorf("ntpTime(%v) = %#x, want %#x", c.t, got, c.want)
+		}
+	}
+}
