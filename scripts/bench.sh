@@ -10,7 +10,8 @@
 #
 # Results: one JSON report and one table per run in $OUT (default
 # /tmp/rtcloud-bench), the server's /metrics at the end of each run, the
-# pprof CPU profile of the server during P1 and its heap profile at P6.
+# pprof CPU and allocation profiles of the server during P1 and its heap
+# profile at P6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/rtcloud-bench}
@@ -67,6 +68,9 @@ p1() {
 	run p1 1 $P1 &
 	local b=$!
 	sleep 10 # joins (4 s) and settle, then profile 10 s of the window
+	# allocations over 8 s of the same window: what the whole server
+	# allocates per forwarded packet (go tool pprof -sample_index=alloc_objects)
+	curl -fs -o "$OUT/p1-allocs.prof" "http://127.0.0.1:7800/debug/pprof/allocs?seconds=8" &
 	curl -fs -o "$OUT/p1-cpu.prof" "http://127.0.0.1:7800/debug/pprof/profile?seconds=10" || true
 	wait $b
 	stop_server

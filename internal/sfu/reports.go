@@ -46,9 +46,13 @@ func (d *downTrack) senderReport(now time.Time) (rtcp.SenderReport, bool) {
 }
 
 // sendReports sends one compound RTCP packet with a sender report for
-// each down track that has sent something.
+// each down track that has sent something. It runs on the node's tick,
+// which must not wait: a session busy negotiating (s.mu is held while its
+// answer is built) gets its reports on the next round.
 func (s *session) sendReports(now time.Time) {
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		return
+	}
 	pc, closed := s.pc, s.closed
 	downs := make([]*downTrack, 0, len(s.downs))
 	for _, d := range s.downs {
