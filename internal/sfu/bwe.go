@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"sync"
 	"time"
 
@@ -113,18 +114,16 @@ func (b *bandwidth) estimate() uint64 {
 	return b.cur
 }
 
-// onRTCP extracts feedback from one RTCP packet of the subscriber. Loss
-// comes from TWCC feedback when the subscriber sends it, else from
-// receiver reports: mixing both would weigh each report as 256 packets
-// against the few TWCC counts of an interval, and a report's fraction
-// lost shrinks as retransmissions fill the gaps.
+// onRTCP extracts feedback from one RTCP packet of the subscriber other
+// than TWCC feedback (onTWCC): REMB and receiver reports. Loss comes from
+// TWCC feedback when the subscriber sends it, else from receiver reports:
+// mixing both would weigh each report as 256 packets against the few TWCC
+// counts of an interval, and a report's fraction lost shrinks as
+// retransmissions fill the gaps.
 func (b *bandwidth) onRTCP(p rtcp.Packet, now time.Time) {
 	fb := Feedback{At: now}
-	isTWCC, isRR := false, false
+	isRR := false
 	switch p := p.(type) {
-	case *rtcp.TransportLayerCC:
-		isTWCC = true
-		fb.Received, fb.Lost = twccCounts(p)
 	case *rtcp.ReceiverEstimatedMaximumBitrate:
 		fb.REMB = uint64(p.Bitrate)
 	case *rtcp.ReceiverReport:
@@ -142,35 +141,63 @@ func (b *bandwidth) onRTCP(p rtcp.Packet, now time.Time) {
 	if isRR && b.twcc {
 		return
 	}
-	b.twcc = b.twcc || isTWCC
 	b.cur = b.est.Update(fb)
 }
 
-// twccCounts counts received and lost packets in a TWCC feedback.
-func twccCounts(p *rtcp.TransportLayerCC) (received, lost int) {
-	for _, c := range p.PacketChunks {
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			if c.PacketStatusSymbol == rtcp.TypeTCCPacketNotReceived {
-				lost += int(c.RunLength)
+// onTWCC takes the counts of one TWCC feedback (twccCounts).
+func (b *bandwidth) onTWCC(received, lost int, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.twcc = true
+	b.cur = b.est.Update(Feedback{At: now, Received: received, Lost: lost})
+}
+
+// twccCounts counts the packets a transport-wide congestion control
+// feedback (RTPFB, FMT 15) reports received and lost, straight from its
+// bytes: subscribers send one for every few packets, so it is read
+// without allocating (Pion's parser allocates per packet reported). ok is
+// false when b is not such a packet or is cut short.
+func twccCounts(b []byte) (received, lost int, ok bool) {
+	// RTCP header, sender SSRC, media SSRC, base sequence number, packet
+	// status count, reference time and feedback packet count.
+	const header = 20
+	if len(b) < header || b[0]>>6 != 2 || b[0]&0x1f != 15 || b[1] != rtcpRTPFB {
+		return 0, 0, false
+	}
+	count := int(binary.BigEndian.Uint16(b[14:16]))
+	for off := header; count > 0; off += 2 {
+		if off+2 > len(b) {
+			return 0, 0, false
+		}
+		c := binary.BigEndian.Uint16(b[off:])
+		switch {
+		case c&0x8000 == 0: // run length: a 2-bit symbol repeated
+			n := min(int(c&0x1fff), count)
+			if c>>13&3 == 0 {
+				lost += n
 			} else {
-				received += int(c.RunLength)
+				received += n
 			}
-		case *rtcp.StatusVectorChunk:
-			for _, s := range c.SymbolList {
-				if s == rtcp.TypeTCCPacketNotReceived {
+			count -= n
+		case c&0x4000 == 0: // status vector of 14 one-bit symbols
+			for i := 13; i >= 0 && count > 0; i-- {
+				if c>>i&1 == 0 {
 					lost++
 				} else {
 					received++
 				}
+				count--
+			}
+		default: // status vector of 7 two-bit symbols
+			for i := 12; i >= 0 && count > 0; i -= 2 {
+				if c>>i&3 == 0 {
+					lost++
+				} else {
+					received++
+				}
+				count--
 			}
 		}
 	}
-	total := int(p.PacketStatusCount)
-	if received+lost > total && total > 0 {
-		// The last chunk may describe more symbols than packets.
-		extra := received + lost - total
-		lost = max(0, lost-extra)
-	}
-	return received, lost
+	return received, lost, true
 }

@@ -64,11 +64,8 @@ func TestBandwidthPrefersTWCC(t *testing.T) {
 	if afterRR >= 1_500_000 {
 		t.Fatalf("50%% loss in receiver reports: estimate %d, want a cut", afterRR)
 	}
-	clean := &rtcp.TransportLayerCC{PacketStatusCount: 10, PacketChunks: []rtcp.PacketStatusChunk{
-		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 10},
-	}}
 	at := t0.Add(2 * time.Second)
-	b.onRTCP(clean, at)
+	b.onTWCC(10, 0, at)
 	for i := range 5 {
 		b.onRTCP(lossy, at.Add(time.Duration(i+1)*time.Second))
 	}

@@ -346,15 +346,44 @@ func (d *downTrack) onRTCP(p rtcp.Packet, now time.Time) {
 	}
 }
 
-// rtcpLoop reads the subscriber's RTCP for this sender until it stops.
+// RTCP packet types the node reads from raw bytes.
+const (
+	rtcpRTPFB = 205 // transport layer feedback (NACK, TWCC)
+)
+
+// rtcpLoop reads the subscriber's RTCP for this sender until it stops. It
+// reuses one buffer; TWCC feedback, the most frequent packet, is counted
+// from the bytes and only the rarer ones (NACK, PLI, receiver reports)
+// are unmarshalled.
 func (d *downTrack) rtcpLoop(s *webrtc.RTPSender) {
+	buf := make([]byte, maxPacketBuffer)
 	for {
-		pkts, _, err := s.ReadRTCP()
+		n, _, err := s.Read(buf)
 		if err != nil {
 			return
 		}
-		now := time.Now()
-		for _, p := range pkts {
+		d.onRTCPBytes(buf[:n], time.Now())
+	}
+}
+
+// onRTCPBytes handles one compound RTCP packet from the subscriber.
+func (d *downTrack) onRTCPBytes(b []byte, now time.Time) {
+	for len(b) >= 4 {
+		size := (int(binary.BigEndian.Uint16(b[2:4])) + 1) * 4
+		if size > len(b) {
+			return
+		}
+		pkt := b[:size]
+		b = b[size:]
+		if received, lost, ok := twccCounts(pkt); ok {
+			d.bw.onTWCC(received, lost, now)
+			continue
+		}
+		ps, err := rtcp.Unmarshal(pkt)
+		if err != nil {
+			continue
+		}
+		for _, p := range ps {
 			d.onRTCP(p, now)
 		}
 	}

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/prometheus/client_golang/prometheus"
 	"sync/atomic"
 	"testing"
@@ -116,14 +117,119 @@ func TestLossEstimator(t *testing.T) {
 	}
 }
 
+// tccBytes marshals a TWCC feedback built by hand, with its header.
+func tccBytes(t testing.TB, fb *rtcp.TransportLayerCC) []byte {
+	t.Helper()
+	fb.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Length: uint16(fb.Len()/4 - 1)}
+	raw, err := fb.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
 func TestTWCCCounts(t *testing.T) {
 	fb := &rtcp.TransportLayerCC{PacketStatusCount: 10, PacketChunks: []rtcp.PacketStatusChunk{
 		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 6},
 		&rtcp.StatusVectorChunk{SymbolList: []uint16{rtcp.TypeTCCPacketNotReceived, rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketNotReceived, rtcp.TypeTCCPacketReceivedSmallDelta}},
 	}}
-	if r, l := twccCounts(fb); r != 8 || l != 2 {
-		t.Fatalf("received %d lost %d, want 8 and 2", r, l)
+	raw := tccBytes(t, fb)
+	if r, l, ok := twccCounts(raw); !ok || r != 8 || l != 2 {
+		t.Fatalf("received %d lost %d (ok %v), want 8 and 2", r, l, ok)
 	}
+	if _, _, ok := twccCounts(raw[:len(raw)-6]); ok {
+		t.Fatal("a feedback cut short was read")
+	}
+	nack, _ := (&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: 1}}}).Marshal()
+	if _, _, ok := twccCounts(nack); ok {
+		t.Fatal("a NACK was read as TWCC feedback")
+	}
+}
+
+// TestTWCCCountsFromRecorder: the feedback Pion's TWCC recorder (what
+// Pion-based subscribers send) builds for a known pattern of arrivals,
+// with every kind of chunk, is counted exactly.
+func TestTWCCCountsFromRecorder(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		lost func(seq int) bool
+	}{
+		{"none lost", func(int) bool { return false }},
+		{"every third lost", func(seq int) bool { return seq%3 == 1 }},
+		{"a burst lost", func(seq int) bool { return seq > 40 && seq < 90 }},
+		{"alternating", func(seq int) bool { return seq%2 == 1 }},
+	} {
+		r := twcc.NewRecorder(1)
+		wantReceived, wantLost := 0, 0
+		last := 0
+		for seq := range 150 {
+			if c.lost(seq) {
+				continue
+			}
+			r.Record(7, uint16(seq), int64(seq)*1000+int64(seq%5)*300)
+			last = seq
+		}
+		for seq := 0; seq <= last; seq++ {
+			if c.lost(seq) {
+				wantLost++
+			} else {
+				wantReceived++
+			}
+		}
+		gotReceived, gotLost := 0, 0
+		for _, p := range r.BuildFeedbackPacket() {
+			raw, err := p.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, isTWCC := p.(*rtcp.TransportLayerCC); !isTWCC {
+				continue
+			}
+			rec, lost, ok := twccCounts(raw)
+			if !ok {
+				t.Fatalf("%s: feedback not read", c.name)
+			}
+			gotReceived += rec
+			gotLost += lost
+		}
+		if gotReceived != wantReceived || gotLost != wantLost {
+			t.Errorf("%s: received %d lost %d, want %d and %d", c.name, gotReceived, gotLost, wantReceived, wantLost)
+		}
+	}
+}
+
+func TestTWCCCountsNoAllocs(t *testing.T) {
+	fb := &rtcp.TransportLayerCC{PacketStatusCount: 20, PacketChunks: []rtcp.PacketStatusChunk{
+		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 20},
+	}, RecvDeltas: make([]*rtcp.RecvDelta, 20)}
+	for i := range fb.RecvDeltas {
+		fb.RecvDeltas[i] = &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250}
+	}
+	raw := tccBytes(t, fb)
+	d := newDownTrack("DT", "s", "0", webrtc.RTPCodecTypeVideo)
+	now := time.Now()
+	if allocs := testing.AllocsPerRun(200, func() { d.onRTCPBytes(raw, now) }); allocs != 0 {
+		t.Fatalf("%v allocations per TWCC feedback", allocs)
+	}
+}
+
+func FuzzTWCCCounts(f *testing.F) {
+	fb := &rtcp.TransportLayerCC{PacketStatusCount: 10, PacketChunks: []rtcp.PacketStatusChunk{
+		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 6},
+		&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: []uint16{0, 1, 0, 2}},
+	}}
+	f.Add(tccBytes(f, fb))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		received, lost, ok := twccCounts(b)
+		if !ok {
+			return
+		}
+		if received < 0 || lost < 0 || received+lost > int(b[14])<<8|int(b[15]) {
+			t.Fatalf("received %d lost %d of %d", received, lost, int(b[14])<<8|int(b[15]))
+		}
+		d := newDownTrack("DT", "s", "0", webrtc.RTPCodecTypeVideo)
+		d.onRTCPBytes(b, time.Now())
+	})
 }
 
 func TestFitSelector(t *testing.T) {
