@@ -224,6 +224,13 @@ func (n *Node) mute(_ context.Context, req bus.Mute) (any, error) {
 	if up == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNoTrack, req.TrackID)
 	}
+	if !req.Muted && up.muted.Load() {
+		// Before the first packet after the mute is forwarded: each
+		// subscriber's stream continues without a gap.
+		for _, d := range up.downTracks() {
+			d.resume()
+		}
+	}
 	if up.muted.Swap(req.Muted) != req.Muted {
 		info := up.trackInfo()
 		p := s.p

@@ -405,6 +405,28 @@ func (d *downTrack) resync() {
 	src.requestKeyframe(target)
 }
 
+// resume prepares d for its source coming back from a mute, during which
+// the node forwarded nothing: the next packet continues d's sequence
+// numbers (timestamps advanced by the time that passed), and video waits
+// for a keyframe, as the subscriber's decoder has no references for what
+// the publisher sent meanwhile.
+func (d *downTrack) resume() {
+	d.mu.Lock()
+	src, target := d.src, d.target
+	if src == nil {
+		d.mu.Unlock()
+		return
+	}
+	d.rebase = true
+	if d.video && d.current >= 0 {
+		d.stalled, d.current = d.current, -1
+	}
+	d.mu.Unlock()
+	if d.video {
+		src.requestKeyframe(target)
+	}
+}
+
 // layerState reports the wanted and current layers.
 func (d *downTrack) layerState() (want, current int) {
 	d.mu.Lock()

@@ -126,6 +126,8 @@ type recvStream struct {
 	reports  []rtcp.SenderReport
 	twcc     []uint16 // transport-wide sequence numbers, when negotiated
 	counters map[uint32]bool
+	// arrivals holds the packets' counters in arrival order.
+	arrivals []uint32
 	layers   []byte
 }
 
@@ -248,7 +250,9 @@ func (p *testPeer) record(mid string, kind webrtc.RTPCodecType, twccID uint8, pk
 		off = 2
 	}
 	if len(pkt.Payload) >= off+5 {
-		s.counters[binary.BigEndian.Uint32(pkt.Payload[off:])] = true
+		c := binary.BigEndian.Uint32(pkt.Payload[off:])
+		s.counters[c] = true
+		s.arrivals = append(s.arrivals, c)
 		s.layers = append(s.layers, pkt.Payload[off+4])
 	}
 }
@@ -274,7 +278,7 @@ func (p *testPeer) stream(mid string) recvStream {
 	}
 	c := recvStream{
 		ssrc: s.ssrc, octets: s.octets, lastTS: s.lastTS, reports: append([]rtcp.SenderReport(nil), s.reports...),
-		seqs: append([]uint16(nil), s.seqs...), twcc: append([]uint16(nil), s.twcc...), layers: append([]byte(nil), s.layers...), counters: map[uint32]bool{}}
+		seqs: append([]uint16(nil), s.seqs...), arrivals: append([]uint32(nil), s.arrivals...), twcc: append([]uint16(nil), s.twcc...), layers: append([]byte(nil), s.layers...), counters: map[uint32]bool{}}
 	for k := range s.counters {
 		c.counters[k] = true
 	}
