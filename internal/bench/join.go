@@ -15,9 +15,11 @@ import (
 
 // subscriber is one receiving participant and when it started joining.
 type subscriber struct {
-	c      *client.Client
-	start  time.Time // before its token was minted
-	tracks []*client.RemoteTrack
+	c          *client.Client
+	start      time.Time // before its token was minted
+	joined     time.Time // in the room, its PeerConnection negotiated
+	subscribed time.Time // the node answered its subscriptions
+	tracks     []*client.RemoteTrack
 }
 
 // firstFrame is when the subscriber got its first packet (video when it
@@ -156,7 +158,7 @@ func (r *run) joinOne(ctx context.Context, room, i int) {
 		if err != nil {
 			return err
 		}
-		s.c = c
+		s.c, s.joined = c, time.Now()
 		want := r.o.Publishers * r.tracksPerPublisher()
 		infos, err := c.WaitTracks(jctx, want, nil)
 		if err != nil {
@@ -167,6 +169,7 @@ func (r *run) joinOne(ctx context.Context, room, i int) {
 			specs[j] = client.SubscribeSpec{TrackID: t.ID}
 		}
 		s.tracks, err = c.SubscribeMany(jctx, specs...)
+		s.subscribed = time.Now()
 		return err
 	}()
 	r.mu.Lock()

@@ -27,6 +27,16 @@ type Report struct {
 	JoinErrors  []string  `json:"join_errors,omitempty"`
 	JoinsPerSec float64   `json:"joins_per_s"`
 	JoinMs      Quantiles `json:"join_ms"` // token to first frame
+	// The join's phases: token to joined (WebSocket, join, first
+	// negotiation), joined to subscribed (room state, subscribe and its
+	// renegotiation), to media connected (ICE and DTLS; 0 when already up)
+	// and to the first frame (mostly the wait for a keyframe).
+	JoinPhasesMs struct {
+		Joined     Quantiles `json:"joined"`
+		Subscribed Quantiles `json:"subscribed"`
+		Connected  Quantiles `json:"connected"`
+		FirstFrame Quantiles `json:"first_frame"`
+	} `json:"join_phases_ms"`
 	NoMedia     int       `json:"no_media"`
 
 	RxPackets           uint64  `json:"rx_packets"`
@@ -83,14 +93,22 @@ func (r *run) report(a, b totals, sa, sb serverSample, joinDur time.Duration) *R
 	rep := &Report{Rooms: o.Rooms, Publishers: o.Publishers, Subscribers: o.Subscribers, Codec: o.Codec,
 		VideoKbps: o.VideoKbps, Simulcast: o.Simulcast, AudioOnly: o.AudioOnly,
 		WindowS: b.At.Sub(a.At).Seconds(), JoinFailed: r.failed, JoinErrors: r.errors}
-	var joins []time.Duration
+	var joins, joined, subscribed, connected, first []time.Duration
 	var lat client.Histogram
 	for _, s := range r.subs {
 		rep.Joined++
+		joined = append(joined, s.joined.Sub(s.start))
+		subscribed = append(subscribed, s.subscribed.Sub(s.joined))
 		if f := s.firstFrame(); f.IsZero() {
 			rep.NoMedia++
 		} else {
 			joins = append(joins, f.Sub(s.start))
+			up := s.subscribed // media was up already, or came up after subscribing
+			if at := s.c.ConnectedAt(); at.After(up) {
+				up = at
+			}
+			connected = append(connected, up.Sub(s.subscribed))
+			first = append(first, max(f.Sub(up), 0))
 		}
 		var pk, gaps uint64
 		for _, t := range s.tracks {
@@ -111,8 +129,11 @@ func (r *run) report(a, b totals, sa, sb serverSample, joinDur time.Duration) *R
 	if joinDur > 0 && rep.Joined > 0 {
 		rep.JoinsPerSec = float64(rep.Joined) / joinDur.Seconds()
 	}
-	slices.Sort(joins)
-	rep.JoinMs = Quantiles{P50: ms(pick(joins, 0.5)), P95: ms(pick(joins, 0.95)), P99: ms(pick(joins, 0.99)), Max: ms(pick(joins, 1))}
+	rep.JoinMs = quantiles(joins)
+	rep.JoinPhasesMs.Joined = quantiles(joined)
+	rep.JoinPhasesMs.Subscribed = quantiles(subscribed)
+	rep.JoinPhasesMs.Connected = quantiles(connected)
+	rep.JoinPhasesMs.FirstFrame = quantiles(first)
 	rep.LatencyAllMs = Quantiles{P50: ms(lat.Quantile(0.5)), P99: ms(lat.Quantile(0.99)), Max: ms(lat.Max())}
 	lat.Subtract(&r.latStart)
 	rep.LatencyMs = Quantiles{P50: ms(lat.Quantile(0.5)), P99: ms(lat.Quantile(0.99)), Max: ms(lat.Max())}
@@ -161,6 +182,12 @@ func pick(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(i, len(sorted)-1)]
 }
 
+// quantiles sorts ds and returns their quantiles in milliseconds.
+func quantiles(ds []time.Duration) Quantiles {
+	slices.Sort(ds)
+	return Quantiles{P50: ms(pick(ds, 0.5)), P95: ms(pick(ds, 0.95)), P99: ms(pick(ds, 0.99)), Max: ms(pick(ds, 1))}
+}
+
 // WriteTable writes the report as a table.
 func (r *Report) WriteTable(w io.Writer) {
 	p := func(k, f string, a ...any) { fmt.Fprintf(w, "  %-34s "+f+"\n", append([]any{k}, a...)...) }
@@ -171,6 +198,10 @@ func (r *Report) WriteTable(w io.Writer) {
 	p("joined / failed / no media", "%d / %d / %d", r.Joined, r.JoinFailed, r.NoMedia)
 	p("joins per second", "%.1f", r.JoinsPerSec)
 	p("join: token to first frame", "p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms", r.JoinMs.P50, r.JoinMs.P95, r.JoinMs.P99, r.JoinMs.Max)
+	ph := r.JoinPhasesMs
+	p("  phases p50 / p99", "joined %.0f / %.0f, subscribed %.0f / %.0f, media up %.0f / %.0f, first frame %.0f / %.0f ms",
+		ph.Joined.P50, ph.Joined.P99, ph.Subscribed.P50, ph.Subscribed.P99, ph.Connected.P50, ph.Connected.P99,
+		ph.FirstFrame.P50, ph.FirstFrame.P99)
 	p("received", "%.0f packets/s, %.1f Mbit/s, %.0f kbit/s per subscriber", r.RxPacketsPerSec, r.RxMbps, r.RxKbpsPerSubscriber)
 	p("loss after NACK", "%.4f%% (worst subscriber %.4f%%, %d over 1%%), %d NACKed", r.Loss*100, r.MaxSubscriberLoss*100, r.SubscribersOver1Pct, r.NACKsSent)
 	p("latency: send to receive", "p50 %.2f ms  p99 %.2f ms  max %.1f ms (with joins: p99 %.1f ms)",

@@ -153,6 +153,15 @@ func (c *Client) Done() <-chan struct{} { return c.conn().done }
 // Connected is closed once the PeerConnection is up.
 func (c *Client) Connected() <-chan struct{} { return c.peer.Connected() }
 
+// ConnectedAt is when the media connection (ICE and DTLS) first came up;
+// zero before.
+func (c *Client) ConnectedAt() time.Time {
+	if ns := c.peer.connectedAt.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 // Err is why the current connection ended (nil while it is up).
 func (c *Client) Err() error {
 	if e := c.conn().err.Load(); e != nil {

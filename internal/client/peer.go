@@ -120,6 +120,7 @@ type peer struct {
 
 	connectedOnce sync.Once
 	connected     chan struct{} // closed when the PeerConnection first connects
+	connectedAt   atomic.Int64  // unix nanos of that moment
 	failed        chan struct{} // closed when it fails or closes
 	failedOnce    sync.Once
 
@@ -151,7 +152,10 @@ func newPeer(o MediaOptions) (*peer, error) {
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
-			p.connectedOnce.Do(func() { close(p.connected) })
+			p.connectedOnce.Do(func() {
+				p.connectedAt.Store(time.Now().UnixNano())
+				close(p.connected)
+			})
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			p.failedOnce.Do(func() { close(p.failed) })
 		}
