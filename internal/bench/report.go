@@ -27,6 +27,7 @@ type Report struct {
 	JoinErrors  []string  `json:"join_errors,omitempty"`
 	JoinsPerSec float64   `json:"joins_per_s"`
 	JoinMs      Quantiles `json:"join_ms"` // token to first frame
+	NoMedia     int       `json:"no_media"`
 	// The join's phases: token to joined (WebSocket, join, first
 	// negotiation), joined to subscribed (room state, subscribe and its
 	// renegotiation), to media connected (ICE and DTLS; 0 when already up)
@@ -37,7 +38,6 @@ type Report struct {
 		Connected  Quantiles `json:"connected"`
 		FirstFrame Quantiles `json:"first_frame"`
 	} `json:"join_phases_ms"`
-	NoMedia     int       `json:"no_media"`
 
 	RxPackets           uint64  `json:"rx_packets"`
 	RxPacketsPerSec     float64 `json:"rx_packets_per_s"`
