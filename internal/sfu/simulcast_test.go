@@ -16,15 +16,18 @@ import (
 // the switch, then the high layer from a keyframe on (never a lower layer
 // again, never the medium one), with continuous sequence numbers, and a
 // layer_changed event.
-func TestSimulcastLayerSwitch(t *testing.T) {
-	env := newEnv(t)
+// simulcastPublisher joins a publisher of one VP8 track in three layers
+// (q, h, f) to room and returns the track and a sender per layer, once
+// the node reads all three. The caller paces the senders.
+func simulcastPublisher(t *testing.T, env *testEnv, room string) (bus.TrackInfo, []*sender, *upTrack) {
+	t.Helper()
 	pub := env.newPeer("sim", peerOpts{})
 	rids := []string{"q", "h", "f"}
 	tracks := pub.addSend(webrtc.MimeTypeVP8, rids...)
-	if err := pub.join("sim", nil); err != nil {
+	if err := pub.join(room, nil); err != nil {
 		t.Fatal(err)
 	}
-	infos := env.roomTracks("sim")
+	infos := env.roomTracks(room)
 	if len(infos) != 1 || len(infos[0].Layers) != 3 {
 		t.Fatalf("tracks %+v, want one with three layers", infos)
 	}
@@ -41,17 +44,15 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 		senders = append(senders, &sender{track: tr, video: true, layer: byte(i), seq: uint16(1000 * i),
 			ext: map[uint8][]byte{midID: []byte(mid), ridID: []byte(rids[i])}})
 	}
-	defer every(3*time.Millisecond, func(c uint32) {
-		for _, s := range senders {
-			_ = s.send(c, c%40 == 0)
-		}
-	})()
-
-	// Subscribe only once the node reads all three layers: a layer that
-	// appears later legitimately changes what "low" resolves to.
 	env.node.mu.Lock()
 	up := env.node.tracks[infos[0].ID]
 	env.node.mu.Unlock()
+	return infos[0], senders, up
+}
+
+// waitAllLayers waits until the node reads all three layers of up.
+func waitAllLayers(t *testing.T, up *upTrack) {
+	t.Helper()
 	waitFor(t, 10*time.Second, "all three layers at the node", func() bool {
 		for _, l := range up.layers {
 			if !l.present.Load() || l.bytes.Load() == 0 {
@@ -60,6 +61,21 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 		}
 		return true
 	})
+}
+
+func TestSimulcastLayerSwitch(t *testing.T) {
+	env := newEnv(t)
+	info, senders, up := simulcastPublisher(t, env, "sim")
+	infos := []bus.TrackInfo{info}
+	defer every(3*time.Millisecond, func(c uint32) {
+		for _, s := range senders {
+			_ = s.send(c, c%40 == 0)
+		}
+	})()
+
+	// Subscribe only once the node reads all three layers: a layer that
+	// appears later legitimately changes what "low" resolves to.
+	waitAllLayers(t, up)
 	sub := env.newPeer("viewer", peerOpts{})
 	tc := sub.addRecv(webrtc.RTPCodecTypeVideo)
 	if err := sub.join("sim", func() []bus.Subscription {
@@ -149,5 +165,62 @@ func TestNACKRecovery(t *testing.T) {
 	})
 	if dropped.Load() < 20 {
 		t.Fatalf("only %d packets dropped; the test injected too little loss", dropped.Load())
+	}
+}
+
+// TestPausedLayerFallsBack: a browser pauses its top simulcast layer when
+// CPU or bandwidth runs short. A subscriber that wants that layer gets the
+// next one down within a few seconds instead of a frozen picture, and the
+// top layer again once it flows, each switch on a keyframe.
+func TestPausedLayerFallsBack(t *testing.T) {
+	env := newEnv(t)
+	info, senders, up := simulcastPublisher(t, env, "paused")
+	var sendTop atomic.Bool
+	sendTop.Store(true)
+	defer every(3*time.Millisecond, func(c uint32) {
+		for i, s := range senders {
+			if i == 2 && !sendTop.Load() {
+				continue
+			}
+			_ = s.send(c, c%40 == 0)
+		}
+	})()
+	waitAllLayers(t, up)
+
+	sub := env.newPeer("viewer", peerOpts{})
+	tc := sub.addRecv(webrtc.RTPCodecTypeVideo)
+	if err := sub.join("paused", func() []bus.Subscription {
+		return []bus.Subscription{{MID: tc.Mid(), TrackID: info.ID, Layer: bus.LayerHigh}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "subscriber connected", sub.connected)
+	lastLayer := func() byte {
+		ls := sub.stream(tc.Mid()).layers
+		if len(ls) == 0 {
+			return 255
+		}
+		return ls[len(ls)-1]
+	}
+	waitFor(t, 10*time.Second, "high layer packets", func() bool { return lastLayer() == 2 })
+
+	sendTop.Store(false)
+	paused := time.Now()
+	waitFor(t, 5*time.Second, "the middle layer after the top one pauses", func() bool { return lastLayer() == 1 })
+	t.Logf("middle layer %v after the top layer paused", time.Since(paused).Round(10*time.Millisecond))
+
+	sendTop.Store(true)
+	waitFor(t, 5*time.Second, "the top layer again once it flows", func() bool { return lastLayer() == 2 })
+
+	st := sub.stream(tc.Mid())
+	for i := 1; i < len(st.seqs); i++ {
+		if st.seqs[i] != st.seqs[i-1]+1 {
+			t.Fatalf("sequence jumps from %d to %d at packet %d", st.seqs[i-1], st.seqs[i], i)
+		}
+	}
+	for i := 1; i < len(st.layers); i++ {
+		if st.layers[i] != st.layers[i-1] && st.arrivals[i]%40 != 0 {
+			t.Fatalf("layer %d -> %d on packet %d, not a keyframe", st.layers[i-1], st.layers[i], st.arrivals[i])
+		}
 	}
 }

@@ -82,12 +82,14 @@ func (n *Node) maintain(dt time.Duration) {
 	n.updateGauges(sessions, tracks)
 	n.rtx.refill(dt)
 	for _, t := range tracks {
-		t.updateRates(dt)
+		layersChanged := t.updateRates(dt)
 		if !t.simulcst {
 			continue
 		}
+		// Automatic subscriptions follow bandwidth every tick; all of
+		// them move when a layer pauses or resumes.
 		for _, d := range t.downTracks() {
-			if want, _ := d.layerState(); want == autoLayer {
+			if want, _ := d.layerState(); want == autoLayer || layersChanged {
 				d.retarget()
 			}
 		}

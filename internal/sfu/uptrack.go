@@ -19,6 +19,7 @@ const (
 	cachePackets    = 1024                   // per video layer: ~1 s of 8 Mbit/s video
 	audioCache      = 16                     // Opus is not NACKed (no nack feedback negotiated)
 	keyframeMinGap  = 300 * time.Millisecond // PLI throttle per layer
+	layerIdleAfter  = time.Second            // silence after which a layer counts as paused
 	maxPacketBuffer = 1500
 )
 
@@ -71,10 +72,15 @@ type upTrack struct {
 
 // layer is one received stream of an upTrack.
 type layer struct {
-	idx      int
-	rid      string
-	ssrc     atomic.Uint32
-	present  atomic.Bool
+	idx     int
+	rid     string
+	ssrc    atomic.Uint32
+	present atomic.Bool
+	// idle is set once the layer has sent nothing for layerIdleAfter (a
+	// browser pauses its top layers when CPU or bandwidth runs short);
+	// idle layers are not chosen while another layer flows.
+	idle     atomic.Bool
+	idleFor  time.Duration // owned by the node's tick
 	cache    *rtpbuf.Cache
 	bytes    atomic.Uint64
 	bitrate  atomic.Uint64 // bits per second, updated by the node's ticker
@@ -142,27 +148,47 @@ func (t *upTrack) removeDown(d *downTrack) {
 // downTracks returns the current subscribers.
 func (t *upTrack) downTracks() []*downTrack { return *t.downs.Load() }
 
-// presentBitrates returns each layer's bitrate; absent layers are 0, and a
-// present layer with no traffic yet counts as 1 bit/s so it stays eligible.
+// usableLayers reports which layers a subscriber may be given: the
+// present ones that are not idle, or, when every present layer is idle
+// (the whole track paused), the present ones.
+func (t *upTrack) usableLayers() [maxLayers]bool {
+	var present, flowing [maxLayers]bool
+	anyFlowing := false
+	for i, l := range t.layers {
+		present[i] = l.present.Load()
+		flowing[i] = present[i] && !l.idle.Load()
+		anyFlowing = anyFlowing || flowing[i]
+	}
+	if anyFlowing {
+		return flowing
+	}
+	return present
+}
+
+// presentBitrates returns each usable layer's bitrate; other layers are 0,
+// and a usable layer with no traffic measured yet counts as 1 bit/s so it
+// stays eligible.
 func (t *upTrack) presentBitrates() [maxLayers]uint64 {
 	var out [maxLayers]uint64
+	usable := t.usableLayers()
 	for i, l := range t.layers {
-		if l.present.Load() {
+		if usable[i] {
 			out[i] = max(1, l.bitrate.Load())
 		}
 	}
 	return out
 }
 
-// resolveLayer maps a wanted layer index to one the track has: the highest
-// present layer not above want, else the lowest present layer.
+// resolveLayer maps a wanted layer index to one the track can give: the
+// highest usable layer not above want, else the lowest usable layer.
 func (t *upTrack) resolveLayer(want int) int {
 	if !t.simulcst {
 		return 0
 	}
+	usable := t.usableLayers()
 	best := -1
 	for i := 0; i <= want && i < maxLayers; i++ {
-		if t.layers[i].present.Load() {
+		if usable[i] {
 			best = i
 		}
 	}
@@ -170,7 +196,7 @@ func (t *upTrack) resolveLayer(want int) int {
 		return best
 	}
 	for i := want + 1; i < maxLayers; i++ {
-		if t.layers[i].present.Load() {
+		if usable[i] {
 			return i
 		}
 	}
@@ -201,14 +227,25 @@ func (t *upTrack) requestKeyframe(idx int) {
 	}
 }
 
-// updateRates turns byte counters into bitrates; dt is the time since the
-// previous call.
-func (t *upTrack) updateRates(dt time.Duration) {
+// updateRates turns byte counters into bitrates and marks the layers
+// that have been silent for layerIdleAfter idle; dt is the time since the
+// previous call. It reports whether a layer became idle or flowed again.
+func (t *upTrack) updateRates(dt time.Duration) (changed bool) {
 	for _, l := range t.layers {
 		b := l.bytes.Load()
 		l.bitrate.Store(uint64(float64(b-l.lastRate) * 8 / dt.Seconds()))
+		if b == l.lastRate {
+			l.idleFor += dt
+		} else {
+			l.idleFor = 0
+		}
 		l.lastRate = b
+		idle := l.present.Load() && l.idleFor >= layerIdleAfter
+		if l.idle.Swap(idle) != idle {
+			changed = true
+		}
 	}
+	return changed
 }
 
 // takeLevel returns the loudest audio level since the last call, 0..1.
