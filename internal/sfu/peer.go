@@ -23,6 +23,11 @@ func (s *session) newPeerConnection() error {
 		switch st {
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			reason := "peer connection " + st.String()
+			if st == webrtc.PeerConnectionStateFailed {
+				// Which transport failed: ICE (no path) or DTLS (handshake).
+				s.log.Info("peer connection failed", "ice", pc.ICEConnectionState().String(),
+					"dtls", pc.SCTP().Transport().State().String())
+			}
 			s.n.goroutine(func() { s.close(reason, true) })
 		}
 	})

@@ -39,6 +39,14 @@ export class MediaSession {
     this._restarts = [];
     /** idle recvonly transceivers that may be bound again, by kind */
     this._free = { audio: [], video: [] };
+    /**
+     * recvonly transceivers of an offer the SFU refused, rolled back and
+     * without a mid: reused by the next offer. Stopping them instead leaves
+     * Chromium unable to create any later offer ("Transceiver type does not
+     * match media description type").
+     * @type {RTCRtpTransceiver[]}
+     */
+    this._spares = [];
     /** @type {Map<string, import('./tracks.js').RemoteTrack>} */
     this.byMid = new Map();
     this._offerSent = false;
@@ -205,7 +213,10 @@ export class MediaSession {
       if (l.simulcast) init.sendEncodings = simulcastEncodings();
       l.transceiver = pc.addTransceiver(l.mediaStreamTrack, init);
     }
-    for (const s of subs) s.tr = pc.addTransceiver(s.remote.kind, { direction: 'recvonly' });
+    for (const s of subs) {
+      const i = this._spares.findIndex((tr) => tr.receiver.track.kind === s.remote.kind);
+      s.tr = i >= 0 ? this._spares.splice(i, 1)[0] : pc.addTransceiver(s.remote.kind, { direction: 'recvonly' });
+    }
     try {
       await pc.setLocalDescription(await pc.createOffer(iceRestart ? { iceRestart: true } : undefined));
       for (const p of pubs) p.local.mid = p.local.transceiver.mid;
@@ -233,9 +244,15 @@ export class MediaSession {
       }
       for (const s of subs) {
         this._unbind(s.remote);
-        s.tr.stop();
+        this._spares.push(s.tr);
       }
       throw err;
+    }
+    // Spares this offer did not use were in it all the same (every
+    // transceiver without a mid is): they now have a mid and are idle.
+    for (const tr of this._spares.splice(0)) {
+      if (tr.mid) this._free[tr.receiver.track.kind]?.push(tr);
+      else this._spares.push(tr);
     }
     for (const s of subs) {
       s.remote.mediaStreamTrack = s.tr.receiver.track;
