@@ -43,9 +43,10 @@ type nodeProc struct {
 	cmd   *exec.Cmd
 	done  chan struct{}
 	mu    sync.Mutex
-	lines []string
-	stats nodeStats
-	err   string
+	lines  []string
+	stats  nodeStats
+	err    string
+	states []string // the PeerConnection's states, in order
 }
 
 func startNode(t *testing.T, dir, script string, args ...string) *nodeProc {
@@ -71,13 +72,7 @@ func startNode(t *testing.T, dir, script string, args ...string) *nodeProc {
 		_ = cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // the script deletes its WHIP/WHEP resource
-		select {
-		case <-n.done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-n.done
-		}
+		n.stop()
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // anything it left behind
 		if t.Failed() {
 			t.Logf("%s output:\n%s", script, n.output())
@@ -104,6 +99,8 @@ func (n *nodeProc) line(s string) {
 		return // too many to keep
 	case "error":
 		n.err = ev.Message
+	case "state":
+		n.states = append(n.states, ev.State)
 	}
 	n.lines = append(n.lines, s)
 }
@@ -135,6 +132,64 @@ func (n *nodeProc) current() (nodeStats, error) {
 	return n.stats, nil
 }
 
+// startNodeConnected starts script and waits until its PeerConnection
+// connects. libdatachannel now and then fails a connection within
+// milliseconds of applying the answer, before any connectivity check
+// could have timed out (its side reports "failed", or "Got a remote
+// candidate without ICE transport"); a WHIP or WHEP client starts over
+// with a new PeerConnection then, and so does this, up to three attempts,
+// each failure logged.
+func startNodeConnected(t *testing.T, dir, script string, args ...string) *nodeProc {
+	t.Helper()
+	var n *nodeProc
+	for attempt := 1; attempt <= 3; attempt++ {
+		n = startNode(t, dir, script, args...)
+		if n.waitConnected(20 * time.Second) {
+			return n
+		}
+		t.Logf("%s: attempt %d did not connect:\n%s", script, attempt, n.output())
+		n.stop()
+	}
+	return n
+}
+
+// waitConnected polls until the PeerConnection is connected (true), or it
+// failed, closed or the script exited first, or d passed (false).
+func (n *nodeProc) waitConnected(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		select {
+		case <-n.done:
+			return false
+		default:
+		}
+		n.mu.Lock()
+		states := append([]string(nil), n.states...)
+		n.mu.Unlock()
+		for _, st := range states {
+			switch st {
+			case "connected":
+				return true
+			case "failed", "closed":
+				return false
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+// stop ends the script (it deletes its WHIP/WHEP resource on SIGTERM).
+func (n *nodeProc) stop() {
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+		<-n.done
+	}
+}
+
 type writerFunc func([]byte)
 
 func (w writerFunc) Write(p []byte) (int, error) { w(p); return len(p), nil }
@@ -151,7 +206,7 @@ func TestNodeDataChannelInterop(t *testing.T) {
 	joinConference(t, s, alice, room, "Alice")
 
 	// node -> SFU -> browser
-	pub := startNode(t, dir, "whip.mjs", "--base", s.URL, "--room", room, "--identity", "node-pub")
+	pub := startNodeConnected(t, dir, "whip.mjs", "--base", s.URL, "--room", room, "--identity", "node-pub")
 	eventually(t, 20*time.Second, "the WHIP publisher sends", func() error {
 		st, err := pub.current()
 		if err == nil && (st.State != "connected" || st.VideoPackets < 30 || st.AudioPackets < 10) {
@@ -168,7 +223,7 @@ func TestNodeDataChannelInterop(t *testing.T) {
 	// browser -> SFU -> node
 	var identity string
 	alice.mustEval(`window.rtcloudApp.room.self.identity`, &identity)
-	view := startNode(t, dir, "whep.mjs", "--base", s.URL, "--room", room, "--identity", "node-view", "--watch", identity)
+	view := startNodeConnected(t, dir, "whep.mjs", "--base", s.URL, "--room", room, "--identity", "node-view", "--watch", identity)
 	var first nodeStats
 	eventually(t, 20*time.Second, "the WHEP viewer receives the browser's media", func() error {
 		st, err := view.current()
