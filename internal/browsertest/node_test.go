@@ -39,10 +39,10 @@ type nodeStats struct {
 
 // nodeProc is a running script of test/node; it prints JSON lines.
 type nodeProc struct {
-	name  string
-	cmd   *exec.Cmd
-	done  chan struct{}
-	mu    sync.Mutex
+	name   string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	mu     sync.Mutex
 	lines  []string
 	stats  nodeStats
 	err    string
