@@ -52,6 +52,9 @@ type downTrack struct {
 	target  int // layer to switch to on its next keyframe
 	current int // layer being forwarded, -1 before the first keyframe
 	stalled int // layer forwarded before a resync, else -1
+	// waitSince is when d started waiting for a keyframe with nothing to
+	// forward (current < 0); zero while it forwards.
+	waitSince time.Time
 
 	rebase    bool
 	hasOut    bool
@@ -164,7 +167,8 @@ func (d *downTrack) setSource(up *upTrack, want int) error {
 	}
 	old := d.src
 	d.src, d.current, d.rebase, d.want = up, -1, true, want
-	d.target = d.pickTarget(time.Now())
+	d.waitSince = time.Now()
+	d.target = d.pickTarget(d.waitSince)
 	target := d.target
 	d.mu.Unlock()
 	if old != nil && old != up {
@@ -177,10 +181,21 @@ func (d *downTrack) setSource(up *upTrack, want int) error {
 	return nil
 }
 
-// pickTarget resolves the wanted layer; d.mu is held.
-func (d *downTrack) pickTarget(time.Time) int {
+// keyframeWaitLimit is how long a subscriber with nothing to forward
+// waits for a keyframe of its layer before taking the lowest one instead:
+// a publisher short of CPU may keep a layer alive but starved, sending
+// too little to ever answer a keyframe request.
+const keyframeWaitLimit = 1500 * time.Millisecond
+
+// pickTarget resolves the wanted layer at now; d.mu is held.
+func (d *downTrack) pickTarget(now time.Time) int {
 	if d.src == nil {
 		return 0
+	}
+	if d.current < 0 && !d.waitSince.IsZero() && now.Sub(d.waitSince) > keyframeWaitLimit {
+		// Something to show first; the wanted layer follows, switching
+		// on its keyframe while this one plays.
+		return d.src.resolveLayer(0)
 	}
 	if d.want == autoLayer {
 		return d.src.resolveLayer(d.selector.Select(d.bw.estimate(), d.src.presentBitrates()))
@@ -239,12 +254,14 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool, no
 			return
 		}
 		d.current, d.rebase, changed = idx, true, idx
+		d.waitSince = time.Time{}
 		if idx == d.stalled { // resuming after resync, same layer
 			changed = -1
 		}
 		d.stalled = -1
 	} else if d.current < 0 {
 		d.current, d.rebase = idx, true
+		d.waitSince = time.Time{}
 	}
 	if d.rebase {
 		d.rebaseOn(src, pkt, now)
@@ -400,7 +417,7 @@ func (d *downTrack) resync() {
 		d.mu.Unlock()
 		return
 	}
-	d.stalled, d.current = d.current, -1
+	d.stalled, d.current, d.waitSince = d.current, -1, time.Now()
 	d.mu.Unlock()
 	src.requestKeyframe(target)
 }
@@ -419,7 +436,7 @@ func (d *downTrack) resume() {
 	}
 	d.rebase = true
 	if d.video && d.current >= 0 {
-		d.stalled, d.current = d.current, -1
+		d.stalled, d.current, d.waitSince = d.current, -1, time.Now()
 	}
 	d.mu.Unlock()
 	if d.video {

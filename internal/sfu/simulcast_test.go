@@ -224,3 +224,52 @@ func TestPausedLayerFallsBack(t *testing.T) {
 		}
 	}
 }
+
+// TestStarvedLayerFallsBack: a publisher short of CPU may keep its top
+// layer alive but starved, never answering a keyframe request on it. A new
+// subscriber that wants that layer gets the lowest one after
+// keyframeWaitLimit instead of nothing, and the top one once a keyframe of
+// it comes.
+func TestStarvedLayerFallsBack(t *testing.T) {
+	env := newEnv(t)
+	info, senders, up := simulcastPublisher(t, env, "starved")
+	var topKeys atomic.Bool
+	defer every(3*time.Millisecond, func(c uint32) {
+		for i, s := range senders {
+			key := c%40 == 0
+			if i == 2 {
+				key = key && topKeys.Load()
+			}
+			_ = s.send(c, key)
+		}
+	})()
+	waitAllLayers(t, up)
+
+	sub := env.newPeer("viewer", peerOpts{})
+	tc := sub.addRecv(webrtc.RTPCodecTypeVideo)
+	if err := sub.join("starved", func() []bus.Subscription {
+		return []bus.Subscription{{MID: tc.Mid(), TrackID: info.ID, Layer: bus.LayerHigh}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	subscribed := time.Now()
+	layers := func() []byte { return sub.stream(tc.Mid()).layers }
+	waitFor(t, 6*time.Second, "the lowest layer while the top one never sends a keyframe", func() bool { return len(layers()) > 0 })
+	if got := layers()[0]; got != 0 {
+		t.Fatalf("first layer %d, want 0", got)
+	}
+	if waited := time.Since(subscribed); waited < keyframeWaitLimit {
+		t.Fatalf("fell back after %v, before the %v wait", waited, keyframeWaitLimit)
+	}
+	topKeys.Store(true)
+	waitFor(t, 5*time.Second, "the top layer once it sends a keyframe", func() bool {
+		ls := layers()
+		return ls[len(ls)-1] == 2
+	})
+	st := sub.stream(tc.Mid())
+	for i := 1; i < len(st.seqs); i++ {
+		if st.seqs[i] != st.seqs[i-1]+1 {
+			t.Fatalf("sequence jumps from %d to %d at packet %d", st.seqs[i-1], st.seqs[i], i)
+		}
+	}
+}

@@ -82,16 +82,16 @@ func (n *Node) maintain(dt time.Duration) {
 	n.updateGauges(sessions, tracks)
 	n.rtx.refill(dt)
 	for _, t := range tracks {
-		layersChanged := t.updateRates(dt)
+		t.updateRates(dt)
 		if !t.simulcst {
 			continue
 		}
-		// Automatic subscriptions follow bandwidth every tick; all of
-		// them move when a layer pauses or resumes.
+		// Every tick: automatic subscriptions follow bandwidth, all move
+		// off a layer that paused and back once it resumes, one that
+		// waited too long for a keyframe takes the lowest layer and then
+		// climbs back to the one it wants.
 		for _, d := range t.downTracks() {
-			if want, _ := d.layerState(); want == autoLayer || layersChanged {
-				d.retarget()
-			}
+			d.retarget()
 		}
 	}
 }

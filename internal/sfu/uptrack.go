@@ -229,8 +229,8 @@ func (t *upTrack) requestKeyframe(idx int) {
 
 // updateRates turns byte counters into bitrates and marks the layers
 // that have been silent for layerIdleAfter idle; dt is the time since the
-// previous call. It reports whether a layer became idle or flowed again.
-func (t *upTrack) updateRates(dt time.Duration) (changed bool) {
+// previous call.
+func (t *upTrack) updateRates(dt time.Duration) {
 	for _, l := range t.layers {
 		b := l.bytes.Load()
 		l.bitrate.Store(uint64(float64(b-l.lastRate) * 8 / dt.Seconds()))
@@ -240,12 +240,8 @@ func (t *upTrack) updateRates(dt time.Duration) (changed bool) {
 			l.idleFor = 0
 		}
 		l.lastRate = b
-		idle := l.present.Load() && l.idleFor >= layerIdleAfter
-		if l.idle.Swap(idle) != idle {
-			changed = true
-		}
+		l.idle.Store(l.present.Load() && l.idleFor >= layerIdleAfter)
 	}
-	return changed
 }
 
 // takeLevel returns the loudest audio level since the last call, 0..1.
