@@ -50,6 +50,19 @@ func simulcastPublisher(t *testing.T, env *testEnv, room string) (bus.TrackInfo,
 	return infos[0], senders, up
 }
 
+// highViewer joins a subscriber of info's high layer to room.
+func highViewer(t *testing.T, env *testEnv, room string, info bus.TrackInfo) (*testPeer, *webrtc.RTPTransceiver) {
+	t.Helper()
+	sub := env.newPeer("viewer", peerOpts{})
+	tc := sub.addRecv(webrtc.RTPCodecTypeVideo)
+	if err := sub.join(room, func() []bus.Subscription {
+		return []bus.Subscription{{MID: tc.Mid(), TrackID: info.ID, Layer: bus.LayerHigh}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return sub, tc
+}
+
 // waitAllLayers waits until the node reads all three layers of up.
 func waitAllLayers(t *testing.T, up *upTrack) {
 	t.Helper()
@@ -187,13 +200,7 @@ func TestPausedLayerFallsBack(t *testing.T) {
 	})()
 	waitAllLayers(t, up)
 
-	sub := env.newPeer("viewer", peerOpts{})
-	tc := sub.addRecv(webrtc.RTPCodecTypeVideo)
-	if err := sub.join("paused", func() []bus.Subscription {
-		return []bus.Subscription{{MID: tc.Mid(), TrackID: info.ID, Layer: bus.LayerHigh}}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	sub, tc := highViewer(t, env, "paused", info)
 	waitFor(t, 10*time.Second, "subscriber connected", sub.connected)
 	lastLayer := func() byte {
 		ls := sub.stream(tc.Mid()).layers
@@ -245,13 +252,7 @@ func TestStarvedLayerFallsBack(t *testing.T) {
 	})()
 	waitAllLayers(t, up)
 
-	sub := env.newPeer("viewer", peerOpts{})
-	tc := sub.addRecv(webrtc.RTPCodecTypeVideo)
-	if err := sub.join("starved", func() []bus.Subscription {
-		return []bus.Subscription{{MID: tc.Mid(), TrackID: info.ID, Layer: bus.LayerHigh}}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	sub, tc := highViewer(t, env, "starved", info)
 	subscribed := time.Now()
 	layers := func() []byte { return sub.stream(tc.Mid()).layers }
 	waitFor(t, 6*time.Second, "the lowest layer while the top one never sends a keyframe", func() bool { return len(layers()) > 0 })
