@@ -154,9 +154,10 @@ func newPage(t *testing.T, browser context.Context, name string) *page {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			var dump string
+			var dump, load string
 			_ = p.eval(rtpDumpJS, &dump)
-			t.Logf("page %s console:\n%s\nRTP stats: %s", name, p.consoleLog(), dump)
+			_ = p.eval(loadDumpJS, &load)
+			t.Logf("page %s console:\n%s\nRTP stats: %s\npage load: %s", name, p.consoleLog(), dump, load)
 		}
 		cancel()
 	})
@@ -182,6 +183,20 @@ func (p *page) navigate(url string) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		p.t.Fatalf("%s: navigate to %s: %v", p.name, url, err)
 	}
+}
+
+// appStarted polls until the conference app's module has run
+// (window.rtcloudApp exists) or d passes.
+func (p *page) appStarted(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		var started bool
+		if p.eval(`typeof window.rtcloudApp === 'object'`, &started) == nil && started {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
 }
 
 // eval runs a JavaScript expression (awaiting a promise result) and decodes
@@ -223,6 +238,13 @@ func (p *page) screenshot(path string) {
 	}
 	p.t.Logf("screenshot: %s", path)
 }
+
+// loadDumpJS describes how far the page loaded: its URL and ready state,
+// whether the app started, and each script or module it fetched with its
+// HTTP status (0 when the fetch failed or the server sent no timing).
+const loadDumpJS = `JSON.stringify({url: location.href, readyState: document.readyState,
+  app: typeof window.rtcloudApp, resources: performance.getEntriesByType('resource')
+    .map((r) => r.name.replace(location.origin, '') + ' ' + (r.responseStatus || 0) + ' ' + Math.round(r.duration) + 'ms')})`
 
 // rtpDumpJS summarizes the RTP stats of a page's PeerConnection, printed
 // when a test fails.
