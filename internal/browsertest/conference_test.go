@@ -82,6 +82,23 @@ func remoteTile(t *testing.T, p *page, name string) tileState {
 	return got
 }
 
+// waitStatsOverlays waits until every tile of p shows its frame rate.
+func waitStatsOverlays(t *testing.T, p *page) {
+	t.Helper()
+	eventually(t, 10*time.Second, p.name+"'s stats overlays show frame rates", func() error {
+		ts, err := p.tiles()
+		if err != nil {
+			return err
+		}
+		for _, x := range ts {
+			if !strings.Contains(x.Stats, "fps") {
+				return fmt.Errorf("tile %s stats %q", x.Name, x.Stats)
+			}
+		}
+		return nil
+	})
+}
+
 // twoInRoom starts the stack and a browser, and has Alice and Bob join room
 // through the conference page until each shows the other's tile.
 func twoInRoom(t *testing.T, room string) (s *stack, browser context.Context, alice, bob *page) {
@@ -174,18 +191,7 @@ func TestConferenceTwoBrowsers(t *testing.T) {
 	})
 
 	// The screenshot shows both tiles with their stats.
-	eventually(t, 10*time.Second, "bob's stats overlays show numbers", func() error {
-		ts, err := bob.tiles()
-		if err != nil {
-			return err
-		}
-		for _, x := range ts {
-			if !strings.Contains(x.Stats, "fps") {
-				return fmt.Errorf("tile %s stats %q", x.Name, x.Stats)
-			}
-		}
-		return nil
-	})
+	waitStatsOverlays(t, bob)
 	bob.screenshot(filepath.Join("..", "..", "test-artifacts", "conference.png"))
 
 	t.Run("quality", func(t *testing.T) { testQualitySwitch(t, bob) })

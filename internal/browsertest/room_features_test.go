@@ -31,18 +31,7 @@ func TestConferenceSpeakersScreenViewers(t *testing.T) {
 	joinConference(t, s, carol, room, "Carol")
 	remoteTile(t, alice, "Carol")
 	remoteTile(t, alice, "Bob")
-	eventually(t, 10*time.Second, "alice's stats overlays show frame rates", func() error {
-		ts, err := alice.tiles()
-		if err != nil {
-			return err
-		}
-		for _, x := range ts {
-			if !strings.Contains(x.Stats, "fps") {
-				return fmt.Errorf("tile %s stats %q", x.Name, x.Stats)
-			}
-		}
-		return nil
-	})
+	waitStatsOverlays(t, alice)
 	dir := filepath.Join("..", "..", "test-artifacts")
 	alice.screenshotAt(1280, 720, false, filepath.Join(dir, "conference-3-desktop.png"))
 	alice.screenshotAt(390, 844, true, filepath.Join(dir, "conference-3-phone.png"))

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"github.com/rtcloud/rtcloud/internal/rtpbuf"
 	"sync/atomic"
 	"time"
 
@@ -38,9 +39,7 @@ func (l *netInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RT
 	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
 		for _, p := range pkts {
 			if n, ok := p.(*rtcp.TransportLayerNack); ok {
-				for _, pair := range n.Nacks {
-					l.nacks.Add(uint64(len(pair.PacketList())))
-				}
+				l.nacks.Add(uint64(rtpbuf.CountNACKed(n.Nacks)))
 			}
 		}
 		return w.Write(pkts, a)

@@ -169,7 +169,11 @@ func TestLeaderFailoverWithin3s(t *testing.T) {
 
 	// A third controller stays standby; a graceful stop hands over at once.
 	c3 := startController(t, url, testConfig(), 1)
-	time.Sleep(500 * time.Millisecond) // let c3 campaign at least once
+	testenv.WaitFor(t, 2*time.Second, "c3 has campaigned and names the leader", func() bool {
+		var st statusJSON
+		call(t, "GET", c3.url+"/v1/status", "", &st)
+		return st.LeaderID == standby.ID()
+	})
 	if c3.IsLeader() {
 		t.Fatal("two leaders")
 	}

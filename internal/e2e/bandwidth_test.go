@@ -58,14 +58,7 @@ func TestAutoLayerFollowsBandwidth(t *testing.T) {
 	ctx := testenv.Context(t, 30*time.Second)
 	var rts []*client.RemoteTrack
 	for _, c := range []*client.Client{direct, slow} {
-		if _, err := c.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == lt.ID() }); err != nil {
-			t.Fatal(err)
-		}
-		rt, err := c.Subscribe(ctx, lt.ID(), bus.LayerAuto)
-		if err != nil {
-			t.Fatalf("%s subscribes: %v", c.Self().Identity, err)
-		}
-		rts = append(rts, rt)
+		rts = append(rts, subscribeTo(t, ctx, c, lt.ID(), bus.LayerAuto))
 	}
 	fast, slowRT := rts[0], rts[1]
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/testenv"
@@ -90,6 +91,20 @@ func publish(t *testing.T, c *client.Client, specs ...client.TrackSpec) []*clien
 		t.Fatalf("%s: %v", c.Self().Identity, err)
 	}
 	return tracks
+}
+
+// subscribeTo waits until c sees the track id and subscribes to it at
+// layer.
+func subscribeTo(t *testing.T, ctx context.Context, c *client.Client, id, layer string) *client.RemoteTrack {
+	t.Helper()
+	if _, err := c.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == id }); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := c.Subscribe(ctx, id, layer)
+	if err != nil {
+		t.Fatalf("%s subscribes to %s: %v", c.Self().Identity, id, err)
+	}
+	return rt
 }
 
 // receiving checks that a received track got at least min packets with no

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 )
@@ -51,13 +50,7 @@ func TestNACKRecovery(t *testing.T) {
 	mo.ReceiveLoss = loss.drop
 	sub := joinWith(t, c.wsURL, "default", "nack", "sub", mo)
 	ctx := testenv.Context(t, 30*time.Second)
-	if _, err := sub.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == lt.ID() }); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := sub.Subscribe(ctx, lt.ID(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := subscribeTo(t, ctx, sub, lt.ID(), "")
 	testenv.Eventually(t, 30*time.Second, "every packet recovered", func() error {
 		if n := loss.count.Load(); n < 30 {
 			return fmt.Errorf("only %d packets dropped so far", n)

@@ -76,13 +76,7 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	lt := publish(t, pub, spec)[0]
 	sub := join(t, c.wsURL, "default", "simulcast", "sub")
 	ctx := testenv.Context(t, 60*time.Second)
-	if _, err := sub.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == lt.ID() }); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := sub.Subscribe(ctx, lt.ID(), bus.LayerLow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := subscribeTo(t, ctx, sub, lt.ID(), bus.LayerLow)
 	wantLayer := func(layer int, name string) {
 		t.Helper()
 		start := rt.Stats().Packets
@@ -126,13 +120,7 @@ func TestH264Track(t *testing.T) {
 	lt := publish(t, pub, client.TrackSpec{Codec: client.CodecH264, FPS: 15, KbpsPerLayer: []int{300}, KeyframeFrames: 15})[0]
 	sub := join(t, c.wsURL, "default", "h264", "sub")
 	ctx := testenv.Context(t, 30*time.Second)
-	if _, err := sub.WaitTracks(ctx, 1, func(ti bus.TrackInfo) bool { return ti.ID == lt.ID() }); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := sub.Subscribe(ctx, lt.ID(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := subscribeTo(t, ctx, sub, lt.ID(), "")
 	testenv.Eventually(t, 30*time.Second, "H.264 received", func() error {
 		if err := receiving(rt, 100); err != nil {
 			return err

@@ -6,6 +6,7 @@
 package rtpbuf
 
 import (
+	"math/bits"
 	"sync"
 
 	"github.com/pion/rtcp"
@@ -120,4 +121,13 @@ func ForEachNACK(pairs []rtcp.NackPair, fn func(seq uint16)) {
 			}
 		}
 	}
+}
+
+// CountNACKed is how many packets pairs ask for.
+func CountNACKed(pairs []rtcp.NackPair) int {
+	n := 0
+	for _, p := range pairs {
+		n += 1 + bits.OnesCount16(uint16(p.LostPackets))
+	}
+	return n
 }

@@ -141,3 +141,13 @@ func TestCacheArrivalTime(t *testing.T) {
 		t.Fatal("At of an overwritten packet")
 	}
 }
+
+// CountNACKed agrees with ForEachNACK.
+func TestCountNACKed(t *testing.T) {
+	pairs := []rtcp.NackPair{{PacketID: 65535, LostPackets: 0b101}, {PacketID: 10, LostPackets: 0xffff}, {PacketID: 40}}
+	listed := 0
+	ForEachNACK(pairs, func(uint16) { listed++ })
+	if got := CountNACKed(pairs); got != listed || got != 3+17+1 {
+		t.Fatalf("CountNACKed %d, ForEachNACK listed %d, want 21", got, listed)
+	}
+}

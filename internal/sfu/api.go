@@ -2,8 +2,8 @@ package sfu
 
 import (
 	"fmt"
+	"github.com/rtcloud/rtcloud/internal/rtpbuf"
 	"io"
-	"math/bits"
 	"sync"
 
 	"github.com/pion/interceptor"
@@ -151,9 +151,7 @@ func (i *nackCountInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) intercep
 	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
 		for _, p := range pkts {
 			if n, ok := p.(*rtcp.TransportLayerNack); ok {
-				for _, pair := range n.Nacks {
-					i.m.NACKsSent.Add(float64(1 + bits.OnesCount16(uint16(pair.LostPackets))))
-				}
+				i.m.NACKsSent.Add(float64(rtpbuf.CountNACKed(n.Nacks)))
 			}
 		}
 		return w.Write(pkts, a)

@@ -65,17 +65,21 @@ func TestMuteStopsForwarding(t *testing.T) {
 			}
 		}
 	}
+	env.node.mu.Lock()
+	up := env.node.tracks[tracks[0].ID]
+	env.node.mu.Unlock()
 	mute(true)
-	// Packets already on their way may still land; then nothing more.
-	time.Sleep(100 * time.Millisecond)
+	// Packets forwarded before the mute may still be on their way: they
+	// have landed by the time the node has read 20 more.
+	inAtMute := up.packetsIn.Load()
+	waitFor(t, 5*time.Second, "the node reads 20 packets after the mute", func() bool {
+		return up.packetsIn.Load() >= inAtMute+20
+	})
 	atMute := map[string]int{}
 	for _, mid := range mids {
 		atMute[mid] = received(mid)
 	}
-	env.node.mu.Lock()
-	up := env.node.tracks[tracks[0].ID]
-	env.node.mu.Unlock()
-	inAtMute := up.packetsIn.Load()
+	inAtMute = up.packetsIn.Load()
 	waitFor(t, 5*time.Second, "the node reads 100 more packets from the publisher", func() bool {
 		return up.packetsIn.Load() >= inAtMute+100
 	})

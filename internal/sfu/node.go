@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,10 +222,7 @@ func (n *Node) shutdown() {
 	n.stopOnce.Do(func() { close(n.stopping) })
 	n.mu.Lock()
 	n.closing = true
-	all := make([]*session, 0, len(n.sessions))
-	for _, s := range n.sessions {
-		all = append(all, s)
-	}
+	all := slices.Collect(maps.Values(n.sessions))
 	n.mu.Unlock()
 	for _, s := range all {
 		s.close("node shutting down", true)
@@ -380,10 +379,7 @@ func (n *Node) tcpRecovered(remote net.Addr, dropped uint64) {
 		}
 		s.log.Debug("ICE-TCP peer caught up after drops", "dropped", dropped)
 		s.mu.Lock()
-		downs := make([]*downTrack, 0, len(s.downs))
-		for _, d := range s.downs {
-			downs = append(downs, d)
-		}
+		downs := slices.Collect(maps.Values(s.downs))
 		s.mu.Unlock()
 		for _, d := range downs {
 			d.resync()

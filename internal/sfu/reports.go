@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -54,10 +56,7 @@ func (s *session) sendReports(now time.Time) {
 		return
 	}
 	pc, closed := s.pc, s.closed
-	downs := make([]*downTrack, 0, len(s.downs))
-	for _, d := range s.downs {
-		downs = append(downs, d)
-	}
+	downs := slices.Collect(maps.Values(s.downs))
 	s.mu.Unlock()
 	if pc == nil || closed || len(downs) == 0 {
 		return

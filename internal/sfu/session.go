@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -305,14 +307,8 @@ func (s *session) close(reason string, byNode bool) {
 		s.expiry.Stop()
 	}
 	pc := s.pc
-	ups := make([]*upTrack, 0, len(s.ups))
-	for _, up := range s.ups {
-		ups = append(ups, up)
-	}
-	downs := make([]*downTrack, 0, len(s.downs))
-	for _, d := range s.downs {
-		downs = append(downs, d)
-	}
+	ups := slices.Collect(maps.Values(s.ups))
+	downs := slices.Collect(maps.Values(s.downs))
 	s.mu.Unlock()
 
 	s.n.removeSession(s)

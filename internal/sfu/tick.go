@@ -2,8 +2,10 @@ package sfu
 
 import (
 	"context"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,14 +67,8 @@ func (n *Node) sendReports(now time.Time) {
 func (n *Node) snapshot() ([]*session, []*upTrack) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ss := make([]*session, 0, len(n.sessions))
-	for _, s := range n.sessions {
-		ss = append(ss, s)
-	}
-	ts := make([]*upTrack, 0, len(n.tracks))
-	for _, t := range n.tracks {
-		ts = append(ts, t)
-	}
+	ss := slices.Collect(maps.Values(n.sessions))
+	ts := slices.Collect(maps.Values(n.tracks))
 	return ss, ts
 }
 

@@ -151,6 +151,7 @@ func (c *client) expect(typ string, ok func(protocol.Message) bool) protocol.Mes
 		}
 	}
 	timeout := time.After(5 * time.Second)
+	done := c.done
 	for {
 		select {
 		case m := <-c.in:
@@ -158,22 +159,15 @@ func (c *client) expect(typ string, ok func(protocol.Message) bool) protocol.Mes
 				return m
 			}
 			c.backlog = append(c.backlog, m)
-		case <-c.done:
-			for {
-				select {
-				case m := <-c.in:
-					if match(m) {
-						return m
-					}
-					c.backlog = append(c.backlog, m)
-					continue
-				default:
-				}
-				break
-			}
-			c.t.Fatalf("connection ended (%v) while waiting for %s", c.err, typ)
+		case <-done:
+			// What arrived before the end may still be queued: it is
+			// read first (a nil channel never fires again).
+			done = nil
 		case <-timeout:
 			c.t.Fatalf("timed out waiting for %s", typ)
+		}
+		if done == nil && len(c.in) == 0 {
+			c.t.Fatalf("connection ended (%v) while waiting for %s", c.err, typ)
 		}
 	}
 }
