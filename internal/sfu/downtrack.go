@@ -429,24 +429,7 @@ func (d *downTrack) resync() {
 // the publisher sent meanwhile.
 func (d *downTrack) resume() {
 	d.mu.Lock()
-	src, target := d.src, d.target
-	if src == nil {
-		d.mu.Unlock()
-		return
-	}
 	d.rebase = true
-	if d.video && d.current >= 0 {
-		d.stalled, d.current, d.waitSince = d.current, -1, time.Now()
-	}
 	d.mu.Unlock()
-	if d.video {
-		src.requestKeyframe(target)
-	}
-}
-
-// layerState reports the wanted and current layers.
-func (d *downTrack) layerState() (want, current int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.want, d.current
+	d.resync()
 }

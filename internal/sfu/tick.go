@@ -72,7 +72,8 @@ func (n *Node) snapshot() ([]*session, []*upTrack) {
 	return ss, ts
 }
 
-// maintain updates layer bitrates and re-targets automatic subscriptions.
+// maintain updates layer bitrates and re-targets every simulcast
+// subscription.
 func (n *Node) maintain(dt time.Duration) {
 	sessions, tracks := n.snapshot()
 	n.updateGauges(sessions, tracks)
