@@ -171,7 +171,7 @@ func (n *Node) subscribe(_ context.Context, req bus.Subscribe) (any, error) {
 		}
 	}
 	for i, sub := range req.Subscriptions {
-		if err := downs[i].setSource(ups[i], wantOf(sub.Layer)); err != nil {
+		if err := n.setSource(downs[i], ups[i], wantOf(sub.Layer)); err != nil {
 			return nil, fmt.Errorf("mid %s: %w", sub.MID, err)
 		}
 	}
@@ -189,7 +189,7 @@ func (n *Node) unsubscribe(_ context.Context, req bus.Unsubscribe) (any, error) 
 		}
 	}
 	for _, mid := range req.MIDs {
-		_ = s.down(mid).setSource(nil, autoLayer)
+		_ = n.setSource(s.down(mid), nil, autoLayer)
 	}
 	return bus.Reply{}, nil
 }

@@ -68,7 +68,7 @@ type Node struct {
 	api       *webrtc.API
 	startedAt time.Time
 	metrics   *metrics.SFU
-	naive     bool // ForwarderNaive
+	naive     *naiveForwarder // ForwarderNaive only
 	rtx       *rtxBudget
 	fwdTime   prometheus.Histogram // see upTrack.forward
 	certMu    sync.Mutex
@@ -153,11 +153,14 @@ func NewNode(o Options) (*Node, error) {
 	}
 	n := &Node{
 		cfg: o.Config, bus: o.Bus, log: o.Logger.With("component", "sfu", "node", id), id: id,
-		mux: mux, api: api, startedAt: time.Now(), metrics: m, naive: naive, negotiateTimeout: 30 * time.Second,
+		mux: mux, api: api, startedAt: time.Now(), metrics: m, negotiateTimeout: 30 * time.Second,
 		sessions: map[string]*session{}, tracks: map[string]*upTrack{}, speakers: map[string]string{},
 		stopping: make(chan struct{}),
 		fwdTime:  fwdTime,
 		rtx:      newRTXBudget(o.Config.Retransmit, m.Registry, map[string]string{"node": id}),
+	}
+	if naive {
+		n.naive = newNaiveForwarder()
 	}
 	if o.Bus != nil {
 		n.events = o.Bus
@@ -299,7 +302,7 @@ func (n *Node) registerTracks(ups []*upTrack) {
 	n.mu.Unlock()
 	for _, up := range ups {
 		info := up.trackInfo()
-		p := up.pub.p
+		p := up.owner
 		n.emitRoom(bus.Event{Type: bus.EventTrackPublished, Participant: &p, Track: &info})
 	}
 }
@@ -313,11 +316,20 @@ func (n *Node) unpublish(up *upTrack) {
 	delete(n.tracks, up.id)
 	n.mu.Unlock()
 	for _, d := range up.downTracks() {
-		_ = d.setSource(nil, autoLayer)
+		_ = n.setSource(d, nil, autoLayer)
 	}
 	info := up.trackInfo()
-	p := up.pub.p
+	p := up.owner
 	n.emitRoom(bus.Event{Type: bus.EventTrackUnpublished, Participant: &p, Track: &info})
+}
+
+// setSource makes d forward up (nil: nothing) from layer want, through
+// the node's forwarder.
+func (n *Node) setSource(d *downTrack, up *upTrack, want int) error {
+	if n.naive != nil {
+		return n.naive.setSource(d, up, want)
+	}
+	return d.setSource(up, want)
 }
 
 // checkSubscriptions finds the tracks subs refer to and checks s may
@@ -337,7 +349,7 @@ func (n *Node) checkSubscriptions(s *session, infos []mediaInfo, subs []bus.Subs
 		n.mu.Lock()
 		up := n.tracks[sub.TrackID]
 		n.mu.Unlock()
-		if up == nil || up.pub.p.Namespace != s.p.Namespace || up.pub.p.Room != s.p.Room {
+		if up == nil || up.owner.Namespace != s.p.Namespace || up.owner.Room != s.p.Room {
 			return nil, fmt.Errorf("%w: %s", ErrNoTrack, sub.TrackID)
 		}
 		if infos != nil {

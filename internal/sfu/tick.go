@@ -55,7 +55,7 @@ func (n *Node) tick(ctx context.Context) {
 // sendReports sends every session its sender reports. The naive
 // forwarder leaves them to Pion's interceptor.
 func (n *Node) sendReports(now time.Time) {
-	if n.naive {
+	if n.naive != nil {
 		return
 	}
 	sessions, _ := n.snapshot()
@@ -113,7 +113,7 @@ func (n *Node) activeSpeakers() {
 		if t.kind != bus.KindAudio {
 			continue
 		}
-		p := t.pub.p
+		p := t.owner
 		key := bus.RoomKey(p.Namespace, p.Room)
 		roomOf[key] = p
 		if lvl := t.takeLevel(); lvl >= speakerThreshold {
