@@ -19,6 +19,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/sfu"
 	"github.com/rtcloud/rtcloud/internal/signal"
+	"github.com/rtcloud/rtcloud/internal/version"
 )
 
 // commonFlags are the flags every long-running component understands;
@@ -144,11 +145,17 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := regionFromKubernetes(ctx, &c.SFU); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-sfu", stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	if c.SFU.KubernetesNode != "" {
+		log.Info("location from the Kubernetes node", "node", c.SFU.KubernetesNode, "region", c.SFU.Region, "zone", c.SFU.Zone)
+	}
 	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch})
 	if err != nil {
 		return err
@@ -158,6 +165,7 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", node.MetricsHandler())
 		mux.HandleFunc("/healthz", healthz(node.Ready))
+		mux.Handle("GET /version", version.Handler())
 		if f.pprof {
 			mountPprof(mux)
 		}
@@ -239,6 +247,7 @@ func serveListener(ctx context.Context, ln net.Listener, h http.Handler, log *sl
 
 func healthz(ready ...func() bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Rtcloud-Version", version.String())
 		for _, r := range ready {
 			if !r() {
 				http.Error(w, "not ready", http.StatusServiceUnavailable)
