@@ -67,6 +67,10 @@ type SFU struct {
 	KubernetesNode string `yaml:"kubernetes_node"`
 	// MediaPort is the one UDP port and the one TCP port all clients use.
 	MediaPort int `yaml:"media_port"`
+	// RelayPort is the UDP port other nodes send relay traffic to (rooms
+	// that span nodes); 0 picks a free port. The relay runs when
+	// relay.secret is set.
+	RelayPort int `yaml:"relay_port"`
 	// BindIP is the address the media sockets listen on (default all).
 	BindIP string `yaml:"bind_ip"`
 	// AdvertiseIPs are put in ICE candidates; default: the machine's
@@ -122,6 +126,7 @@ func Default() Config {
 		Signal: Signal{HTTPAddr: ":7800"},
 		SFU: SFU{
 			MediaPort:         7801,
+			RelayPort:         7802,
 			HeartbeatInterval: time.Second,
 		},
 		Log:        Log{Level: "info", Format: "text"},

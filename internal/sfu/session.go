@@ -71,7 +71,7 @@ func (s *session) negotiate(ctx context.Context, offer string, publish []bus.Pub
 			return negotiation{}, fmt.Errorf("%w: publish", ErrForbidden)
 		}
 	}
-	targets, err := s.n.checkSubscriptions(s, infos, subs)
+	targets, err := s.n.checkSubscriptions(ctx, s, infos, subs)
 	if err != nil {
 		return negotiation{}, err
 	}

@@ -33,10 +33,15 @@ func (n *Node) tick(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hb.C:
+		case now := <-hb.C:
 			n.heartbeat()
+			n.publishLinks(now)
 		case now := <-maint.C:
 			n.maintain(now.Sub(last))
+			if n.relay != nil {
+				n.relay.maintain(now)
+				n.relay.unwatchIdleRooms()
+			}
 			last = now
 			if now.Sub(lastSpeakers) >= speakerInterval {
 				n.activeSpeakers()
@@ -110,7 +115,7 @@ func (n *Node) activeSpeakers() {
 	rooms := map[string][]bus.Speaker{}
 	roomOf := map[string]bus.Participant{}
 	for _, t := range tracks {
-		if t.kind != bus.KindAudio {
+		if t.kind != bus.KindAudio || t.ingress {
 			continue
 		}
 		p := t.owner
@@ -153,6 +158,7 @@ func (n *Node) Info() bus.NodeInfo {
 	return bus.NodeInfo{
 		ID: n.id, Region: n.cfg.Region, Zone: n.cfg.Zone, ISP: n.cfg.ISP,
 		PublicIPs: n.mux.AdvertiseIPs(), MediaPort: n.MediaPort(), Capacity: n.cfg.Capacity,
+		RelayAddr: n.RelayAddr(),
 		Draining:  n.draining.Load(),
 		StartedAt: n.startedAt, SentAt: time.Now(),
 		Load: bus.NodeLoad{

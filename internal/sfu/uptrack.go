@@ -49,10 +49,13 @@ type upTrack struct {
 	owner    bus.Participant
 	upstream rtcpWriter
 	video    bool
-	m        *metrics.SFU        // may be nil (unit tests)
-	batch    batcher             // may be nil
-	rtx      *rtxBudget          // may be nil (unit tests)
-	fwdTime  prometheus.Observer // read to last write of a fan-out; may be nil
+	// ingress: the source is the relay (relayin.go), not a local
+	// publisher. Its layers are never idle here: the origin decides.
+	ingress bool
+	m       *metrics.SFU        // may be nil (unit tests)
+	batch   batcher             // may be nil
+	rtx     *rtxBudget          // may be nil (unit tests)
+	fwdTime prometheus.Observer // read to last write of a fan-out; may be nil
 
 	layers [maxLayers]*layer
 	sinks  atomic.Pointer[[]sink] // copy-on-write snapshot
@@ -247,7 +250,7 @@ func (t *upTrack) updateRates(dt time.Duration) {
 			l.idleFor = 0
 		}
 		l.lastRate = b
-		l.idle.Store(l.present.Load() && l.idleFor >= layerIdleAfter)
+		l.idle.Store(!t.ingress && l.present.Load() && l.idleFor >= layerIdleAfter)
 	}
 }
 
