@@ -175,6 +175,7 @@ type LinkStats struct {
 	NACKsSent             uint64 // packets requested from the peer
 	NACKsReceived         uint64 // packets the peer requested
 	Retransmits           uint64 // packets resent from the cache
+	FECSent               uint64 // parity packets sent
 	FECRecovered          uint64 // lost packets rebuilt from parity
 	Lost                  uint64 // packets given up on (not recovered)
 }
