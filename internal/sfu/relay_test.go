@@ -1,0 +1,228 @@
+package sfu
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/internal/relay"
+)
+
+var testRelaySecret = []byte("relay test secret, 32 bytes long")
+
+// newCluster starts one embedded NATS server and a relay-enabled node per
+// region, each with its own bus client, and waits until every node has
+// every other as a relay peer.
+func newCluster(t *testing.T, regions ...string) []*testEnv {
+	t.Helper()
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	var envs []*testEnv
+	for _, region := range regions {
+		b, err := bus.Connect(bus.Options{URLs: srv.ClientURL(), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		node, err := NewNode(Options{
+			Config: config.SFU{
+				NodeID: "sfu-" + region, Region: region, BindIP: "127.0.0.1", AdvertiseIPs: []string{"127.0.0.1"},
+				HeartbeatInterval: 100 * time.Millisecond,
+			},
+			Bus: b, Logger: slog.New(slog.DiscardHandler), RelaySecret: testRelaySecret,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = node.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		waitFor(t, 5*time.Second, "node ready", node.Ready)
+		envs = append(envs, &testEnv{t: t, bus: b, node: node})
+	}
+	for _, e := range envs {
+		waitFor(t, 5*time.Second, "relay peers", func() bool {
+			ids := e.node.relay.peerIDs()
+			up := 0
+			for _, l := range e.node.relay.t.Links() {
+				if l.Addr.IsValid() {
+					up++
+				}
+			}
+			return len(ids) == len(envs)-1 && up == len(envs)-1
+		})
+	}
+	return envs
+}
+
+// link returns the stats of the link from e's node to peer.
+func (e *testEnv) link(peer string) relay.LinkStats {
+	for _, l := range e.node.relay.t.Links() {
+		if l.Peer == peer {
+			return l
+		}
+	}
+	return relay.LinkStats{}
+}
+
+// publishAV joins a publisher of one Opus and one VP8 track to room on e
+// and returns their senders and track infos.
+func publishAV(t *testing.T, e *testEnv, id, room string) ([]*sender, []bus.TrackInfo) {
+	t.Helper()
+	pub := e.newPeer(id, peerOpts{})
+	a := pub.addSend(webrtc.MimeTypeOpus)[0]
+	v := pub.addSend(webrtc.MimeTypeVP8)[0]
+	if err := pub.join(room, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "publisher connected", pub.connected)
+	var infos []bus.TrackInfo
+	for _, tr := range e.roomTracks(room) {
+		if tr.Identity == id {
+			infos = append(infos, tr)
+		}
+	}
+	if len(infos) != 2 {
+		t.Fatalf("publisher %s: tracks %+v", id, infos)
+	}
+	slices.SortFunc(infos, func(x, y bus.TrackInfo) int { // audio first
+		if x.Kind == y.Kind {
+			return 0
+		}
+		if x.Kind == bus.KindAudio {
+			return -1
+		}
+		return 1
+	})
+	return []*sender{{track: a}, {track: v, video: true}}, infos
+}
+
+// subscribeAll joins a subscriber of the given tracks to room on e; it
+// returns the peer and the mid of each track, in order.
+func subscribeAll(t *testing.T, e *testEnv, id, room string, infos []bus.TrackInfo) (*testPeer, []string) {
+	t.Helper()
+	p := e.newPeer(id, peerOpts{})
+	var tcs []*webrtc.RTPTransceiver
+	for _, info := range infos {
+		tcs = append(tcs, p.addRecv(webrtc.NewRTPCodecType(info.Kind)))
+	}
+	if err := p.join(room, func() []bus.Subscription {
+		var subs []bus.Subscription
+		for i, info := range infos {
+			subs = append(subs, bus.Subscription{MID: tcs[i].Mid(), TrackID: info.ID})
+		}
+		return subs
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "subscriber connected", p.connected)
+	mids := make([]string, len(tcs))
+	for i, tc := range tcs {
+		mids[i] = tc.Mid()
+	}
+	return p, mids
+}
+
+// pump sends on every sender every 10 ms (a video keyframe every 20th
+// packet) until stopped.
+func pump(senders []*sender) func() {
+	return every(10*time.Millisecond, func(c uint32) {
+		for _, s := range senders {
+			_ = s.send(c, c%20 == 0)
+		}
+	})
+}
+
+// received reports whether p got at least n packets on every mid.
+func received(p *testPeer, n int, mids ...string) func() bool {
+	return func() bool {
+		for _, mid := range mids {
+			if len(p.stream(mid).seqs) < n {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// TestRelayRoomAcrossNodes: three nodes in three regions, one room. A
+// publisher on each node; each node's subscriber receives the audio and
+// video of the publishers on the other nodes; every node's room state
+// lists all three publishers; a late joiner on a fourth node receives
+// too. When the subscribers leave, the relay outputs stop after the grace
+// period and the link counters stop growing.
+func TestRelayRoomAcrossNodes(t *testing.T) {
+	envs := newCluster(t, "eu", "us", "ap", "sa")
+	const room = "span"
+	var all []bus.TrackInfo
+	var senders []*sender
+	for _, e := range envs[:3] {
+		s, infos := publishAV(t, e, "pub-"+e.node.cfg.Region, room)
+		senders = append(senders, s...)
+		all = append(all, infos...)
+	}
+	stop := pump(senders)
+	defer stop()
+	for _, e := range envs {
+		if got := len(e.roomTracks(room)); got != len(all) {
+			t.Fatalf("%s lists %d tracks of the room, want %d", e.node.ID(), got, len(all))
+		}
+	}
+	var subs []*testPeer
+	var mids [][]string
+	for i, e := range envs[:3] {
+		var remote []bus.TrackInfo
+		for j, info := range all {
+			if j/2 != i {
+				remote = append(remote, info)
+			}
+		}
+		p, m := subscribeAll(t, e, "sub-"+e.node.cfg.Region, room, remote)
+		subs, mids = append(subs, p), append(mids, m)
+	}
+	for i, p := range subs {
+		waitFor(t, 15*time.Second, "media from the other nodes at "+envs[i].node.ID(), received(p, 20, mids[i]...))
+	}
+	// A late joiner on a fourth node.
+	late, lateMids := subscribeAll(t, envs[3], "late", room, all)
+	waitFor(t, 15*time.Second, "media at the late joiner", received(late, 20, lateMids...))
+
+	// Everyone leaves: forwarding stops after the grace period.
+	for _, p := range append(subs, late) {
+		if err := p.env.request(bus.CmdClose, bus.Close{SessionID: p.sessionID()}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range envs[:3] {
+		waitFor(t, 10*time.Second, "relay outputs stopped on "+e.node.ID(), func() bool {
+			e.node.relay.mu.Lock()
+			defer e.node.relay.mu.Unlock()
+			return len(e.node.relay.outs) == 0
+		})
+	}
+	before := envs[0].link("sfu-us").BytesOut
+	// The eu publisher keeps sending: 30 more packets of its video reach eu.
+	video := envs[0].track(all[1].ID)
+	in := video.packetsIn.Load()
+	waitFor(t, 5*time.Second, "more video at eu", func() bool { return video.packetsIn.Load() >= in+30 })
+	// Probes still cross the link: a few hundred bytes, not media.
+	if grown := envs[0].link("sfu-us").BytesOut - before; grown > 3000 {
+		t.Fatalf("eu -> us still carries %d bytes after everyone left", grown)
+	}
+}
+
+// track returns the node's track id.
+func (e *testEnv) track(id string) *upTrack {
+	e.node.mu.Lock()
+	defer e.node.mu.Unlock()
+	return e.node.tracks[id]
+}
