@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/relay"
@@ -225,4 +226,78 @@ func (e *testEnv) track(id string) *upTrack {
 	e.node.mu.Lock()
 	defer e.node.mu.Unlock()
 	return e.node.tracks[id]
+}
+
+// pushRoutes publishes each node's table as the controller does.
+func pushRoutes(t *testing.T, b *bus.Client, version uint64, tables map[string]map[string]string) {
+	t.Helper()
+	for node, table := range tables {
+		nr := bus.NodeRoutes{Version: version, Node: node, Routes: map[string]bus.Route{}}
+		for dst, next := range table {
+			nr.Routes[dst] = bus.Route{NextHop: next}
+		}
+		if err := b.Publish(bus.NodeRoutesSubject(node), nr); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRelayMultiHopOneCopy: eu and ap may not talk directly, so the
+// tables send eu <-> ap through us. A publisher on eu, subscribers on us
+// and on ap: ap receives through us, and eu sends one copy of each
+// stream to us (which taps it for its own subscriber and passes it on),
+// not one per destination.
+func TestRelayMultiHopOneCopy(t *testing.T) {
+	envs := newCluster(t, "eu", "us", "ap")
+	eu, us, ap := envs[0], envs[1], envs[2]
+	pushRoutes(t, eu.bus, 1, map[string]map[string]string{
+		"sfu-eu": {"sfu-us": "sfu-us", "sfu-ap": "sfu-us"},
+		"sfu-us": {"sfu-eu": "sfu-eu", "sfu-ap": "sfu-ap"},
+		"sfu-ap": {"sfu-eu": "sfu-us", "sfu-us": "sfu-us"},
+	})
+	for _, e := range envs {
+		waitFor(t, 5*time.Second, "routes applied", func() bool { return e.node.relay.routesVersion() == 1 })
+	}
+	const room = "hops"
+	senders, infos := publishAV(t, eu, "pub", room)
+	stop := pump(senders)
+	defer stop()
+	subUS, midsUS := subscribeAll(t, us, "sub-us", room, infos)
+	subAP, midsAP := subscribeAll(t, ap, "sub-ap", room, infos)
+	waitFor(t, 15*time.Second, "media at us", received(subUS, 30, midsUS...))
+	waitFor(t, 15*time.Second, "media at ap", received(subAP, 30, midsAP...))
+
+	// Steady state: count what eu publishes and what crosses each link
+	// over the next 100 packets of each track.
+	audio, video := eu.track(infos[0].ID), eu.track(infos[1].ID)
+	in0 := audio.packetsIn.Load() + video.packetsIn.Load()
+	toUS0, toAP0 := eu.link("sfu-us").PacketsOut, eu.link("sfu-ap").PacketsOut
+	transit0 := testutilCounter(us.node.relay.forwarded)
+	waitFor(t, 10*time.Second, "200 more packets published", func() bool {
+		return audio.packetsIn.Load()+video.packetsIn.Load() >= in0+200
+	})
+	published := audio.packetsIn.Load() + video.packetsIn.Load() - in0
+	toUS := eu.link("sfu-us").PacketsOut - toUS0
+	toAP := eu.link("sfu-ap").PacketsOut - toAP0
+	transit := testutilCounter(us.node.relay.forwarded) - transit0
+	t.Logf("published %d, eu->us %d, eu->ap %d, passed on by us %d", published, toUS, toAP, transit)
+	// One copy per stream on eu -> us (plus probes and the packets in
+	// flight at either end of the window), none on eu -> ap.
+	if float64(toUS) > 1.2*float64(published) || float64(toUS) < 0.8*float64(published) {
+		t.Fatalf("eu -> us carried %d packets for %d published: want one copy of each", toUS, published)
+	}
+	if toAP > 10 {
+		t.Fatalf("eu -> ap carried %d packets; the table forbids the direct link", toAP)
+	}
+	if float64(transit) < 0.8*float64(published) {
+		t.Fatalf("us passed on %d packets of %d towards ap", transit, published)
+	}
+}
+
+func testutilCounter(c interface{ Write(*dto.Metric) error }) uint64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return uint64(m.GetCounter().GetValue())
 }
