@@ -125,6 +125,9 @@ func (p *Planner) selectAlt(d, v int) (alt int32, cost float64, watch bool) {
 			continue
 		}
 		t := c + phi[a]
+		if t >= costP && t >= costL {
+			continue
+		}
 		protect := int(nh) == d || !p.ancestor(d, nh, int32(a))
 		if protect && t < costP {
 			if !p.feasible(d, v, a) {

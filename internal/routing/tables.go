@@ -32,8 +32,12 @@ type Tables struct {
 type Change struct {
 	Source, Destination string
 	From, To            string // next hops; empty for none
-	Reason              string
+	why                 reason
+	name                func(int32) string
 }
+
+// Reason says why the route changed.
+func (c Change) Reason() string { return c.why.text(c.name) }
 
 // Route is how one node reaches one destination.
 type Route struct {
@@ -88,7 +92,7 @@ func (t *Tables) name(h int32) string {
 // tables, and marks the plan changed when any does.
 func (p *Planner) changes(r *plan) []Change {
 	var out []Change
-	t := Tables{ids: p.g.ids, gone: p.gone}
+	t := &Tables{ids: p.g.ids, gone: slices.Clone(p.gone)}
 	for d := range r.n {
 		if !r.colChanged[d] {
 			continue
@@ -101,7 +105,7 @@ func (p *Planner) changes(r *plan) []Change {
 			r.changed = true
 			out = append(out, Change{
 				Source: p.g.ids[v], Destination: p.g.ids[d],
-				From: t.name(old), To: t.name(nw), Reason: p.why[d][v].text(t.name),
+				From: t.name(old), To: t.name(nw), why: p.why[d][v], name: t.name,
 			})
 		}
 	}
