@@ -101,6 +101,7 @@ type plan struct {
 	rowDirty   []bool // sources one of whose links changed
 	colChanged []bool // destinations whose next hops or path costs changed
 	changed    bool   // a next hop or an alternate changed: new version
+	newRoutes  int
 	watch      []pair
 }
 
@@ -143,7 +144,7 @@ func (p *Planner) Plan(g Graph) (*Tables, error) {
 	p.next, p.newNext = p.newNext, p.next
 	p.alt, p.newAlt = p.newAlt, p.alt
 	t := p.snapshot(r.changed, changes)
-	t.Held = held
+	t.Held, t.NewRoutes = held, r.newRoutes
 	return t, nil
 }
 

@@ -125,8 +125,8 @@ func (p *Planner) selectAlt(d, v int) (alt int32, cost float64, watch bool) {
 			continue
 		}
 		t := c + phi[a]
-		if t >= costP && t >= costL {
-			continue
+		if t >= costP {
+			continue // a cheaper path-avoiding one is known
 		}
 		protect := int(nh) == d || !p.ancestor(d, nh, int32(a))
 		if protect && t < costP {

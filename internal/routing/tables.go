@@ -12,8 +12,10 @@ type Tables struct {
 	// NewVersion is true when the plan that returned these tables made a
 	// new version.
 	NewVersion bool
-	// Changes lists the next hops the new version changed, with why.
-	Changes []Change
+	// Changes lists the next hops the new version changed or removed, with
+	// why; NewRoutes counts the pairs that had no route and got one.
+	Changes   []Change
+	NewRoutes int
 	// Held lists nodes that came back too soon after leaving: they join
 	// the tables once no version that knew them before is in use.
 	Held []string
@@ -103,6 +105,10 @@ func (p *Planner) changes(r *plan) []Change {
 				continue
 			}
 			r.changed = true
+			if old == -1 {
+				r.newRoutes++
+				continue
+			}
 			out = append(out, Change{
 				Source: p.g.ids[v], Destination: p.g.ids[d],
 				From: t.name(old), To: t.name(nw), why: p.why[d][v], name: t.name,
