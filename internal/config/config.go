@@ -29,6 +29,8 @@ type Config struct {
 	Log    Log               `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// Relay configures node-to-node relaying and routing.
+	Relay Relay `yaml:"relay"`
 }
 
 // NATS is the bus connection.
@@ -131,6 +133,7 @@ func Default() Config {
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Relay:      DefaultRelay(),
 	}
 }
 
@@ -178,6 +181,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		"RTCLOUD_METRICS_ADDR":    &c.SFU.MetricsAddr,
 		"RTCLOUD_LOG_LEVEL":       &c.Log.Level,
 		"RTCLOUD_LOG_FORMAT":      &c.Log.Format,
+		"RTCLOUD_RELAY_SECRET":    &c.Relay.Secret,
 	}
 	for k, p := range str {
 		if v, ok := lookup(k); ok {
@@ -270,6 +274,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	errs = append(errs, c.Relay.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
