@@ -232,6 +232,10 @@ type Event struct {
 	From    string   `json:"from,omitempty"`
 	To      []string `json:"to,omitempty"`
 	Payload []byte   `json:"payload,omitempty"`
+	// Node is the SFU node that published the event (room events from
+	// nodes). Active speakers are per node: a room that spans nodes gets
+	// one set from each, and receivers merge them.
+	Node string `json:"node,omitempty"`
 }
 
 // Speaker is one entry of an active-speakers event; Level is 0 (silent) to 1.

@@ -277,6 +277,7 @@ func (n *Node) emit(subject string, ev bus.Event) {
 	if n.events == nil {
 		return
 	}
+	ev.Node = n.id
 	if err := n.events.Publish(subject, ev); err != nil {
 		n.log.Warn("publish event", "type", ev.Type, "err", err)
 	}

@@ -3,6 +3,7 @@ package signal
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
@@ -34,8 +35,38 @@ func (c *conn) deliver(ev bus.Event) {
 		return
 	}
 	if forSession(ev, c.sess) {
+		if ev.Type == bus.EventActiveSpeakers && ev.Node != "" {
+			ev.Speakers = c.mergeSpeakers(ev.Node, ev.Speakers)
+		}
 		c.send(eventMessage(ev))
 	}
+}
+
+// mergeSpeakers records node's active speakers and returns those of every
+// node of the room, loudest first; c.mu is held.
+func (c *conn) mergeSpeakers(node string, sp []bus.Speaker) []bus.Speaker {
+	if c.speakers == nil {
+		c.speakers = map[string][]bus.Speaker{}
+	}
+	if len(sp) == 0 {
+		delete(c.speakers, node)
+	} else {
+		c.speakers[node] = sp
+	}
+	out := []bus.Speaker{}
+	for _, s := range c.speakers {
+		out = append(out, s...)
+	}
+	slices.SortStableFunc(out, func(a, b bus.Speaker) int {
+		switch {
+		case a.Level > b.Level:
+			return -1
+		case a.Level < b.Level:
+			return 1
+		}
+		return strings.Compare(a.SessionID, b.SessionID)
+	})
+	return out
 }
 
 // forSession reports whether a room event is meant for sess: data
