@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rtcloud/rtcloud/internal/bus"
@@ -300,4 +302,175 @@ func testutilCounter(c interface{ Write(*dto.Metric) error }) uint64 {
 		return 0
 	}
 	return uint64(m.GetCounter().GetValue())
+}
+
+// TestRelaySimulcastAndKeyframes: a simulcast publisher on eu, a viewer on
+// us asking for the low layer, then the high one. Only the layer the
+// viewer needs crosses the link, the switch happens on a keyframe with
+// continuous sequence numbers, and a keyframe request of the viewer
+// reaches the publisher on eu through the relay.
+func TestRelaySimulcastAndKeyframes(t *testing.T) {
+	envs := newCluster(t, "eu", "us")
+	eu, us := envs[0], envs[1]
+	info, senders, up := simulcastPublisher(t, eu, "sim")
+	defer every(3*time.Millisecond, func(c uint32) {
+		for _, s := range senders {
+			_ = s.send(c, c%40 == 0)
+		}
+	})()
+	waitAllLayers(t, up)
+	sub := us.newPeer("viewer", peerOpts{})
+	tc := sub.addRecv(webrtc.RTPCodecTypeVideo)
+	if err := sub.join("sim", func() []bus.Subscription {
+		return []bus.Subscription{{MID: tc.Mid(), TrackID: info.ID, Layer: bus.LayerLow}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "subscriber connected", sub.connected)
+	hasLayer := func(l byte) func() bool {
+		return func() bool { return slices.Contains(sub.stream(tc.Mid()).layers, l) }
+	}
+	demand := func() uint8 {
+		eu.node.relay.mu.Lock()
+		o := eu.node.relay.outs[up]
+		eu.node.relay.mu.Unlock()
+		if o == nil {
+			return 0
+		}
+		return o.destinations()["sfu-us"]
+	}
+	waitFor(t, 10*time.Second, "low layer packets at us", hasLayer(0))
+	if d := demand(); d != 1 {
+		t.Fatalf("eu sends us layers %v, want only low", layerList(d))
+	}
+	if err := us.request(bus.CmdSetLayer, bus.SetLayer{SessionID: sub.sessionID(), MID: tc.Mid(), Layer: bus.LayerHigh}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "high layer packets at us", hasLayer(2))
+	waitFor(t, 5*time.Second, "only the high layer crosses", func() bool { return demand() == 1<<2 })
+	st := sub.stream(tc.Mid())
+	for i := 1; i < len(st.seqs); i++ {
+		if st.seqs[i] != st.seqs[i-1]+1 {
+			t.Fatalf("sequence jumps from %d to %d at packet %d", st.seqs[i-1], st.seqs[i], i)
+		}
+		if st.layers[i] < st.layers[i-1] || st.layers[i] == 1 {
+			t.Fatalf("layer %d after %d at packet %d", st.layers[i], st.layers[i-1], i)
+		}
+	}
+
+	// The viewer asks for a keyframe: the PLI crosses the relay to eu,
+	// which asks its publisher.
+	plis := func() uint64 { return testutilCounter(eu.node.metrics.PLIs) }
+	before := plis()
+	ssrc := uint32(tc.Receiver().Track().SSRC())
+	waitFor(t, 5*time.Second, "a PLI at eu", func() bool {
+		_ = sub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+		return plis() > before
+	})
+}
+
+// gathered returns the value of the metric name with the label set
+// (label=value pairs) summed over the node's registry.
+func gathered(t *testing.T, e *testEnv, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := e.node.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// TestRelayTenancy: a participant of another namespace cannot subscribe
+// to a relayed track; relay packets that name the wrong namespace or
+// origin for a stream, or are sealed with another key, are dropped and
+// counted, and none reaches a subscriber.
+func TestRelayTenancy(t *testing.T) {
+	envs := newCluster(t, "eu", "us")
+	eu, us := envs[0], envs[1]
+	senders, infos := publishAV(t, eu, "pub", "shared")
+	defer pump(senders)()
+	sub, mids := subscribeAll(t, us, "sub", "shared", infos)
+	waitFor(t, 10*time.Second, "media at us", received(sub, 10, mids...))
+
+	// Namespace B, same room name: the track is not found.
+	other := us.newPeer("intruder", peerOpts{})
+	tc := other.addRecv(webrtc.RTPCodecTypeVideo)
+	offer := other.offer()
+	err := us.request(bus.CmdSessionCreate, bus.CreateSession{
+		Participant: bus.Participant{Namespace: "tenant-b", Room: "shared", Identity: "intruder", SessionID: "PA_intruder"},
+		Grants:      bus.Grants{Subscribe: true}, Offer: offer,
+		Subscribe: []bus.Subscription{{MID: tc.Mid(), TrackID: infos[1].ID}},
+	}, nil)
+	if !bus.IsCode(err, bus.CodeNotFound) {
+		t.Fatalf("namespace B subscribes to a namespace A track: %v, want not_found", err)
+	}
+
+	// A rogue node with the cluster key, heard through a heartbeat.
+	rogue, err := relay.Listen(relay.Config{NodeID: "sfu-rogue", ListenAddr: "127.0.0.1:0", Secret: testRelaySecret},
+		relay.HandlerFunc(func(string, *relay.Packet) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rogue.Close()
+	// And one with another key that claims to be eu.
+	forger, err := relay.Listen(relay.Config{NodeID: "sfu-eu", ListenAddr: "127.0.0.1:0", Secret: []byte("not the cluster secret, 32 bytes")},
+		relay.HandlerFunc(func(string, *relay.Packet) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	rogue.SetPeer("sfu-us", us.node.relay.t.Addr())
+	forger.SetPeer("sfu-us", us.node.relay.t.Addr())
+	hb := bus.NodeInfo{ID: "sfu-rogue", RelayAddr: rogue.Addr().String(), SentAt: time.Now()}
+	if err := eu.bus.Publish(bus.NodeHeartbeats, hb); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "rogue peer known", func() bool { return slices.Contains(us.node.relay.peerIDs(), "sfu-rogue") })
+
+	dropped := func(reason string) float64 {
+		return gathered(t, us, "rtcloud_sfu_relay_dropped_total", "reason", reason)
+	}
+	authDrops := func() float64 { return gathered(t, us, "rtcloud_relay_dropped_total", "reason", "auth") }
+	// A keyframe with a counter the publisher never sends.
+	const forged = 999999
+	payload, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 7, SequenceNumber: 1},
+		Payload: synth(true, true, forged, 0)}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(tr *relay.Transport, ns, origin string) {
+		_ = tr.Send("sfu-us", &relay.Packet{Type: relay.TypeMedia, Namespace: ns, Room: "shared",
+			Stream: relay.StreamID{Track: infos[1].ID}, Origin: origin, Dests: []string{"sfu-us"}, Payload: payload})
+	}
+	ns0, auth0 := dropped(dropNamespace), authDrops()
+	for range 5 {
+		send(rogue, "tenant-b", "sfu-eu")   // wrong namespace
+		send(rogue, "default", "sfu-rogue") // wrong origin
+		send(forger, "default", "sfu-eu")   // not sealed with the cluster key
+	}
+	waitFor(t, 5*time.Second, "forged packets counted", func() bool {
+		return dropped(dropNamespace) >= ns0+10 && authDrops() >= auth0+5
+	})
+	if sub.stream(mids[1]).counters[forged] {
+		t.Fatal("a forged packet reached the subscriber")
+	}
 }

@@ -58,8 +58,8 @@ type conn struct {
 	// (a room spanning nodes gets one event per node; the client gets
 	// their union).
 	speakers map[string][]bus.Speaker
-	subs    []*nats.Subscription
-	ended   bool // left, or ended by the node: no resume
+	subs     []*nats.Subscription
+	ended    bool // left, or ended by the node: no resume
 }
 
 // session is what a connection knows about its session once joined.
