@@ -25,7 +25,10 @@ var (
 // to a protocol error code.
 func protocolCode(err error) string {
 	var be *bus.Error
+	var le *limitError
 	switch {
+	case errors.As(err, &le):
+		return le.code
 	case errors.As(err, &be):
 		switch be.Code {
 		case bus.CodeBadRequest, bus.CodeNotFound, bus.CodeForbidden, bus.CodeUnsupported, bus.CodeUnavailable:
@@ -56,6 +59,10 @@ func httpStatus(code string) int {
 		return http.StatusNotFound
 	case protocol.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case protocol.CodeLimit:
+		return http.StatusBadRequest
+	case protocol.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case protocol.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}
