@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 )
 
@@ -25,6 +26,12 @@ func (s *Server) clientError(log *slog.Logger, what string, err error) (code, ms
 	var le *limitError
 	if errors.As(err, &le) {
 		return le.code, what + ": " + le.msg
+	}
+	var be *bus.Error
+	if errors.As(err, &be) && be.Code == bus.CodeLimit {
+		// The node's own words about which of its limits was hit.
+		log.Info(what+" refused by a node limit", "err", err)
+		return protocol.CodeLimit, what + ": " + be.Message
 	}
 	if errors.Is(err, ErrBadSDP) {
 		// This package's own words about the client's own SDP.

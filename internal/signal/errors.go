@@ -31,6 +31,8 @@ func protocolCode(err error) string {
 		return le.code
 	case errors.As(err, &be):
 		switch be.Code {
+		case bus.CodeLimit:
+			return protocol.CodeLimit
 		case bus.CodeBadRequest, bus.CodeNotFound, bus.CodeForbidden, bus.CodeUnsupported, bus.CodeUnavailable:
 			return be.Code
 		}
