@@ -272,3 +272,34 @@ func manyLines(n int, dir string) string {
 	}
 	return b.String()
 }
+
+// ICE restart credentials must follow RFC 8839: a bad one is refused and
+// the session keeps working with later PATCHes.
+func TestICERestartCredentialsValidated(t *testing.T) {
+	h := newHarness(t, nil)
+	alice := testenv.Mint(t, "ns", "r", "alice")
+	res := do(t, "POST", h.web.URL+"/whip/r", alice, "application/sdp", testOffer)
+	if res.status != http.StatusCreated {
+		t.Fatalf("WHIP POST = %d %q", res.status, res.body)
+	}
+	loc := res.header.Get("Location")
+	pwd := "newclientpasswordnewpass"
+	for name, frag := range map[string]string{
+		"short ufrag":   "a=ice-ufrag:a\r\na=ice-pwd:" + pwd + "\r\n",
+		"huge ufrag":    "a=ice-ufrag:" + strings.Repeat("u", 60<<10) + "\r\na=ice-pwd:" + pwd + "\r\n",
+		"short pwd":     "a=ice-ufrag:cli2\r\na=ice-pwd:short\r\n",
+		"bad character": "a=ice-ufrag:cl;i2\r\na=ice-pwd:" + pwd + "\r\n",
+		"space in pwd":  "a=ice-ufrag:cli2\r\na=ice-pwd:new client password new pass\r\n",
+	} {
+		if r := do(t, "PATCH", h.web.URL+loc, alice, typeSDPFrag, frag, "If-Match", "*"); r.status != http.StatusBadRequest {
+			t.Errorf("%s: PATCH = %d %q, want 400", name, r.status, r.body)
+		}
+	}
+	if rec, _ := h.srv.dir.Session(t.Context(), strings.TrimPrefix(loc, "/whip/r/")); strings.Contains(rec.Offer, "uuuu") {
+		t.Fatal("a refused ufrag was stored")
+	}
+	ok := "a=ice-ufrag:cli2\r\na=ice-pwd:" + pwd + "\r\n"
+	if r := do(t, "PATCH", h.web.URL+loc, alice, typeSDPFrag, ok, "If-Match", "*"); r.status != http.StatusOK {
+		t.Fatalf("valid ICE restart = %d %q", r.status, r.body)
+	}
+}

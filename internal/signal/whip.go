@@ -168,7 +168,13 @@ func (s *Server) patchResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ufrag, _ := iceCredentials(cur)
-	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != etag(rec.SessionID, ufrag) {
+	m := r.Header.Get("If-Match")
+	if m == "" {
+		// RFC 9725 section 4.3: a PATCH names the ICE session it is for.
+		httpError(w, http.StatusPreconditionRequired, "If-Match is required: the ETag of the session, or * for an ICE restart")
+		return
+	}
+	if m != "*" && m != etag(rec.SessionID, ufrag) {
 		httpError(w, http.StatusPreconditionFailed, "If-Match does not match the ICE session")
 		return
 	}
