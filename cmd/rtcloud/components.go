@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
@@ -224,6 +225,7 @@ func startSignal(ctx context.Context, c config.Config, b *bus.Client, log *slog.
 		Verifier: auth.NewVerifier(c.APIKeys()),
 		Keys:     c.APIKeys(),
 		Logger:   log,
+		Metrics:  prometheus.DefaultRegisterer,
 	})
 }
 
