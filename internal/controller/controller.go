@@ -35,6 +35,10 @@ type Options struct {
 	// node does not have, and a room record a room nobody is in, before
 	// the leader deletes it (default DefaultStaleAfter).
 	StaleAfter time.Duration
+	// RoomsSpanNodes says the nodes relay media to each other (relay.secret
+	// is set): a same-node room whose node is full grows onto the next
+	// best node instead of refusing the participant.
+	RoomsSpanNodes bool
 }
 
 // Controller is one controller instance. Every instance answers placement;
@@ -104,7 +108,7 @@ func (c *Controller) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	c.policies = buildPolicies(o.Config)
+	c.policies = buildPolicies(o.Config, o.RoomsSpanNodes)
 	if c.dir, err = directory.Open(ctx, directory.Options{Bus: o.Bus, DeadAfter: o.Config.DeadAfter, Logger: o.Logger}); err != nil {
 		return err
 	}
@@ -210,13 +214,13 @@ func buildGeoIP(g config.GeoIP) (*geoip.Resolver, error) {
 
 // buildPolicies returns the composed policy of each policy name: the
 // namespace pin first, then the room policy.
-func buildPolicies(cfg config.Controller) map[string]Policy {
+func buildPolicies(cfg config.Controller, grow bool) map[string]Policy {
 	allowed := func(ns string) ([]string, []string) {
 		np := cfg.Namespaces[ns]
 		return np.Pools, np.Regions
 	}
 	return map[string]Policy{
-		config.PolicySameNode: Pinned{Pools: cfg.Pools, Allowed: allowed, Next: SameNode{First: Nearest{}}},
+		config.PolicySameNode: Pinned{Pools: cfg.Pools, Allowed: allowed, Next: SameNode{First: Nearest{}, Grow: grow}},
 		config.PolicyNearest:  Pinned{Pools: cfg.Pools, Allowed: allowed, Next: Nearest{}},
 	}
 }

@@ -31,6 +31,7 @@ func connect(t *testing.T, url string, replicas int) *bus.Client {
 // testConfig is a controller config with a CIDR table of three regions.
 func testConfig() config.Controller {
 	c := config.DefaultController()
+	c.Policy = config.PolicySameNode
 	c.GeoIP.CIDRs = []config.GeoCIDR{
 		{CIDR: "10.1.0.0/16", Region: "eu"},
 		{CIDR: "10.2.0.0/16", Region: "us"},

@@ -141,8 +141,12 @@ func (Nearest) Place(req Request, nodes []bus.NodeInfo) (Decision, error) {
 // SameNode keeps a whole room on one node: the room's node while it is
 // alive, else First decides for the room's first client. A room stays on
 // a draining node (draining means no new rooms), but a full node takes no
-// more participants.
-type SameNode struct{ First Policy }
+// more participants: with Grow (nodes relay media to each other) the room
+// grows onto the node First picks, else the participant is refused.
+type SameNode struct {
+	First Policy
+	Grow  bool
+}
 
 // Place implements Policy.
 func (p SameNode) Place(req Request, nodes []bus.NodeInfo) (Decision, error) {
@@ -150,6 +154,14 @@ func (p SameNode) Place(req Request, nodes []bus.NodeInfo) (Decision, error) {
 		for _, n := range nodes {
 			if n.ID != req.RoomNode {
 				continue
+			}
+			if full(n) && p.Grow {
+				d, err := p.First.Place(req, nodes)
+				if err != nil {
+					return d, fmt.Errorf("room's node %s is full: %w", n.ID, err)
+				}
+				d.Reason = "room's node " + n.ID + " is full, the room grows onto this node: " + d.Reason
+				return d, nil
 			}
 			if full(n) {
 				return Decision{}, fmt.Errorf("%w: node %s (%s)", ErrRoomFull, n.ID, describeLoad(n))
