@@ -48,6 +48,10 @@ type Options struct {
 	// RelaySecret is the cluster's relay key; Start generates one when
 	// it is empty (and relay.secret is not in the environment).
 	RelaySecret string
+	// TrustedProxies are given to the signaling servers
+	// (signal.trusted_proxies): clients behind them are placed by their
+	// X-Forwarded-For address.
+	TrustedProxies []string
 	// AdvertiseIP is put in the nodes' ICE candidates (default: the
 	// machine's addresses).
 	AdvertiseIP string
@@ -225,7 +229,11 @@ func Start(o Options) (*Cluster, error) {
 	}
 	cl.cleanup = append(cl.cleanup, func() { _ = os.RemoveAll(dir) })
 	cfgPath := filepath.Join(dir, "controller.yaml")
-	if err := os.WriteFile(cfgPath, []byte(DemoCIDRs(o.Regions)+keysYAML(o.Keys)), 0o600); err != nil {
+	cfg := DemoCIDRs(o.Regions) + keysYAML(o.Keys)
+	if len(o.TrustedProxies) > 0 {
+		cfg += "signal:\n  trusted_proxies: [" + strings.Join(o.TrustedProxies, ", ") + "]\n"
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		cl.Stop()
 		return nil, err
 	}

@@ -1,0 +1,162 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/protocol"
+	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/pkg/client"
+)
+
+// regionProxy is a trusted reverse proxy in front of a signaling server
+// that says its clients come from ip (X-Forwarded-For).
+func regionProxy(t *testing.T, target, ip string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	director := rp.Director
+	rp.Director = func(r *http.Request) {
+		director(r)
+		r.Header.Set("X-Forwarded-For", ip)
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// metric reads one sample of a node's /metrics (0 when absent).
+func metric(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// TestRoomAcrossRegions: `rtcloud dev --nodes 3 --regions eu,us,ap`, the
+// clients of one room behind a trusted proxy that places them in three
+// regions: each lands on its region's node, everyone sees everyone, and
+// the publisher's media reaches the other regions over the relay.
+func TestRoomAcrossRegions(t *testing.T) {
+	exe := testenv.Binary(t)
+	base := freeBase(t)
+	var out testenv.LogBuffer
+	cl, err := Start(Options{Exe: exe, Nodes: 3, Regions: []string{"eu", "us", "ap"}, SignalPort: base, ControllerPort: base + 100,
+		Signals: 1, Controllers: 1, AdvertiseIP: "127.0.0.1", TrustedProxies: []string{"127.0.0.1"},
+		Out: &out, Info: &out, Logger: testenv.Logger(), LogLevel: "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cl.Stop()
+		if t.Failed() {
+			t.Logf("cluster output:\n%s", out.String())
+		}
+	}()
+	urls := map[string]string{}
+	for _, c := range cl.Children {
+		urls[c.Name] = c.URL
+	}
+	nodes := []string{"sfu-eu-1", "sfu-us-1", "sfu-ap-1"}
+	for _, name := range append([]string{"controller-1", "signal-1"}, nodes...) {
+		testenv.WaitFor(t, 20*time.Second, name+" healthy", func() bool { return getJSON(urls[name]+"/healthz", nil) == 200 })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ws := func(ip string) string { return wsURL(regionProxy(t, urls["signal-1"], ip)) }
+	const room = "world"
+	joinAt := func(ip, identity string) *client.Client {
+		tok := testenv.Mint(t, "default", room, identity)
+		var c *client.Client
+		testenv.WaitFor(t, 20*time.Second, identity+" joins", func() bool {
+			var err error
+			c, err = client.Connect(ctx, ws(ip), tok, client.Options{Name: identity, Logger: testenv.Logger(),
+				Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}})
+			if err != nil && !client.IsCode(err, protocol.CodeUnavailable) {
+				t.Fatalf("%s joins: %v", identity, err)
+			}
+			return err == nil
+		})
+		t.Cleanup(c.Close)
+		return c
+	}
+	pub := joinAt("10.1.0.1", "pub-eu")
+	tracks, err := pub.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WaitPublished(ctx, tracks...); err != nil {
+		t.Fatal(err)
+	}
+	subUS := joinAt("10.2.0.1", "sub-us")
+	subAP := joinAt("10.3.0.1", "sub-ap")
+	rtUS := subscribe(t, ctx, subUS, tracks[0].ID())
+	rtAP := subscribe(t, ctx, subAP, tracks[0].ID())
+	testenv.WaitFor(t, 20*time.Second, "media in us and ap", func() bool {
+		return rtUS.Stats().Packets > 30 && rtAP.Stats().Packets > 30
+	})
+	// One participant on each region's node.
+	for _, n := range nodes {
+		if got := metric(t, urls[n], `rtcloud_sfu_sessions{node="`+n+`"}`); got != 1 {
+			t.Errorf("%s has %v sessions, want 1", n, got)
+		}
+	}
+	// The media crossed the relay: eu sends one stream out.
+	if got := metric(t, urls["sfu-eu-1"], `rtcloud_sfu_relay_streams_out{node="sfu-eu-1"}`); got != 1 {
+		t.Errorf("eu relays %v streams, want 1", got)
+	}
+	// Everyone sees everyone, wherever they joined.
+	if err := subAP.WaitUntil(ctx, func() bool {
+		ids := map[string]bool{}
+		for _, p := range subAP.Participants() {
+			ids[p.Identity] = true
+		}
+		return ids["pub-eu"] && ids["sub-us"]
+	}); err != nil {
+		t.Fatalf("sub-ap's room: %+v", subAP.Participants())
+	}
+	late := joinAt("10.2.0.9", "late-us")
+	others := map[string]bool{}
+	for _, p := range late.Participants() {
+		others[p.Identity] = true
+	}
+	if !others["pub-eu"] || !others["sub-us"] || !others["sub-ap"] || !hasTrack(late.Participants(), tracks[0].ID()) {
+		t.Fatalf("a late joiner on us is told of %+v", late.Participants())
+	}
+	if !strings.Contains(out.String(), "relay ingress") {
+		t.Error("nodes do not log why they receive a relayed stream")
+	}
+}
+
+func hasTrack(parts []bus.ParticipantInfo, id string) bool {
+	for _, p := range parts {
+		for _, tr := range p.Tracks {
+			if tr.ID == id {
+				return true
+			}
+		}
+	}
+	return false
+}
