@@ -145,6 +145,21 @@ func TestRoomAcrossRegions(t *testing.T) {
 	if !others["pub-eu"] || !others["sub-us"] || !others["sub-ap"] || !hasTrack(late.Participants(), tracks[0].ID()) {
 		t.Fatalf("a late joiner on us is told of %+v", late.Participants())
 	}
+	// A WHEP viewer in ap watches the eu publisher from its own node.
+	proxyAP := regionProxy(t, urls["signal-1"], "10.3.0.2")
+	whep, err := client.WatchWHEP(ctx, proxyAP+"/whep/"+room+"/pub-eu", testenv.Mint(t, "default", room, "whep-ap"),
+		client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()})
+	if err != nil {
+		t.Fatalf("WHEP in ap: %v", err)
+	}
+	defer whep.Close(context.Background())
+	testenv.WaitFor(t, 20*time.Second, "WHEP viewer in ap receives", func() bool {
+		rt := whep.RemoteTrack(bus.KindVideo)
+		return rt != nil && rt.Stats().Packets > 30
+	})
+	if got := metric(t, urls["sfu-ap-1"], `rtcloud_sfu_sessions{node="sfu-ap-1"}`); got != 2 {
+		t.Errorf("sfu-ap-1 has %v sessions with the WHEP viewer, want 2", got)
+	}
 	if !strings.Contains(out.String(), "relay ingress") {
 		t.Error("nodes do not log why they receive a relayed stream")
 	}
