@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/testenv"
@@ -138,11 +140,13 @@ func TestRoomAcrossRegions(t *testing.T) {
 		t.Fatalf("sub-ap's room: %+v", subAP.Participants())
 	}
 	late := joinAt("10.2.0.9", "late-us")
+	rtLate := subscribe(t, ctx, late, tracks[0].ID())
+	testenv.WaitFor(t, 20*time.Second, "media at the late joiner", func() bool { return rtLate.Stats().Packets > 30 })
 	others := map[string]bool{}
 	for _, p := range late.Participants() {
 		others[p.Identity] = true
 	}
-	if !others["pub-eu"] || !others["sub-us"] || !others["sub-ap"] || !hasTrack(late.Participants(), tracks[0].ID()) {
+	if !others["pub-eu"] || !others["sub-us"] || !others["sub-ap"] || !others["late-us"] || !hasTrack(late.Participants(), tracks[0].ID()) {
 		t.Fatalf("a late joiner on us is told of %+v", late.Participants())
 	}
 	// A WHEP viewer in ap watches the eu publisher from its own node.
@@ -160,9 +164,34 @@ func TestRoomAcrossRegions(t *testing.T) {
 	if got := metric(t, urls["sfu-ap-1"], `rtcloud_sfu_sessions{node="sfu-ap-1"}`); got != 2 {
 		t.Errorf("sfu-ap-1 has %v sessions with the WHEP viewer, want 2", got)
 	}
-	if !strings.Contains(out.String(), "relay ingress") {
-		t.Error("nodes do not log why they receive a relayed stream")
+	if !strings.Contains(out.String(), "relay ingress") || !strings.Contains(out.String(), "stream located") {
+		t.Error("nodes and controllers do not log why a node receives a relayed stream")
 	}
+	// The stream directory: the origin and the nodes holding a copy.
+	admin := testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "ops",
+		Grant: auth.Grant{Namespace: "default", Room: "*", Admin: true}})
+	testenv.WaitFor(t, 10*time.Second, "stream holders in the directory", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, urls["controller-1"]+"/v1/admin/streams?room="+room, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Streams []struct {
+				Origin  string                      `json:"origin"`
+				Holders map[string]bus.StreamHolder `json:"holders"`
+				Paths   map[string][]string         `json:"paths"`
+			} `json:"streams"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&body) != nil || len(body.Streams) != 1 {
+			return false
+		}
+		s := body.Streams[0]
+		return s.Origin == "sfu-eu-1" && s.Holders["sfu-us-1"].From == "sfu-eu-1" && s.Holders["sfu-ap-1"].From == "sfu-eu-1" &&
+			len(s.Paths["sfu-ap-1"]) == 2
+	})
 }
 
 func hasTrack(parts []bus.ParticipantInfo, id string) bool {

@@ -53,6 +53,7 @@ type Controller struct {
 	control   jetstream.KeyValue
 	geo       *geoip.Resolver
 	policies  map[string]Policy
+	streams   streamStore
 	elect     *election
 	sub       *nats.Subscription
 	drains    drainSet
@@ -149,6 +150,9 @@ func (c *Controller) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("controller: serve %s: %w", bus.ControllerAllocate, err)
 	}
+	if err := c.startStreams(ctx); err != nil {
+		return err
+	}
 	c.log.Info("controller started", "policy", o.Config.Policy)
 	return nil
 }
@@ -171,6 +175,7 @@ func (c *Controller) Close() {
 	if c.sub != nil {
 		_ = c.sub.Drain()
 	}
+	c.stopStreams()
 	if c.cancel != nil {
 		c.cancel()
 	}

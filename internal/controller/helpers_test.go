@@ -79,6 +79,7 @@ type fakeNode struct {
 	parts  []bus.ParticipantInfo
 	closed []bus.Close
 	drain  []bool
+	fwd    []bus.Forward
 
 	b    *bus.Client
 	sub  *nats.Subscription
@@ -161,6 +162,13 @@ func (n *fakeNode) serve(m *nats.Msg) {
 				}
 			}
 			n.parts = kept
+			return bus.Reply{}, nil
+		})
+	case strings.HasSuffix(m.Subject, "."+bus.CmdForward):
+		bus.ServeMsg(m, func(_ context.Context, req bus.Forward) (any, error) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.fwd = append(n.fwd, req)
 			return bus.Reply{}, nil
 		})
 	case strings.HasSuffix(m.Subject, "."+bus.CmdDrain):

@@ -31,6 +31,7 @@ func (n *Node) startRelay(o Options) error {
 	}
 	r.t = t
 	n.relay = r
+	n.streams = newStreamDir(n)
 	return nil
 }
 
@@ -64,6 +65,7 @@ func (n *Node) followCluster(ctx context.Context) []*nats.Subscription {
 		subs = append(subs, rt)
 	}
 	n.goroutine(func() { n.loadRoutes(ctx) })
+	n.goroutine(func() { n.streams.run(ctx) })
 	return subs
 }
 

@@ -74,6 +74,7 @@ type Node struct {
 	metrics   *metrics.SFU
 	naive     *naiveForwarder // ForwarderNaive only
 	relay     *relayNode      // nil without Options.RelaySecret
+	streams   *streamDir      // with the relay: this node's stream records
 	rtx       *rtxBudget
 	fwdTime   prometheus.Histogram // see upTrack.forward
 	certMu    sync.Mutex
@@ -329,6 +330,9 @@ func (n *Node) registerTracks(ups []*upTrack) {
 		info := up.trackInfo()
 		p := up.owner
 		n.emitRoom(bus.Event{Type: bus.EventTrackPublished, Participant: &p, Track: &info})
+		if n.streams != nil {
+			n.streams.published(up)
+		}
 	}
 }
 
@@ -346,6 +350,9 @@ func (n *Node) unpublish(up *upTrack) {
 	info := up.trackInfo()
 	p := up.owner
 	n.emitRoom(bus.Event{Type: bus.EventTrackUnpublished, Participant: &p, Track: &info})
+	if n.streams != nil {
+		n.streams.unpublished(up)
+	}
 }
 
 // setSource makes d forward up (nil: nothing) from layer want, through
