@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -472,5 +473,43 @@ func TestRelayTenancy(t *testing.T) {
 	})
 	if sub.stream(mids[1]).counters[forged] {
 		t.Fatal("a forged packet reached the subscriber")
+	}
+}
+
+// TestRelayHolderFeeds: a node that needs a stream another node already
+// holds is fed by that holder when the controller says so; the origin
+// then sends one copy (to the holder), and the holder passes it on.
+func TestRelayHolderFeeds(t *testing.T) {
+	envs := newCluster(t, "eu", "us", "us2")
+	eu, us, us2 := envs[0], envs[1], envs[2]
+	// A stand-in for the controllers: us2 is fed by us, everyone else by
+	// the origin.
+	sub, err := eu.bus.Conn().QueueSubscribe(bus.ControllerLocate, bus.ControllerQueue, func(m *nats.Msg) {
+		bus.ServeMsg(m, func(_ context.Context, req bus.LocateRequest) (any, error) {
+			if req.Node == "sfu-us2" {
+				return bus.Location{From: "sfu-us", Reason: "test: us holds it"}, nil
+			}
+			return bus.Location{}, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	senders, infos := publishAV(t, eu, "pub", "hold")
+	defer pump(senders)()
+	p1, m1 := subscribeAll(t, us, "sub-us", "hold", infos)
+	waitFor(t, 10*time.Second, "media at us", received(p1, 20, m1...))
+	p2, m2 := subscribeAll(t, us2, "sub-us2", "hold", infos)
+	waitFor(t, 10*time.Second, "media at us2 through us", received(p2, 20, m2...))
+	video := eu.track(infos[1].ID)
+	direct0, via0 := eu.link("sfu-us2").PacketsOut, us.link("sfu-us2").PacketsOut
+	in0 := video.packetsIn.Load()
+	waitFor(t, 5*time.Second, "more video", func() bool { return video.packetsIn.Load() >= in0+50 })
+	if direct := eu.link("sfu-us2").PacketsOut - direct0; direct > 5 {
+		t.Fatalf("the origin sent %d packets straight to us2", direct)
+	}
+	if via := us.link("sfu-us2").PacketsOut - via0; via < 80 { // 50 video + audio
+		t.Fatalf("us passed on only %d packets to us2", via)
 	}
 }
