@@ -79,16 +79,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	a, sa := r.totals(), r.server(ctx)
-	for _, s := range r.subs {
-		for _, t := range s.tracks {
+	for _, s := range r.subscribers() {
+		for _, t := range s.currentTracks() {
 			r.latStart.Merge(t.Latency())
 		}
 	}
-	if err := sleep(ctx, o.Duration); err != nil {
+	gaps := r.startGaps()
+	if o.DuringWindow != nil {
+		o.DuringWindow(ctx)
+	}
+	err := sleep(ctx, o.Duration)
+	gr := gaps.stop()
+	if err != nil {
 		return nil, err
 	}
 	b, sb := r.totals(), r.server(ctx)
 	rep := r.report(a, b, sa, sb, joinDur)
+	rep.MediaGapMs = quantiles(gr.gaps)
+	rep.Recovered, rep.Lost = gr.recovered, gr.lost
 	return rep, nil
 }
 
@@ -103,14 +111,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// subscribers returns the subscribers that joined.
+func (r *run) subscribers() []*subscriber {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*subscriber(nil), r.subs...)
+}
+
 // totals sums the subscribers' counters.
 func (r *run) totals() totals {
-	r.mu.Lock()
-	subs := append([]*subscriber(nil), r.subs...)
-	r.mu.Unlock()
+	subs := r.subscribers()
 	t := totals{At: time.Now(), CPU: processCPU(), Joined: len(subs)}
 	for _, s := range subs {
-		for _, tr := range s.tracks {
+		for _, tr := range s.currentTracks() {
 			st := tr.Stats()
 			t.Packets += st.Packets
 			t.Bytes += st.Bytes

@@ -19,16 +19,26 @@ type subscriber struct {
 	start      time.Time // before its token was minted
 	joined     time.Time // in the room, its PeerConnection negotiated
 	subscribed time.Time // the node answered its subscriptions
-	tracks     []*client.RemoteTrack
+
+	mu     sync.Mutex
+	tracks []*client.RemoteTrack // the current subscriptions
+}
+
+// currentTracks returns the subscriber's current subscriptions.
+func (s *subscriber) currentTracks() []*client.RemoteTrack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*client.RemoteTrack(nil), s.tracks...)
 }
 
 // firstFrame is when the subscriber got its first packet (video when it
 // receives video), zero before any.
 func (s *subscriber) firstFrame() time.Time {
 	var first time.Time
-	for _, t := range s.tracks {
+	tracks := s.currentTracks()
+	for _, t := range tracks {
 		st := t.Stats()
-		if st.First.IsZero() || (t.Kind() != bus.KindVideo && hasVideo(s.tracks)) {
+		if st.First.IsZero() || (t.Kind() != bus.KindVideo && hasVideo(tracks)) {
 			continue
 		}
 		if first.IsZero() || st.First.Before(first) {
@@ -168,7 +178,10 @@ func (r *run) joinOne(ctx context.Context, room, i int) {
 		for j, t := range infos {
 			specs[j] = client.SubscribeSpec{TrackID: t.ID}
 		}
-		s.tracks, err = c.SubscribeMany(jctx, specs...)
+		tracks, err := c.SubscribeMany(jctx, specs...)
+		s.mu.Lock()
+		s.tracks = tracks
+		s.mu.Unlock()
 		s.subscribed = time.Now()
 		return err
 	}()
