@@ -16,17 +16,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rtcloud/rtcloud/internal/auth"
 	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole configuration of any rtcloud component.
 type Config struct {
-	NATS   NATS              `yaml:"nats"`
-	Keys   map[string]string `yaml:"keys"` // API key -> secret
-	Signal Signal            `yaml:"signal"`
-	SFU    SFU               `yaml:"sfu"`
-	Log    Log               `yaml:"log"`
+	NATS NATS `yaml:"nats"`
+	// Keys are the API keys (key -> secret) tokens are signed with. A YAML
+	// `keys:` section, or RTCLOUD_API_KEY/RTCLOUD_API_SECRET, replaces
+	// whatever was set before; there is no built-in key.
+	Keys map[string]string `yaml:"keys"`
+	// DevKeys also accepts the public dev key (auth.DevKey). Only for
+	// development: `rtcloud dev` sets it when no key is configured.
+	DevKeys bool   `yaml:"dev_keys"`
+	Signal  Signal `yaml:"signal"`
+	SFU     SFU    `yaml:"sfu"`
+	Log     Log    `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
 }
@@ -118,7 +123,6 @@ type Log struct {
 func Default() Config {
 	return Config{
 		NATS:   NATS{KVReplicas: 1},
-		Keys:   map[string]string{auth.DevKey: auth.DevSecret},
 		Signal: Signal{HTTPAddr: ":7800"},
 		SFU: SFU{
 			MediaPort:         7801,
@@ -197,6 +201,13 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	if hasKey {
 		c.Keys = map[string]string{key: secret}
 	}
+	if v, ok := lookup("RTCLOUD_DEV_KEYS"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("RTCLOUD_DEV_KEYS=%q: want true or false", v)
+		}
+		c.DevKeys = b
+	}
 	return nil
 }
 
@@ -216,9 +227,6 @@ func SplitList(s string) []string { return splitList(s) }
 // Validate checks the configuration and says what to fix.
 func (c *Config) Validate() error {
 	var errs []error
-	if len(c.Keys) == 0 {
-		errs = append(errs, errors.New("keys: at least one API key is required"))
-	}
 	for k, s := range c.Keys {
 		if k == "" || s == "" {
 			errs = append(errs, errors.New("keys: API keys and secrets must not be empty"))
