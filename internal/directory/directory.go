@@ -35,7 +35,7 @@ type Options struct {
 	// pinged (default DefaultSuspectAfter); two pings that find nobody
 	// serving its commands make it dead at once.
 	SuspectAfter time.Duration
-	Logger    *slog.Logger
+	Logger       *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
