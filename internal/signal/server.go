@@ -93,6 +93,7 @@ func NewServer(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mux = s.routes()
+	dir.OnNodeDown(func(id, _ string) { s.moveOffNode(id, ReasonNodeFailed) })
 	return s, nil
 }
 
