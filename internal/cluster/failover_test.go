@@ -41,7 +41,7 @@ func TestNodeDeathMovesItsParticipants(t *testing.T) {
 	base := freeBase(t)
 	var out testenv.LogBuffer
 	cl, err := Start(Options{Exe: exe, Nodes: 2, Signals: 1, Controllers: 1, SignalPort: base, ControllerPort: base + 100,
-		AdvertiseIP: "127.0.0.1", Out: &out, Info: &out, Logger: testenv.Logger(), LogLevel: "info"})
+		AdvertiseIP: "127.0.0.1", Out: &out, Info: &out, Logger: testenv.Logger(), LogLevel: "info", DevTokens: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +61,10 @@ func TestNodeDeathMovesItsParticipants(t *testing.T) {
 	}
 	for name := range urls {
 		testenv.WaitFor(t, 20*time.Second, name+" healthy", func() bool { return getJSON(urls[name]+"/healthz", nil) == 200 })
+	}
+	// The conference page gets its token from /dev/token on a dev cluster.
+	if code := getJSON(urls["signal-1"]+"/dev/token?room=demo&identity=ann", nil); code != http.StatusOK {
+		t.Errorf("GET /dev/token on the dev cluster: %d, want 200", code)
 	}
 	killed := ""
 	o := bench.Options{URL: wsURL(urls["signal-1"]), MetricsURL: "-", Subscribers: 4, VideoKbps: 300,
