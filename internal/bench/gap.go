@@ -13,10 +13,15 @@ const gapSampleEvery = 20 * time.Millisecond
 // the window counts as lost, not recovered.
 const lostAfter = 5 * time.Second
 
+// interrupted: a longer time without media is an interruption (audio
+// alone sends a packet every 20 ms).
+const interrupted = 200 * time.Millisecond
+
 // gapMonitor measures, per subscriber, the longest interruption of received
 // media during the window: the longest time between two samples in which
-// its packet count grew. Counts may go down or start over (a subscriber
-// that moved to another node has new tracks); any change is progress.
+// its packet count grew. The count covers every session of the
+// subscriber, so a move to another node (new tracks, counting from zero)
+// is not mistaken for media.
 type gapMonitor struct {
 	r    *run
 	done chan struct{}
@@ -73,7 +78,7 @@ func (g *gapMonitor) sample(now time.Time) {
 // gapResult is what the monitor found over the window.
 type gapResult struct {
 	gaps      []time.Duration // per subscriber, the longest interruption
-	recovered int             // subscribers whose media came back after an interruption over 500 ms
+	recovered int             // subscribers whose media came back after an interruption
 	lost      int             // subscribers receiving nothing for lostAfter at the end
 }
 
@@ -93,18 +98,18 @@ func (g *gapMonitor) stop() gapResult {
 		switch {
 		case open >= lostAfter:
 			res.lost++
-		case st.longest > 500*time.Millisecond:
+		case st.longest > interrupted:
 			res.recovered++
 		}
 	}
 	return res
 }
 
-// packets is the subscriber's received packet count over its current
-// tracks.
+// packets is the subscriber's received packet count over all its
+// sessions.
 func (s *subscriber) packets() uint64 {
 	var n uint64
-	for _, t := range s.currentTracks() {
+	for _, t := range s.allTracks() {
 		n += t.Stats().Packets
 	}
 	return n

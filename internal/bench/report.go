@@ -58,7 +58,7 @@ type Report struct {
 	// MediaGapMs: per subscriber, the longest time in the window without a
 	// received packet (sampled every 20 ms), as quantiles over subscribers.
 	// Recovered counts subscribers whose media came back after an
-	// interruption over 500 ms; Lost those receiving nothing for the last
+	// interruption over 200 ms; Lost those receiving nothing for the last
 	// 5 s of the window.
 	MediaGapMs Quantiles `json:"media_gap_ms"`
 	Recovered  int       `json:"recovered"`

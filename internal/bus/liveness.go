@@ -19,3 +19,13 @@ const CmdPing = "node.ping"
 
 // Ping is the body of CmdPing.
 type Ping struct{}
+
+// NodeMigrate asks every signaling server to move the clients of a node
+// elsewhere (a drain with migration): each client is told to rejoin and is
+// placed on another node. Published by the controller on NodeMigrations.
+type NodeMigrate struct {
+	NodeID string `json:"node_id"`
+}
+
+// NodeMigrations carries NodeMigrate.
+const NodeMigrations = prefix + ".nodes.migrate"

@@ -2,8 +2,10 @@ package signal
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 )
@@ -41,11 +43,15 @@ func (s *Server) moveOffNode(nodeID, reason string) {
 			continue
 		}
 		p := sess.Participant
-		ev := bus.Event{Type: bus.EventParticipantLeft, Namespace: p.Namespace, Room: p.Room, Participant: &p, Reason: reason}
-		if err := s.opts.Bus.Publish(bus.RoomEvents(p.Namespace, p.Room), ev); err != nil {
-			s.log.Warn("announce a moving participant", "session", p.SessionID, "err", err)
+		ctx, cancel := context.WithTimeout(s.ctx, time.Second)
+		// A live node (drained) ends the session itself and tells the
+		// room; for a dead one this server tells the room.
+		if err := s.nodeCmd(ctx, nodeID, bus.CmdClose, bus.Close{SessionID: p.SessionID, Reason: reason}, nil); err != nil {
+			ev := bus.Event{Type: bus.EventParticipantLeft, Namespace: p.Namespace, Room: p.Room, Participant: &p, Reason: reason}
+			if err := s.opts.Bus.Publish(bus.RoomEvents(p.Namespace, p.Room), ev); err != nil {
+				s.log.Warn("announce a moving participant", "session", p.SessionID, "err", err)
+			}
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 		_ = s.dir.DeleteSession(ctx, p.SessionID)
 		cancel()
 		c.send(protocol.Message{Type: protocol.TypeClosed, Reason: reason})
@@ -55,4 +61,14 @@ func (s *Server) moveOffNode(nodeID, reason string) {
 	if moved > 0 {
 		s.log.Warn("clients told to rejoin elsewhere", "node", nodeID, "reason", reason, "sessions", moved)
 	}
+}
+
+// onMigrate moves the clients of a node drained with migration.
+func (s *Server) onMigrate(m *nats.Msg) {
+	var req bus.NodeMigrate
+	if err := json.Unmarshal(m.Data, &req); err != nil || req.NodeID == "" {
+		s.log.Debug("ignoring a bad migration request", "err", err)
+		return
+	}
+	s.moveOffNode(req.NodeID, ReasonNodeDraining)
 }
