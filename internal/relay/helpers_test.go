@@ -164,3 +164,5 @@ func sendPaced(t testing.TB, tr *Transport, to string, n, perMs int, dests ...st
 }
 
 func netUDP(a netip.AddrPort) *net.UDPAddr { return net.UDPAddrFromAddrPort(a) }
+
+var netipZero netip.AddrPort
