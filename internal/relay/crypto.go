@@ -35,8 +35,9 @@ func putNonce(n *[chacha20poly1305.NonceSizeX]byte, epoch, counter uint64) {
 // replayWindow accepts each counter of one epoch at most once, within the
 // last windowBits counters (RFC 6479 style bitmap).
 type replayWindow struct {
-	max  uint64 // highest counter accepted; 0: none yet
-	bits [windowWords]uint64
+	max   uint64 // highest counter accepted; 0: none yet
+	floor uint64 // counters up to floor are refused
+	bits  [windowWords]uint64
 }
 
 const (
@@ -46,7 +47,7 @@ const (
 
 // check reports whether counter may be new, without recording it.
 func (w *replayWindow) check(c uint64) bool {
-	if c == 0 {
+	if c == 0 || c <= w.floor {
 		return false
 	}
 	if c > w.max {

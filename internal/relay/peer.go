@@ -34,8 +34,13 @@ type peer struct {
 	recvAEAD  cipher.AEAD
 	recvNonce [chacha20poly1305.NonceSizeX]byte
 	epoch     uint64 // the peer's current epoch; 0: none yet
-	replay    replayWindow
-	fecRx     fecReceiver
+	verified  bool   // a probe round trip proved the epoch live
+	challenge int64  // stamp of the first probe that can verify it
+	// Data dropped while unverified: the oldest link sequence number.
+	droppedData bool
+	droppedMin  uint32
+	replay      replayWindow
+	fecRx       fecReceiver
 
 	// Receive state shared with the timer goroutine.
 	recvMu sync.Mutex

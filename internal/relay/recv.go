@@ -15,6 +15,7 @@ const (
 	dropUnknownPeer                   // sender is not a peer
 	dropAuth                          // failed authentication (forged, wrong key, corrupted)
 	dropReplay                        // counter already seen, too old, or an old epoch
+	dropUnverified                    // a new epoch of the peer not yet proven fresh by a probe round trip
 	dropHopLimit                      // crossed more than MaxHops links
 	dropInvalid                       // authenticated but its inner packet is malformed
 	dropDuplicate                     // link packet already delivered
@@ -22,7 +23,7 @@ const (
 	numDropReasons
 )
 
-var dropNames = [numDropReasons]string{"malformed", "unknown_peer", "auth", "replay", "hop_limit", "invalid", "duplicate", "stale"}
+var dropNames = [numDropReasons]string{"malformed", "unknown_peer", "auth", "replay", "unverified", "hop_limit", "invalid", "duplicate", "stale"}
 
 func (t *Transport) drop(r dropReason) { t.drops[r].Add(1) }
 
@@ -73,20 +74,15 @@ func (t *Transport) receive(b []byte, _ netip.AddrPort) {
 	}
 	now := t.now()
 	if o.epoch > p.epoch {
-		// The peer (re)started: a new counter space and link sequence.
-		if p.epoch != 0 {
-			t.log.Info("relay peer restarted", "peer", p.id)
-		}
-		p.epoch, p.replay = o.epoch, replayWindow{}
-		p.recvMu.Lock()
-		p.win = dataWindow{}
-		p.recvMu.Unlock()
-		p.fecRx = fecReceiver{}
+		t.newEpoch(p, o.epoch, now)
 	}
 	p.replay.accept(o.counter)
-	p.lastHeard.Store(now)
 	p.counters.pktsIn.Add(1)
 	p.counters.bytesIn.Add(uint64(len(b)))
+	if !p.verified && !t.verify(p, inner, o.counter, now) {
+		return
+	}
+	p.lastHeard.Store(now)
 	switch innerType(inner) {
 	case TypeMedia, TypeFeedback:
 		t.receiveData(p, inner, now)
@@ -104,6 +100,67 @@ func (t *Transport) receive(b []byte, _ netip.AddrPort) {
 	default:
 		t.drop(dropInvalid)
 	}
+}
+
+// newEpoch starts over with a peer heard for the first time or
+// restarted: a new counter space and link sequence. Until a probe round
+// trip proves the epoch live (verify), nothing from it is accepted but
+// probes, so datagrams recorded earlier cannot be replayed into a
+// receiver that lost its replay window by restarting.
+func (t *Transport) newEpoch(p *peer, epoch uint64, now int64) {
+	if p.epoch != 0 {
+		t.log.Info("relay peer restarted", "peer", p.id)
+	}
+	p.epoch, p.replay, p.verified = epoch, replayWindow{}, false
+	p.challenge = t.stamp(now)
+	p.droppedData = false
+	p.recvMu.Lock()
+	p.win = dataWindow{}
+	p.recvMu.Unlock()
+	p.fecRx = fecReceiver{}
+	t.sendProbe(p, now)
+}
+
+// verify handles a datagram of an unverified epoch: probes are answered;
+// a reply to a probe sent after the epoch appeared verifies it, and
+// nothing older than that reply is accepted afterwards. It reports
+// whether the datagram is to be processed.
+func (t *Transport) verify(p *peer, inner []byte, counter uint64, now int64) bool {
+	switch innerType(inner) {
+	case TypeProbe:
+		return true // answered; harmless if replayed
+	case TypeProbeReply:
+		pr, err := parseProbe(inner)
+		if err != nil || pr.time < p.challenge {
+			t.drop(dropUnverified)
+			return false
+		}
+		p.verified = true
+		p.replay.floor = counter
+		p.recvMu.Lock()
+		if pr.hasSent {
+			// Data dropped while unverifying is asked for again.
+			lo := pr.sent + 1
+			if p.droppedData && int32(pr.sent-p.droppedMin) >= 0 && pr.sent-p.droppedMin < 256 {
+				lo = p.droppedMin
+			}
+			p.win.started, p.win.highest = true, int64(lo)-1
+			p.win.sampleBase = p.win.highest
+			p.win.advance(int64(pr.sent), now)
+		}
+		p.recvMu.Unlock()
+		t.log.Debug("relay peer verified", "peer", p.id)
+		return true
+	case TypeMedia, TypeFeedback:
+		if len(inner) >= 8 {
+			seq := uint32(inner[4])<<24 | uint32(inner[5])<<16 | uint32(inner[6])<<8 | uint32(inner[7])
+			if !p.droppedData || int32(seq-p.droppedMin) < 0 {
+				p.droppedData, p.droppedMin = true, seq
+			}
+		}
+	}
+	t.drop(dropUnverified)
+	return false
 }
 
 // receiveData delivers a media/feedback packet unless it is a duplicate.
