@@ -22,11 +22,14 @@ type sink struct {
 	mu      sync.Mutex
 	got     map[uint32]int
 	first   map[uint32]time.Time
+	via     map[uint32]via
 	last    Packet // a deep copy of the last packet
 	forward func(p *Packet)
 }
 
-func newSink() *sink { return &sink{got: map[uint32]int{}, first: map[uint32]time.Time{}} }
+func newSink() *sink {
+	return &sink{got: map[uint32]int{}, first: map[uint32]time.Time{}, via: map[uint32]via{}}
+}
 
 func (s *sink) HandleRelay(_ string, p *Packet) {
 	s.mu.Lock()
@@ -34,6 +37,7 @@ func (s *sink) HandleRelay(_ string, p *Packet) {
 		n := binary.BigEndian.Uint32(p.Payload)
 		if s.got[n] == 0 {
 			s.first[n] = time.Now()
+			s.via[n] = p.via
 		}
 		s.got[n]++
 	}

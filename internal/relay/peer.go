@@ -41,6 +41,7 @@ type peer struct {
 	droppedMin  uint32
 	replay      replayWindow
 	fecRx       fecReceiver
+	rxNACK      [nackHead + maxNACKEntries*nackEntrySize]byte
 
 	// Receive state shared with the timer goroutine.
 	recvMu sync.Mutex

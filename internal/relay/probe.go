@@ -55,13 +55,16 @@ func (t *Transport) tickLoop() {
 
 func (t *Transport) tickPeer(p *peer, now int64) {
 	p.flushFECIfOld(now)
-	retry := max(nackRetryMin, p.rtt.Load()*5/4+2e6)
+	retry := p.nackRetry()
 	p.recvMu.Lock()
 	delay := int64(nackDelay)
 	if p.win.fecActive {
 		delay = nackDelayFEC
 	}
-	n, asked := p.win.nack(p.nackBuf[:], now, delay, retry, nackTries)
+	n, asked := 0, 0
+	if !t.cfg.noNACK {
+		n, asked = p.win.nack(p.nackBuf[:], now, delay, retry, nackTries)
+	}
 	p.recvMu.Unlock()
 	if n > 0 {
 		p.counters.nacksSent.Add(uint64(asked))
@@ -135,6 +138,10 @@ func (t *Transport) receiveProbe(p *peer, inner []byte, now int64) {
 			sent: p.seq - 1, hasSent: p.sentAny})
 	})
 }
+
+// nackRetry is the wait before asking again for a packet: a little more
+// than a round trip.
+func (p *peer) nackRetry() int64 { return max(nackRetryMin, p.rtt.Load()*5/4+2e6) }
 
 // sampleRTT smooths RTT samples as TCP does (RFC 6298): jitter is the
 // smoothed deviation of the samples.

@@ -176,13 +176,18 @@ func (t *Transport) receiveData(p *peer, inner []byte, now int64) {
 	}
 	p.recvMu.Lock()
 	s := p.win.unwrap(seq)
-	verdict, lost := arriveStale, 0
+	verdict, lost, gap := arriveStale, 0, false
 	if s >= 0 {
+		gap = p.win.started && s > p.win.highest+1
 		verdict, lost = p.win.arrive(s, flags&flagRTX == 0, now)
 		p.win.fecActive = flags&flagFEC != 0
 	}
 	p.recvMu.Unlock()
 	p.counters.lost.Add(uint64(lost))
+	if gap && flags&flagFEC == 0 {
+		// No FEC to wait for: ask at once, recovery costs one RTT.
+		t.nackNow(p, now, 0)
+	}
 	switch verdict {
 	case arriveDuplicate:
 		t.drop(dropDuplicate)
@@ -193,6 +198,10 @@ func (t *Transport) receiveData(p *peer, inner []byte, now int64) {
 	}
 	if flags&flagFEC != 0 {
 		p.fecRx.keep(s, inner)
+	}
+	t.dec.p.via = viaOriginal
+	if flags&flagRTX != 0 {
+		t.dec.p.via = viaRTX
 	}
 	t.handler.HandleRelay(p.id, &t.dec.p)
 	if flags&flagFEC != 0 {
@@ -214,7 +223,30 @@ func (t *Transport) receiveFEC(p *peer, inner []byte, now int64) {
 		t.drop(dropStale)
 		return
 	}
-	t.recoverFEC(p, p.fecRx.parity(&h, base, shard), now)
+	g := p.fecRx.parity(&h, base, shard)
+	t.recoverFEC(p, g, now)
+	if h.index == h.m-1 && !g.done {
+		// The group's last parity is in and it still lacks packets: NACK
+		// them now rather than after the FEC wait.
+		p.recvMu.Lock()
+		p.win.expedite(base, base+int64(h.k)-1)
+		p.recvMu.Unlock()
+		t.nackNow(p, now, nackDelayFEC)
+	}
+}
+
+// nackNow sends, from the receive goroutine, a NACK of what is due.
+func (t *Transport) nackNow(p *peer, now, delay int64) {
+	if t.cfg.noNACK {
+		return
+	}
+	p.recvMu.Lock()
+	n, asked := p.win.nack(p.rxNACK[:], now, delay, p.nackRetry(), nackTries)
+	p.recvMu.Unlock()
+	if n > 0 {
+		p.counters.nacksSent.Add(uint64(asked))
+		p.sendControl(func(b []byte) int { return copy(b, p.rxNACK[:n]) })
+	}
 }
 
 // recoverFEC delivers the packets group g lets us rebuild.
@@ -239,6 +271,7 @@ func (t *Transport) recoverFEC(p *peer, g *fecGroup, now int64) {
 			continue
 		}
 		p.counters.fecRecovered.Add(1)
+		t.dec.p.via = viaFEC
 		t.handler.HandleRelay(p.id, &t.dec.p)
 	}
 }
