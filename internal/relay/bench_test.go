@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"errors"
 	"net"
+	"net/netip"
 	"testing"
 )
 
@@ -90,5 +92,20 @@ func BenchmarkReceive(b *testing.B) {
 	}
 	if delivered == 0 {
 		b.Fatal("nothing delivered")
+	}
+}
+
+// BenchmarkSendCPU is Send without the UDP write (the peer has no
+// address): framing, cache, FEC bookkeeping and sealing only.
+func BenchmarkSendCPU(b *testing.B) {
+	tr := listen(b, "a", newSink(), nil)
+	tr.SetPeer("b", netip.AddrPort{})
+	p := media(1, "b", "c")
+	b.SetBytes(int64(len(p.Payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := tr.Send("b", p); !errors.Is(err, ErrUnknownPeer) {
+			b.Fatal(err)
+		}
 	}
 }
