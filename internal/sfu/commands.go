@@ -62,6 +62,8 @@ func toBusError(err error) *bus.Error {
 	}
 	code := bus.CodeInternal
 	switch {
+	case errors.Is(err, ErrLimit):
+		code = bus.CodeLimit
 	case errors.Is(err, ErrBadSDP), errors.Is(err, ErrBadRequest):
 		code = bus.CodeBadRequest
 	case errors.Is(err, ErrNothingUsable), errors.Is(err, ErrCodec):
@@ -81,6 +83,9 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 	if !bus.ValidName(p.Namespace) || !bus.ValidName(p.Room) || p.SessionID == "" || p.Identity == "" {
 		return nil, fmt.Errorf("%w: participant needs a valid namespace, room, identity and session id", ErrBadRequest)
 	}
+	if err := checkParticipant(p); err != nil {
+		return nil, err
+	}
 	n.mu.Lock()
 	closing, exists, count := n.closing, n.sessions[p.SessionID] != nil, len(n.sessions)
 	n.mu.Unlock()
@@ -93,6 +98,9 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 		return nil, fmt.Errorf("%w: session %s exists", ErrBadRequest, p.SessionID)
 	case n.cfg.Capacity > 0 && count >= n.cfg.Capacity:
 		return nil, bus.Errorf(bus.CodeUnavailable, "node full")
+	case !n.roomStateFits(p):
+		n.log.Warn("join refused: room state would be too large", "namespace", p.Namespace, "room", p.Room, "identity", p.Identity)
+		return nil, fmt.Errorf("%w: the room's state is full", ErrLimit)
 	}
 	s := newSession(n, p, req.Grants)
 	var res negotiation
@@ -145,6 +153,9 @@ func (n *Node) trickle(_ context.Context, req bus.Trickle) (any, error) {
 	s.mu.Unlock()
 	if pc == nil {
 		return nil, fmt.Errorf("%w: session has not negotiated", ErrBadRequest)
+	}
+	if !s.countCandidate() {
+		return nil, fmt.Errorf("%w: more than %d remote candidates", ErrLimit, MaxRemoteCandidates)
 	}
 	c := req.Candidate
 	if err := pc.AddICECandidate(webrtc.ICECandidateInit{

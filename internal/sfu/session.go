@@ -32,6 +32,8 @@ type session struct {
 	closed     bool
 	negotiated bool
 	expiry     *time.Timer // closes a session that never negotiates
+	// remoteCandidates counts trickled candidates (limits.go).
+	remoteCandidates int
 
 	// transportSeq numbers every RTP packet the node sends this client
 	// (transport-wide congestion control, one counter for all its down

@@ -33,9 +33,17 @@ func (c *conn) deliver(ev bus.Event) {
 		c.pending = append(c.pending, ev)
 		return
 	}
-	if forSession(ev, c.sess) {
-		c.send(eventMessage(ev))
+	if !forSession(ev, c.sess) {
+		return
 	}
+	// Data messages may be dropped for a client whose queue is half full:
+	// the room's state events keep the other half, so another
+	// participant's flood never disconnects this one as too slow.
+	if ev.Type == bus.EventData && len(c.out) >= cap(c.out)/2 {
+		c.s.met.dropped.WithLabelValues(ev.Type).Inc()
+		return
+	}
+	c.send(eventMessage(ev))
 }
 
 // forSession reports whether a room event is meant for sess: data
