@@ -49,9 +49,8 @@ func BenchmarkReceive(b *testing.B) {
 	var delivered int
 	tr := listen(b, "b", HandlerFunc(func(string, *Packet) { delivered++ }), nil)
 	tr.SetPeer("a", discard(b).LocalAddr().(*net.UDPAddr).AddrPort())
-	pe := (*tr.peers.Load())["a"]
-	pe.epoch, pe.verified = 1, true // as after the first probe round trip
-	aead, err := linkAEAD(testSecret, "a", "b")
+	assumeVerified(b, tr, "a", 1)
+	aead, err := linkAEAD(testSecret, "a", "b", 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,14 +61,14 @@ func BenchmarkReceive(b *testing.B) {
 	}
 	p := media(1, "b", "c")
 	var counter uint64
-	var nonce [24]byte
+	var nonce [nonceSize]byte
 	inner := make([]byte, maxInner)
 	seal := func() {
 		for i := range dgs {
 			counter++
 			n := putOuter(dgs[i], "a", 1, counter)
 			m := putData(inner, p, 1, uint32(counter), 0)
-			putNonce(&nonce, 1, counter)
+			putNonce(&nonce, counter)
 			ct := aead.Seal(dgs[i][n:n], nonce[:], inner[:m], dgs[i][:n])
 			dgs[i] = dgs[i][:n+len(ct)]
 		}

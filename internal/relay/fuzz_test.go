@@ -87,14 +87,13 @@ func FuzzReceive(f *testing.F) {
 	tr := listen(f, "b", h, nil)
 	tr.SetPeer("a", netip.MustParseAddrPort("127.0.0.1:9")) // replies go nowhere
 	// Skip the epoch's probe round trip: every input reaches the parsers.
-	p := (*tr.peers.Load())["a"]
-	p.epoch, p.verified = 1, true
-	aead, err := linkAEAD(testSecret, "a", "b")
+	assumeVerified(f, tr, "a", 1)
+	aead, err := linkAEAD(testSecret, "a", "b", 1)
 	if err != nil {
 		f.Fatal(err)
 	}
 	var counter uint64
-	var nonce [24]byte
+	var nonce [nonceSize]byte
 	buf := make([]byte, maxDatagram+tagSize)
 	f.Fuzz(func(t *testing.T, inner []byte, seqHint uint32) {
 		if len(inner) > maxDatagram-outerFixed-1-tagSize {
@@ -106,7 +105,7 @@ func FuzzReceive(f *testing.F) {
 		}
 		counter++
 		n := putOuter(buf, "a", 1, counter)
-		putNonce(&nonce, 1, counter)
+		putNonce(&nonce, counter)
 		ct := aead.Seal(buf[n:n], nonce[:], inner, buf[:n])
 		tr.receive(buf[:n+len(ct)], netip.AddrPort{})
 	})

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"crypto/cipher"
 	"errors"
 	"net"
 	"net/netip"
@@ -65,15 +66,23 @@ func (t *Transport) receive(b []byte, _ netip.AddrPort) {
 		t.drop(dropReplay)
 		return
 	}
-	putNonce(&p.recvNonce, o.epoch, o.counter)
+	now := t.now()
+	aead := p.recvAEAD
+	if o.epoch > p.epoch {
+		if aead = t.epochKey(p, o.epoch, now); aead == nil {
+			t.drop(dropUnverified)
+			return
+		}
+	}
+	putNonce(&p.recvNonce, o.counter)
 	ct := b[o.hdrLen:]
-	inner, err := p.recvAEAD.Open(ct[:0], p.recvNonce[:], ct, b[:o.hdrLen])
+	inner, err := aead.Open(ct[:0], p.recvNonce[:], ct, b[:o.hdrLen])
 	if err != nil {
 		t.drop(dropAuth)
 		return
 	}
-	now := t.now()
 	if o.epoch > p.epoch {
+		p.recvAEAD = aead
 		t.newEpoch(p, o.epoch, now)
 	}
 	p.replay.accept(o.counter)
@@ -100,6 +109,28 @@ func (t *Transport) receive(b []byte, _ netip.AddrPort) {
 	default:
 		t.drop(dropInvalid)
 	}
+}
+
+// deriveEvery bounds how often datagrams claiming a new epoch of a peer
+// may cost a key derivation (ns).
+const deriveEvery = 10e6
+
+// epochKey returns the receive key of a newer epoch of p, or nil when
+// another one was derived too recently.
+func (t *Transport) epochKey(p *peer, epoch uint64, now int64) cipher.AEAD {
+	if p.nextAEAD != nil && p.nextEpoch == epoch {
+		return p.nextAEAD
+	}
+	if p.lastDerive != 0 && now-p.lastDerive < deriveEvery {
+		return nil
+	}
+	p.lastDerive = now
+	aead, err := linkAEAD(t.cfg.Secret, p.id, t.cfg.NodeID, epoch)
+	if err != nil {
+		return nil
+	}
+	p.nextEpoch, p.nextAEAD = epoch, aead
+	return aead
 }
 
 // newEpoch starts over with a peer heard for the first time or
