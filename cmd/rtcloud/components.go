@@ -30,6 +30,7 @@ type commonFlags struct {
 	nats        string
 	httpAddr    string
 	mediaPort   optionalInt
+	relayPort   optionalInt
 	advertiseIP string
 	nodeID      string
 	region      string
@@ -51,6 +52,7 @@ func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
 	}
 	if withMedia {
 		fs.Var(&f.mediaPort, "media-port", "the one UDP and TCP media `port`; 0 picks a free one (default 7801)")
+		fs.Var(&f.relayPort, "relay-port", "the UDP `port` of the node-to-node relay (with relay.secret); 0 picks a free one (default 7802)")
 		fs.StringVar(&f.advertiseIP, "advertise-ip", "", "IP addresses put in ICE candidates, comma-separated (default: this machine's)")
 		fs.StringVar(&f.nodeID, "node-id", "", "SFU node id (default: generated)")
 		fs.StringVar(&f.region, "region", "", "SFU node region label")
@@ -76,6 +78,9 @@ func (f *commonFlags) load() (config.Config, error) {
 	}
 	if f.mediaPort.set {
 		c.SFU.MediaPort = f.mediaPort.n
+	}
+	if f.relayPort.set {
+		c.SFU.RelayPort = f.relayPort.n
 	}
 	if f.advertiseIP != "" {
 		c.SFU.AdvertiseIPs = config.SplitList(f.advertiseIP)
@@ -166,7 +171,8 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.SFU.KubernetesNode != "" {
 		log.Info("location from the Kubernetes node", "node", c.SFU.KubernetesNode, "region", c.SFU.Region, "zone", c.SFU.Zone)
 	}
-	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch})
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch,
+		RelaySecret: []byte(c.Relay.Secret)})
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,8 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// Relay configures node-to-node relaying and routing.
+	Relay Relay `yaml:"relay"`
 }
 
 // NATS is the bus connection.
@@ -72,6 +74,10 @@ type SFU struct {
 	KubernetesNode string `yaml:"kubernetes_node"`
 	// MediaPort is the one UDP port and the one TCP port all clients use.
 	MediaPort int `yaml:"media_port"`
+	// RelayPort is the UDP port other nodes send relay traffic to (rooms
+	// that span nodes); 0 picks a free port. The relay runs when
+	// relay.secret is set.
+	RelayPort int `yaml:"relay_port"`
 	// BindIP is the address the media sockets listen on (default all).
 	BindIP string `yaml:"bind_ip"`
 	// AdvertiseIPs are put in ICE candidates; default: the machine's
@@ -126,10 +132,12 @@ func Default() Config {
 		Signal: Signal{HTTPAddr: ":7800"},
 		SFU: SFU{
 			MediaPort:         7801,
+			RelayPort:         7802,
 			HeartbeatInterval: time.Second,
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Relay:      DefaultRelay(),
 	}
 }
 
@@ -177,6 +185,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		"RTCLOUD_METRICS_ADDR":    &c.SFU.MetricsAddr,
 		"RTCLOUD_LOG_LEVEL":       &c.Log.Level,
 		"RTCLOUD_LOG_FORMAT":      &c.Log.Format,
+		"RTCLOUD_RELAY_SECRET":    &c.Relay.Secret,
 	}
 	for k, p := range str {
 		if v, ok := lookup(k); ok {
@@ -273,6 +282,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	errs = append(errs, c.Relay.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
