@@ -176,8 +176,8 @@ func (t *Transport) verify(p *peer, inner []byte, counter uint64, now int64) boo
 				lo = p.droppedMin
 			}
 			p.win.started, p.win.highest = true, int64(lo)-1
-			p.win.sampleBase = p.win.highest
 			p.win.advance(int64(pr.sent), now)
+			p.win.sampleBase = p.win.highest // not losses of the link
 		}
 		p.recvMu.Unlock()
 		t.log.Debug("relay peer verified", "peer", p.id)

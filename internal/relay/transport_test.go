@@ -225,8 +225,8 @@ func TestLinkDownAfterPeerCloses(t *testing.T) {
 	after := time.Unix(0, downAt.Load()).Sub(closed)
 	t.Logf("link down %v after the peer closed", after)
 	// DownAfter is 1 s; the last probe heard may be up to one probe
-	// interval before Close. Generous for a loaded machine.
-	if after > 2500*time.Millisecond {
+	// interval before Close; the bound is generous for a loaded machine.
+	if after > 3*time.Second {
 		t.Fatalf("link down %v after the peer closed", after)
 	}
 	if link1(a, "b").Up {
