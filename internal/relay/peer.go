@@ -31,13 +31,13 @@ type peer struct {
 	// Receive side owned by the receive goroutine.
 	recvAEAD  cipher.AEAD
 	recvNonce [nonceSize]byte
-	// The key of a newer epoch, derived at most every deriveEvery.
-	nextEpoch  uint64
-	nextAEAD   cipher.AEAD
-	lastDerive int64
-	epoch      uint64 // the peer's current epoch; 0: none yet
-	verified   bool   // a probe round trip proved the epoch live
-	challenge  int64  // stamp of the first probe that can verify it
+	// The key of a newer epoch, and when one failed authentication.
+	nextEpoch    uint64
+	nextAEAD     cipher.AEAD
+	failedDerive int64
+	epoch        uint64 // the peer's current epoch; 0: none yet
+	verified     bool   // a probe round trip proved the epoch live
+	challenge    int64  // stamp of the first probe that can verify it
 	// Data dropped while unverified: the oldest link sequence number.
 	droppedData bool
 	droppedMin  uint32

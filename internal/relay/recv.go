@@ -78,6 +78,9 @@ func (t *Transport) receive(b []byte, _ netip.AddrPort) {
 	ct := b[o.hdrLen:]
 	inner, err := aead.Open(ct[:0], p.recvNonce[:], ct, b[:o.hdrLen])
 	if err != nil {
+		if o.epoch > p.epoch {
+			p.failedDerive = now
+		}
 		t.drop(dropAuth)
 		return
 	}
@@ -112,19 +115,20 @@ func (t *Transport) receive(b []byte, _ netip.AddrPort) {
 }
 
 // deriveEvery bounds how often datagrams claiming a new epoch of a peer
-// may cost a key derivation (ns).
+// may cost a key derivation after one that failed authentication (ns): a
+// forger cannot make the receiver derive keys at line rate, and a genuine
+// restart is delayed only if forgeries arrived just before it.
 const deriveEvery = 10e6
 
-// epochKey returns the receive key of a newer epoch of p, or nil when
-// another one was derived too recently.
+// epochKey returns the receive key of a newer epoch of p, or nil when a
+// derivation for a forged epoch was made too recently.
 func (t *Transport) epochKey(p *peer, epoch uint64, now int64) cipher.AEAD {
 	if p.nextAEAD != nil && p.nextEpoch == epoch {
 		return p.nextAEAD
 	}
-	if p.lastDerive != 0 && now-p.lastDerive < deriveEvery {
+	if p.failedDerive != 0 && now-p.failedDerive < deriveEvery {
 		return nil
 	}
-	p.lastDerive = now
 	aead, err := linkAEAD(t.cfg.Secret, p.id, t.cfg.NodeID, epoch)
 	if err != nil {
 		return nil
@@ -159,7 +163,9 @@ func (t *Transport) newEpoch(p *peer, epoch uint64, now int64) {
 func (t *Transport) verify(p *peer, inner []byte, counter uint64, now int64) bool {
 	switch innerType(inner) {
 	case TypeProbe:
-		return true // answered; harmless if replayed
+		// Answered (harmless if replayed) but not proof the peer is alive.
+		t.receiveProbe(p, inner, now)
+		return false
 	case TypeProbeReply:
 		pr, err := parseProbe(inner)
 		if err != nil || pr.time < p.challenge {
