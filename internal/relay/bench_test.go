@@ -96,9 +96,19 @@ func BenchmarkReceive(b *testing.B) {
 
 // BenchmarkSendCPU is Send without the UDP write (the peer has no
 // address): framing, cache, FEC bookkeeping and sealing only.
-func BenchmarkSendCPU(b *testing.B) {
+func BenchmarkSendCPU(b *testing.B) { benchSendCPU(b, 0) }
+
+// BenchmarkSendCPUFEC adds 3 parity packets per 10 (encoding and sealing
+// them).
+func BenchmarkSendCPUFEC(b *testing.B) { benchSendCPU(b, 3) }
+
+func benchSendCPU(b *testing.B, parity int) {
 	tr := listen(b, "a", newSink(), nil)
 	tr.SetPeer("b", netip.AddrPort{})
+	pe := (*tr.peers.Load())["b"]
+	pe.sendMu.Lock()
+	pe.fecTx.m = parity
+	pe.sendMu.Unlock()
 	p := media(1, "b", "c")
 	b.SetBytes(int64(len(p.Payload)))
 	b.ReportAllocs()
