@@ -71,7 +71,7 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	defer b.Close()
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	ctl, err := controller.New(setupCtx, controller.Options{
-		Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log, ID: cf.id,
+		Config: c.Controller, Relay: c.Relay, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log, ID: cf.id,
 	})
 	cancel()
 	if err != nil {
