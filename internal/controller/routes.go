@@ -194,7 +194,9 @@ func (r *router) plan(ctx context.Context, nodes []bus.NodeInfo) {
 			Model: r.model, Rounds: r.cfg.Hysteresis.Rounds,
 			Margin: r.cfg.Hysteresis.Margin, MinGain: r.cfg.Hysteresis.MinGain,
 		})
-		r.planner.StartAt(r.lastPublished(ctx))
+		pr := r.readPrior(ctx)
+		r.planner.Seed(pr)
+		r.log.Info("routing from the published tables", "version", pr.Version, "nodes", len(pr.Routes))
 	}
 	r.mu.Lock()
 	reports := make(map[string]receivedReport, len(r.reports))
@@ -253,6 +255,31 @@ func (r *router) lastPublished(ctx context.Context) uint64 {
 		return 0
 	}
 	return v.Version
+}
+
+// readPrior reads the tables in bus.BucketRoutes (published by this or a
+// previous leader), so a new leader keeps routes, numbering and loop
+// freedom with the nodes still running them.
+func (r *router) readPrior(ctx context.Context) routing.Prior {
+	pr := routing.Prior{Version: r.lastPublished(ctx), Routes: map[string]map[string]routing.PriorRoute{}}
+	lister, err := r.kv.ListKeysFiltered(ctx, bus.RoutesKey("*"))
+	if err != nil {
+		return pr
+	}
+	for k := range lister.Keys() {
+		e, err := r.kv.Get(ctx, k)
+		var nr bus.NodeRoutes
+		if err != nil || json.Unmarshal(e.Value(), &nr) != nil || nr.Node == "" {
+			continue
+		}
+		pr.Version = max(pr.Version, nr.Version)
+		routes := make(map[string]routing.PriorRoute, len(nr.Routes))
+		for dst, rt := range nr.Routes {
+			routes[dst] = routing.PriorRoute{NextHop: rt.NextHop, Cost: rt.Cost}
+		}
+		pr.Routes[nr.Node] = routes
+	}
+	return pr
 }
 
 // publish writes every node's table to the bucket and pushes it to the

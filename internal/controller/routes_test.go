@@ -287,3 +287,43 @@ func TestRoutesFromReports(t *testing.T) {
 	}
 	testenv.WaitFor(t, 5*time.Second, "forged reports rejected", func() bool { return c.routes.rejected.Load() >= before+2 })
 }
+
+// TestRoutesSurviveLeaderFailover: a standby serves the published tables;
+// when the leader dies it takes over from them, continuing the version
+// numbers.
+func TestRoutesSurviveLeaderFailover(t *testing.T) {
+	url := startNATS(t)
+	c1 := startRouting(t, url, relayConfig())
+	c2 := startRouting(t, url, relayConfig())
+	b := connect(t, url, 1)
+	pushed := watchRoutes(t, b, "eu-1")
+	nodes := threeRegions(t, url)
+	testenv.WaitFor(t, 10*time.Second, "eu-1's table", func() bool { return len(pushed.last().Routes) == 2 })
+	leader, standby := c1, c2
+	if c2.IsLeader() {
+		leader, standby = c2, c1
+	}
+	op := token(t, auth.Grant{Namespace: "default", Room: "*", Admin: true})
+	var st RoutesStatus
+	testenv.WaitFor(t, 5*time.Second, "the standby serves the stored tables", func() bool {
+		st = RoutesStatus{}
+		call(t, "GET", standby.url+"/v1/admin/routes", op, &st)
+		return st.Source == "bucket" && st.Tables["eu-1"]["ap-1"] == "ap-1" && st.Version == pushed.last().Version
+	})
+	v := st.Version
+
+	leader.crash()
+	testenv.WaitFor(t, 5*time.Second, "standby leads", standby.IsLeader)
+	nodes["us"].kill()
+	testenv.WaitFor(t, 10*time.Second, "the new leader drops us-1", func() bool {
+		_, has := pushed.last().Routes["us-1"]
+		return !has && pushed.last().Version > v
+	})
+	pushed.mu.Lock()
+	defer pushed.mu.Unlock()
+	for i := 1; i < len(pushed.pushes); i++ {
+		if pushed.pushes[i].Version <= pushed.pushes[i-1].Version {
+			t.Fatalf("versions went %d then %d", pushed.pushes[i-1].Version, pushed.pushes[i].Version)
+		}
+	}
+}

@@ -68,7 +68,9 @@ type Planner struct {
 	plans           uint32
 	version         uint64
 	// left records, for nodes that left, the first version without them.
-	left    map[string]uint64
+	left map[string]uint64
+	// seeded: the current tables came from Seed; the next plan is full.
+	seeded  bool
 	scratch scratch
 }
 
@@ -238,8 +240,9 @@ func (p *Planner) prepare(c *compiled) *plan {
 		r.full = true
 		r.changed = true
 	} else {
-		r.full = p.o.full || !p.diff(c, r)
+		r.full = p.o.full || p.seeded || !p.diff(c, r)
 	}
+	p.seeded = false
 	p.g = c
 	p.ct = transpose(c.cost, p.ct)
 	if r.full {

@@ -125,3 +125,47 @@ func TestIncrementalMatchesFull(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedKeepsLoopFreedom hands a planner's tables over to a new planner
+// (a new controller leader) mid-way: the new planner continues the
+// version numbers and its versions mixed with the old ones stay loop-free.
+func TestSeedKeepsLoopFreedom(t *testing.T) {
+	for seed := range uint64(6) {
+		rng := rand.New(rand.NewPCG(seed, 4))
+		w := newWorld(Simulated(seed, 20, 3))
+		old := NewPlanner(Options{})
+		var last *Tables
+		for range 10 {
+			w.perturb(rng)
+			last = mustPlan(t, old, w.graph())
+		}
+		pr := Prior{Version: last.Version, Routes: map[string]map[string]PriorRoute{}}
+		for _, src := range last.ids {
+			pr.Routes[src] = map[string]PriorRoute{}
+			for _, dst := range last.ids {
+				if r, ok := last.Route(src, dst); ok && r.NextHop != "" {
+					pr.Routes[src][dst] = PriorRoute{NextHop: r.NextHop, Cost: r.Cost}
+				}
+			}
+		}
+		p := NewPlanner(Options{})
+		p.Seed(pr)
+		versions := []*Tables{last}
+		for step := range 15 {
+			w.perturb(rng)
+			g := w.graph()
+			tab := mustPlan(t, p, g)
+			if tab.Version <= last.Version {
+				t.Fatalf("seed %d step %d: version %d after %d", seed, step, tab.Version, last.Version)
+			}
+			if versions[len(versions)-1].Version != tab.Version {
+				versions = append(versions, tab)
+			}
+			if len(versions) > p.o.Window+1 {
+				versions = versions[1:]
+			}
+			checkTables(t, g, tab, nil)
+			checkMixes(t, versions, rng, 3)
+		}
+	}
+}
