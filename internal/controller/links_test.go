@@ -9,6 +9,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/routing"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 // FuzzLinkReport feeds arbitrary bytes as a link report from node "a": a
@@ -95,5 +96,30 @@ func TestLinkUpNeedsBothEnds(t *testing.T) {
 	}
 	if l := state(stale, "a", "c"); l.State != LinkDown {
 		t.Fatalf("unmeasured peer of a probing node: %+v", l)
+	}
+}
+
+func TestNewVersionWaitsForNodes(t *testing.T) {
+	r := newRouter(&Controller{log: testenv.Logger()}, config.DefaultRelay(), nil)
+	r.planner = routing.NewPlanner(routing.Options{})
+	r.planner.StartAt(4)
+	if _, err := r.planner.Plan(routing.FullMesh([]routing.Node{{ID: "a"}, {ID: "b"}})); err != nil {
+		t.Fatal(err)
+	}
+	r.lastPublish = time.Now()
+	nodes := []bus.NodeInfo{{ID: "a"}, {ID: "b"}}
+	r.reports["a"] = receivedReport{rep: bus.LinkReport{NodeID: "a", RoutesVersion: 4}, at: time.Now()}
+	r.reports["b"] = receivedReport{rep: bus.LinkReport{NodeID: "b"}, at: time.Now()}
+	if r.settled(nodes) {
+		t.Fatal("a still runs version 4 of 5, yet a new version may be made")
+	}
+	r.reports["a"] = receivedReport{rep: bus.LinkReport{NodeID: "a", RoutesVersion: 5}, at: time.Now()}
+	if !r.settled(nodes) {
+		t.Fatal("every reporting node runs version 5, yet no new version may be made")
+	}
+	r.reports["a"] = receivedReport{rep: bus.LinkReport{NodeID: "a", RoutesVersion: 4}, at: time.Now()}
+	r.lastPublish = time.Now().Add(-2 * r.cfg.RouteInterval)
+	if !r.settled(nodes) {
+		t.Fatal("a lagging node holds versions back longer than the route interval")
 	}
 }

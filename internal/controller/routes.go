@@ -43,9 +43,10 @@ type router struct {
 	tables  *routing.Tables // the leader's newest tables; nil when not leading
 
 	// Owned by the run goroutine.
-	planner  *routing.Planner
-	lastSet  string
-	lastPlan time.Time
+	planner     *routing.Planner
+	lastSet     string
+	lastPlan    time.Time
+	lastPublish time.Time
 }
 
 func newRouter(c *Controller, cfg config.Relay, kv jetstream.KeyValue) *router {
@@ -137,18 +138,19 @@ func (r *router) wake() {
 }
 
 // run plans at every RouteInterval while leading, and at once when the
-// set of live nodes changes or a link goes up or down.
+// set of live nodes changes or a link goes up or down, as soon as the
+// nodes may take a new version (see settled).
 func (r *router) run(ctx context.Context) {
-	t := time.NewTicker(min(r.cfg.RouteInterval, 250*time.Millisecond))
+	t := time.NewTicker(min(r.cfg.RouteInterval, 100*time.Millisecond))
 	defer t.Stop()
+	due := false
 	for {
-		kicked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-r.kick:
-			kicked = true
+			due = true
 		}
 		if !r.c.IsLeader() {
 			r.resign()
@@ -156,14 +158,38 @@ func (r *router) run(ctx context.Context) {
 		}
 		nodes := r.c.dir.LiveNodes()
 		set := nodeSet(nodes)
-		if !kicked && set == r.lastSet && time.Since(r.lastPlan) < r.cfg.RouteInterval {
+		due = due || set != r.lastSet || time.Since(r.lastPlan) >= r.cfg.RouteInterval
+		if !due || !r.settled(nodes) {
 			continue
 		}
+		due = false
 		r.lastSet, r.lastPlan = set, time.Now()
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		r.plan(pctx, nodes)
 		cancel()
 	}
+}
+
+// settled reports whether a new version may be made now. Tables stay
+// loop-free while no node lags more than routing's Window versions behind
+// the newest, so a version follows the previous one only once every node
+// that reports its routes version has taken the previous one, or after
+// RouteInterval (a node that does not report it is assumed to take a
+// pushed table well within that).
+func (r *router) settled(nodes []bus.NodeInfo) bool {
+	if r.planner == nil || time.Since(r.lastPublish) >= r.cfg.RouteInterval {
+		return true
+	}
+	current := r.planner.Version()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range nodes {
+		rep, ok := r.reports[n.ID]
+		if ok && rep.rep.RoutesVersion != 0 && rep.rep.RoutesVersion < current && time.Since(rep.at) < r.cfg.LinkTimeout {
+			return false
+		}
+	}
+	return true
 }
 
 func nodeSet(nodes []bus.NodeInfo) string {
@@ -225,6 +251,7 @@ func (r *router) plan(ctx context.Context, nodes []bus.NodeInfo) {
 		return
 	}
 	r.logChanges(tab)
+	r.lastPublish = time.Now()
 	if err := r.publish(ctx, tab); err != nil {
 		r.log.Warn("publishing routes failed", "version", tab.Version, "err", err)
 	}

@@ -1,8 +1,8 @@
 package controller
 
 import (
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
