@@ -76,7 +76,20 @@ const (
 	LinkNotAllowed = "not_allowed"
 )
 
-// buildGraph turns the live nodes, the allowed links and the fresh link
+// relayNodes are the nodes that run a relay (they advertise its address),
+// sorted by id.
+func relayNodes(all []bus.NodeInfo) []bus.NodeInfo {
+	var nodes []bus.NodeInfo
+	for _, n := range all {
+		if n.RelayAddr != "" {
+			nodes = append(nodes, n)
+		}
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+	return nodes
+}
+
+// buildGraph turns the live nodes that run a relay, the allowed links and the fresh link
 // reports into the routing graph.
 //
 // A node "probes" when its last report is younger than timeout. The link
@@ -87,8 +100,8 @@ const (
 // and priced from the regions. Measured values are the worse of the two
 // ends' (a node cannot make its links look better than its peers see
 // them).
-func buildGraph(nodes []bus.NodeInfo, reports map[string]receivedReport, cfg config.Relay, model routing.CostModel, now time.Time) (routing.Graph, []LinkStatus) {
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+func buildGraph(all []bus.NodeInfo, reports map[string]receivedReport, cfg config.Relay, model routing.CostModel, now time.Time) (routing.Graph, []LinkStatus) {
+	nodes := relayNodes(all)
 	g := routing.Graph{Nodes: make([]routing.Node, len(nodes))}
 	fresh := make(map[string]map[string]bus.LinkSample, len(nodes))
 	for i, n := range nodes {

@@ -22,7 +22,7 @@ func FuzzLinkReport(f *testing.F) {
 	f.Add([]byte(`{"node_id":"b","links":[]}`))
 	f.Add([]byte(`{"node_id":"a","links":[{"peer":"b","rtt_ms":-1,"loss":2}]}`))
 	f.Add([]byte(`{"node_id":"a","links":[{"peer":"b","rtt_ms":1e308,"up":true},{"peer":"b"}]}`))
-	nodes := []bus.NodeInfo{{ID: "a", Region: "eu"}, {ID: "b", Region: "us"}, {ID: "c", Region: "ap"}}
+	nodes := []bus.NodeInfo{{ID: "a", Region: "eu", RelayAddr: "x"}, {ID: "b", Region: "us", RelayAddr: "x"}, {ID: "c", Region: "ap", RelayAddr: "x"}}
 	model := routing.DefaultModel()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rep bus.LinkReport
@@ -46,7 +46,7 @@ func FuzzLinkReport(f *testing.F) {
 }
 
 func TestLinkUpNeedsBothEnds(t *testing.T) {
-	nodes := []bus.NodeInfo{{ID: "a", Region: "eu"}, {ID: "b", Region: "us"}, {ID: "c", Region: "ap"}}
+	nodes := []bus.NodeInfo{{ID: "a", Region: "eu", RelayAddr: "x"}, {ID: "b", Region: "us", RelayAddr: "x"}, {ID: "c", Region: "ap", RelayAddr: "x"}}
 	now := time.Now()
 	report := func(id string, at time.Time, s ...bus.LinkSample) receivedReport {
 		rr := receivedReport{rep: bus.LinkReport{NodeID: id, Links: s}, at: at, peers: map[string]bus.LinkSample{}}

@@ -156,7 +156,7 @@ func (r *router) run(ctx context.Context) {
 			r.resign()
 			continue
 		}
-		nodes := r.c.dir.LiveNodes()
+		nodes := relayNodes(r.c.dir.LiveNodes())
 		set := nodeSet(nodes)
 		due = due || set != r.lastSet || time.Since(r.lastPlan) >= r.cfg.RouteInterval
 		if !due || !r.settled(nodes) {

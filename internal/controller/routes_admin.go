@@ -129,8 +129,9 @@ type LinksStatus struct {
 
 // NodeLinks is a node's reporting state.
 type NodeLinks struct {
-	ID     string `json:"id"`
-	Region string `json:"region,omitempty"`
+	ID        string `json:"id"`
+	Region    string `json:"region,omitempty"`
+	RelayAddr string `json:"relay_addr"`
 	// Probing says the node's last link report is fresh.
 	Probing       bool   `json:"probing"`
 	ReportAgeMs   *int64 `json:"report_age_ms,omitempty"`
@@ -149,8 +150,8 @@ func (c *Controller) handleLinks(w http.ResponseWriter, _ *http.Request, _ *auth
 	r.mu.Unlock()
 	_, links := buildGraph(nodes, reports, r.cfg, r.model, now)
 	st := LinksStatus{Links: links, RejectedReports: r.rejected.Load(), Model: r.model, LinkTimeoutMs: r.cfg.LinkTimeout.Milliseconds()}
-	for _, n := range nodes {
-		nl := NodeLinks{ID: n.ID, Region: n.Region}
+	for _, n := range relayNodes(nodes) {
+		nl := NodeLinks{ID: n.ID, Region: n.Region, RelayAddr: n.RelayAddr}
 		if rep, ok := reports[n.ID]; ok {
 			age := now.Sub(rep.at).Milliseconds()
 			nl.ReportAgeMs, nl.Probing, nl.RoutesVersion = &age, now.Sub(rep.at) < r.cfg.LinkTimeout, rep.rep.RoutesVersion

@@ -22,6 +22,16 @@ func relayConfig() config.Relay {
 	return r
 }
 
+// relayTrio starts eu-1, us-1 and ap-1 as nodes that run a relay.
+func relayTrio(t *testing.T, url string) map[string]*fakeNode {
+	t.Helper()
+	out := map[string]*fakeNode{}
+	for i, r := range []string{"eu", "us", "ap"} {
+		out[r] = startNode(t, url, bus.NodeInfo{ID: r + "-1", Region: r, RelayAddr: fmt.Sprintf("127.0.0.1:%d", 7901+i)})
+	}
+	return out
+}
+
 func startRouting(t *testing.T, url string, relay config.Relay) *instance {
 	t.Helper()
 	cfg := testConfig()
@@ -100,7 +110,7 @@ func TestRoutesFollowNodes(t *testing.T) {
 	c := startRouting(t, url, relayConfig())
 	b := connect(t, url, 1)
 	pushed := watchRoutes(t, b, "eu-1")
-	nodes := threeRegions(t, url)
+	nodes := relayTrio(t, url)
 	testenv.WaitFor(t, 10*time.Second, "eu-1 gets a table to us-1 and ap-1", func() bool {
 		nr := pushed.last()
 		return nr.Routes["us-1"].NextHop == "us-1" && nr.Routes["ap-1"].NextHop == "ap-1"
@@ -119,10 +129,14 @@ func TestRoutesFollowNodes(t *testing.T) {
 	})
 	testenv.WaitFor(t, 5*time.Second, "ap-1's table deleted", func() bool { _, ok := stored(t, b, "ap-1"); return !ok })
 
-	startNode(t, url, bus.NodeInfo{ID: "eu-2", Region: "eu"})
+	startNode(t, url, bus.NodeInfo{ID: "eu-2", Region: "eu", RelayAddr: "127.0.0.1:7910"})
+	startNode(t, url, bus.NodeInfo{ID: "eu-3", Region: "eu"}) // no relay: not routed
 	testenv.WaitFor(t, 10*time.Second, "eu-2 joins eu-1's table", func() bool {
 		return pushed.last().Routes["eu-2"].NextHop == "eu-2"
 	})
+	if _, ok := pushed.last().Routes["eu-3"]; ok {
+		t.Fatal("a node without a relay address is routed to")
+	}
 	if !c.IsLeader() {
 		t.Fatal("the only controller does not lead")
 	}
@@ -133,7 +147,7 @@ func TestRoutesAllowedLinksAndAdmin(t *testing.T) {
 	relay := relayConfig()
 	relay.Links = [][]string{{"eu", "us"}, {"us", "ap"}}
 	c := startRouting(t, url, relay)
-	threeRegions(t, url)
+	relayTrio(t, url)
 	op := token(t, auth.Grant{Namespace: "default", Room: "*", Admin: true})
 	var st RoutesStatus
 	testenv.WaitFor(t, 10*time.Second, "routes of the three nodes", func() bool {
@@ -232,7 +246,7 @@ func TestRoutesFromReports(t *testing.T) {
 	c := startRouting(t, url, relayConfig())
 	b := connect(t, url, 1)
 	pushed := watchRoutes(t, b, "eu-1")
-	threeRegions(t, url)
+	relayTrio(t, url)
 	rep := startReporters(t, url, "eu-1", "us-1", "ap-1")
 	rep.set("eu-1", "us-1", 30, true)
 	rep.set("us-1", "ap-1", 30, true)
@@ -297,7 +311,7 @@ func TestRoutesSurviveLeaderFailover(t *testing.T) {
 	c2 := startRouting(t, url, relayConfig())
 	b := connect(t, url, 1)
 	pushed := watchRoutes(t, b, "eu-1")
-	nodes := threeRegions(t, url)
+	nodes := relayTrio(t, url)
 	testenv.WaitFor(t, 10*time.Second, "eu-1's table", func() bool { return len(pushed.last().Routes) == 2 })
 	leader, standby := c1, c2
 	if c2.IsLeader() {
