@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -131,5 +132,22 @@ func TestRegionCostsAndAllowedLinks(t *testing.T) {
 	}
 	if r, _ := tab.Route("sfu-eu-1", "sfu-ap-1"); r.Cost != 2*101 {
 		t.Errorf("eu -> ap through us costs %v, want 202", r.Cost)
+	}
+}
+
+func TestSmallAndBadGraphs(t *testing.T) {
+	p := NewPlanner(Options{})
+	for _, g := range []Graph{{}, {Nodes: []Node{{ID: "a"}}}, FullMesh([]Node{{ID: "a"}, {ID: "b"}}), {}} {
+		tab := mustPlan(t, p, g)
+		checkTables(t, g, tab, paths(g))
+	}
+	for _, g := range []Graph{
+		{Nodes: []Node{{ID: "a"}, {ID: "a"}}},
+		{Nodes: []Node{{ID: ""}}},
+		{Nodes: []Node{{ID: "a"}}, Links: []Link{{From: "a", To: "b", Allowed: true, Up: true}}},
+	} {
+		if _, err := NewPlanner(Options{}).Plan(g); !errors.Is(err, ErrBadGraph) {
+			t.Fatalf("%+v: err %v", g, err)
+		}
 	}
 }
