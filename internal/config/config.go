@@ -89,6 +89,9 @@ type SFU struct {
 	MetricsAddr string `yaml:"metrics_addr"`
 	// HeartbeatInterval is how often the node reports to the bus.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// AliveInterval is how often the node publishes its liveness beat
+	// (default 250ms): followers suspect it after a few missed beats.
+	AliveInterval time.Duration `yaml:"alive_interval"`
 	// ReadBufferBytes bounds the bytes of one received stream waiting for
 	// the node's read loop; beyond it packets are dropped at the input
 	// (and NACKed upstream) rather than forwarded late. 0 means 1 MiB.

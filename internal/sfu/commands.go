@@ -34,6 +34,7 @@ func (n *Node) serveCommands() ([]*nats.Subscription, error) {
 		add(bus.Handle(n.bus, subj(bus.CmdRoomState), wrap(n.roomState))),
 		add(bus.Handle(n.bus, subj(bus.CmdRoomStateLocal), wrap(n.roomStateLocal))),
 		add(bus.Handle(n.bus, subj(bus.CmdDrain), wrap(n.drain))),
+		add(bus.Handle(n.bus, subj(bus.CmdPing), wrap(n.ping))),
 	} {
 		if err != nil {
 			return subs, fmt.Errorf("sfu: serve commands: %w", err)
