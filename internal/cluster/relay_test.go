@@ -167,6 +167,10 @@ func TestRoomAcrossRegions(t *testing.T) {
 	if !strings.Contains(out.String(), "relay ingress") || !strings.Contains(out.String(), "stream located") {
 		t.Error("nodes and controllers do not log why a node receives a relayed stream")
 	}
+	// The leader's routing tables reach the nodes.
+	testenv.WaitFor(t, 10*time.Second, "routing tables at the nodes", func() bool {
+		return strings.Count(out.String(), `msg="routing table"`) >= len(nodes)
+	})
 	// The stream directory: the origin and the nodes holding a copy.
 	admin := testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "ops",
 		Grant: auth.Grant{Namespace: "default", Room: "*", Admin: true}})
