@@ -24,7 +24,7 @@ func (n *Node) startRelay(o Options) error {
 	bind := o.Config.BindIP
 	t, err := relay.Listen(relay.Config{
 		NodeID: n.id, ListenAddr: net.JoinHostPort(bind, strconv.Itoa(o.Config.RelayPort)),
-		Secret: o.RelaySecret, Logger: n.log.With("component", "relay"), Registerer: n.metrics.Registry,
+		Secret: o.RelaySecret, FEC: o.RelayFEC, Logger: n.log.With("component", "relay"), Registerer: n.metrics.Registry,
 	}, r)
 	if err != nil {
 		return errRelay("listen: %w", err)

@@ -31,6 +31,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/icemux"
 	"github.com/rtcloud/rtcloud/internal/metrics"
+	"github.com/rtcloud/rtcloud/internal/relay"
 )
 
 // Options configure a Node.
@@ -45,6 +46,9 @@ type Options struct {
 	// when set, the node listens on Config.RelayPort and joins rooms that
 	// span nodes. Without it the node serves only its own participants.
 	RelaySecret []byte
+	// RelayFEC sets the relay's forward error correction (default
+	// relay.FECAuto; relay.FECOff leaves loss to per-hop NACK).
+	RelayFEC relay.FECMode
 	// NoBatchSend sends every packet with its own sendto instead of
 	// batching each fan-out into sendmmsg calls (to measure the gain).
 	NoBatchSend bool
