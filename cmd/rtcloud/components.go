@@ -232,6 +232,8 @@ func startSignal(ctx context.Context, c config.Config, b *bus.Client, log *slog.
 		Keys:     c.APIKeys(),
 		Logger:   log,
 		Metrics:  prometheus.DefaultRegisterer,
+		// The fallback placement when no controller answers.
+		Placement: c.Controller, RoomsSpanNodes: c.Relay.Secret != "",
 	})
 }
 

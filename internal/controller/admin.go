@@ -10,6 +10,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/placement"
 )
 
 // NodeStatus is a node as the admin API lists it.
@@ -24,7 +25,7 @@ func (c *Controller) handleNodes(w http.ResponseWriter, _ *http.Request, _ *auth
 	nodes := c.liveNodes()
 	out := make([]NodeStatus, 0, len(nodes))
 	for _, n := range nodes {
-		out = append(out, NodeStatus{NodeInfo: n, LoadScore: loadScore(n), Full: full(n)})
+		out = append(out, NodeStatus{NodeInfo: n, LoadScore: placement.LoadScore(n), Full: placement.Full(n)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"nodes": out})
 }

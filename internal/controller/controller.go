@@ -19,6 +19,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/directory"
 	"github.com/rtcloud/rtcloud/internal/geoip"
+	"github.com/rtcloud/rtcloud/internal/placement"
 )
 
 // Options configure a Controller.
@@ -112,7 +113,7 @@ func (c *Controller) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	c.policies = buildPolicies(o.Config, o.RoomsSpanNodes)
+	c.policies = placement.Build(o.Config, o.RoomsSpanNodes)
 	if c.dir, err = directory.Open(ctx, directory.Options{Bus: o.Bus, DeadAfter: o.Config.DeadAfter, Logger: o.Logger}); err != nil {
 		return err
 	}
@@ -226,24 +227,8 @@ func buildGeoIP(g config.GeoIP) (*geoip.Resolver, error) {
 	return geoip.New(o)
 }
 
-// buildPolicies returns the composed policy of each policy name: the
-// namespace pin first, then the room policy.
-func buildPolicies(cfg config.Controller, grow bool) map[string]Policy {
-	allowed := func(ns string) ([]string, []string) {
-		np := cfg.Namespaces[ns]
-		return np.Pools, np.Regions
-	}
-	return map[string]Policy{
-		config.PolicySameNode: Pinned{Pools: cfg.Pools, Allowed: allowed, Next: SameNode{First: Nearest{}, Grow: grow}},
-		config.PolicyNearest:  Pinned{Pools: cfg.Pools, Allowed: allowed, Next: Nearest{}},
-	}
-}
-
 func (c *Controller) policyName(ns string) string {
-	if p := c.opts.Config.Namespaces[ns].Policy; p != "" {
-		return p
-	}
-	return c.opts.Config.Policy
+	return placement.PolicyName(c.opts.Config, ns)
 }
 
 // liveNodes are the nodes heard from within DeadAfter, drained ones
