@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,6 +228,18 @@ func buildGeoIP(g config.GeoIP) (*geoip.Resolver, error) {
 	return geoip.New(o)
 }
 
+// roomNodes is nodes of a room record with id added and dead nodes left
+// out.
+func roomNodes(prev []string, id string, live []bus.NodeInfo) []string {
+	out := []string{}
+	for _, n := range append(slices.Clone(prev), id) {
+		if hasLiveNode(live, n) && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func (c *Controller) policyName(ns string) string {
 	return placement.PolicyName(c.opts.Config, ns)
 }
@@ -287,11 +300,20 @@ func (c *Controller) Allocate(ctx context.Context, r bus.AllocateRequest, via st
 			return Placement{}, err
 		}
 		if req.RoomNode == "" {
-			err = c.rooms.claim(ctx, bus.RoomRecord{Namespace: r.Namespace, Room: r.Room, NodeID: d.Node.ID, CreatedAt: time.Now().UTC()}, rev)
+			err = c.rooms.claim(ctx, bus.RoomRecord{Namespace: r.Namespace, Room: r.Room, NodeID: d.Node.ID,
+				CreatedAt: time.Now().UTC(), Nodes: roomNodes(rec.Nodes, d.Node.ID, nodes)}, rev)
 			if errors.Is(err, errConflict) {
 				continue // someone else placed the room first: follow them
 			}
 			if err != nil {
+				return Placement{}, err
+			}
+		} else if !slices.Contains(rec.Nodes, d.Node.ID) {
+			// The room grows onto another node: record it.
+			rec.Nodes = roomNodes(rec.Nodes, d.Node.ID, nodes)
+			if err := c.rooms.claim(ctx, rec, rev); errors.Is(err, errConflict) {
+				continue
+			} else if err != nil {
 				return Placement{}, err
 			}
 		}

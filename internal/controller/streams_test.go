@@ -79,3 +79,21 @@ func TestLocateNearestHolder(t *testing.T) {
 		t.Fatalf("another namespace's admin lists the streams: %d", code)
 	}
 }
+
+// TestRoomRecordNodes: a room placed by the nearest policy records every
+// node it spans.
+func TestRoomRecordNodes(t *testing.T) {
+	url := startNATS(t)
+	c := startController(t, url, testConfig(), 1)
+	threeRegions(t, url)
+	waitNodes(t, c, 3)
+	for _, ip := range []string{"10.1.0.1", "10.2.0.1", "10.3.0.1", "10.2.0.2"} {
+		if _, code := allocate(t, c.url, "near", "span", ip); code != 200 {
+			t.Fatalf("allocate from %s: %d", ip, code)
+		}
+	}
+	rec, _, err := c.rooms.get(context.Background(), bus.RoomKey("near", "span"))
+	if err != nil || rec.NodeID != "eu-1" || strings.Join(rec.Nodes, ",") != "eu-1,us-1,ap-1" {
+		t.Fatalf("room record %+v %v; want eu-1 first and nodes eu-1,us-1,ap-1", rec, err)
+	}
+}
