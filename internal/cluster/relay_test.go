@@ -85,6 +85,16 @@ func TestRoomAcrossRegions(t *testing.T) {
 	for _, name := range append([]string{"controller-1", "signal-1"}, nodes...) {
 		testenv.WaitFor(t, 20*time.Second, name+" healthy", func() bool { return getJSON(urls[name]+"/healthz", nil) == 200 })
 	}
+	// Placement by region once the controller hears every node.
+	testenv.WaitFor(t, 20*time.Second, "placement by region", func() bool {
+		for ip, node := range map[string]string{"10.1.0.1": "sfu-eu-1", "10.2.0.1": "sfu-us-1", "10.3.0.1": "sfu-ap-1"} {
+			var a struct{ Node bus.NodeInfo }
+			if getJSON(urls["controller-1"]+"/v1/allocate?room=probe&ip="+ip, &a); a.Node.ID != node {
+				return false
+			}
+		}
+		return true
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ws := func(ip string) string { return wsURL(regionProxy(t, urls["signal-1"], ip)) }
@@ -171,9 +181,11 @@ func TestRoomAcrossRegions(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, "routing tables at the nodes", func() bool {
 		return strings.Count(out.String(), `msg="routing table"`) >= len(nodes)
 	})
-	// The stream directory: the origin and the nodes holding a copy.
 	admin := testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "ops",
 		Grant: auth.Grant{Namespace: "default", Room: "*", Admin: true}})
+	roomEventsAcrossNodes(t, ctx, urls["controller-1"], admin, pub, tracks[0], subAP, rtAP)
+
+	// The stream directory: the origin and the nodes holding a copy.
 	testenv.WaitFor(t, 10*time.Second, "stream holders in the directory", func() bool {
 		req, _ := http.NewRequest(http.MethodGet, urls["controller-1"]+"/v1/admin/streams?room="+room, nil)
 		req.Header.Set("Authorization", "Bearer "+admin)
@@ -207,4 +219,79 @@ func hasTrack(parts []bus.ParticipantInfo, id string) bool {
 		}
 	}
 	return false
+}
+
+// roomEventsAcrossNodes: data, mute and kick between participants on
+// different nodes. pub is on eu, subAP on ap (receiving track as rt),
+// subUS on us.
+func roomEventsAcrossNodes(t *testing.T, ctx context.Context, controller, admin string, pub *client.Client,
+	track *client.LocalTrack, subAP *client.Client, rt *client.RemoteTrack) {
+	t.Helper()
+	// Data from ap reaches eu.
+	got := make(chan string, 16)
+	go func() {
+		for ev := range pub.Events() {
+			if ev.Type == bus.EventData {
+				got <- ev.From + ":" + string(ev.Payload)
+			}
+		}
+	}()
+	if err := subAP.SendData(ctx, []byte("hello from ap")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != "sub-ap:hello from ap" {
+			t.Fatalf("data at eu: %q", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("data from ap never reached eu")
+	}
+	// A mute on eu is seen on ap; after the unmute media flows again.
+	if err := pub.Mute(ctx, track, true); err != nil {
+		t.Fatal(err)
+	}
+	muted := func(want bool) func() bool {
+		return func() bool {
+			for _, ti := range subAP.Tracks() {
+				if ti.ID == track.ID() {
+					return ti.Muted == want
+				}
+			}
+			return false
+		}
+	}
+	if err := subAP.WaitUntil(ctx, muted(true)); err != nil {
+		t.Fatalf("ap does not learn of the mute on eu: %v", err)
+	}
+	if err := pub.Mute(ctx, track, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := subAP.WaitUntil(ctx, muted(false)); err != nil {
+		t.Fatalf("ap does not learn of the unmute: %v", err)
+	}
+	before := rt.Stats().Packets
+	testenv.WaitFor(t, 10*time.Second, "media at ap after the unmute", func() bool { return rt.Stats().Packets > before+20 })
+	// The admin kicks the participant on us, through any controller.
+	req, _ := http.NewRequest(http.MethodDelete, controller+"/v1/admin/rooms/default/world/participants/sub-us", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("kick: %d", resp.StatusCode)
+	}
+	// ap sees the participant on us leave.
+	if err := subAP.WaitUntil(ctx, func() bool {
+		for _, p := range subAP.Participants() {
+			if p.Identity == "sub-us" {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatalf("ap still lists the kicked participant: %+v", subAP.Participants())
+	}
 }
