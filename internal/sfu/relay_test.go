@@ -2,9 +2,11 @@ package sfu
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -606,4 +608,36 @@ func relayLoss(t *testing.T, fec relay.FECMode) {
 	if m := missing(); m > packets/1000 {
 		t.Fatalf("%d of %d packets never reached the subscriber (delivery %.2f %%)", m, packets, 100*float64(packets-m)/packets)
 	}
+}
+
+// TestRelayLinkReports: each node reports its relay links to the
+// controller about every second.
+func TestRelayLinkReports(t *testing.T) {
+	envs := newCluster(t, "eu", "us")
+	var mu sync.Mutex
+	var got []bus.LinkReport
+	sub, err := envs[0].bus.Subscribe(bus.LinkReports("sfu-eu"), func(m *nats.Msg) {
+		var r bus.LinkReport
+		if json.Unmarshal(m.Data, &r) == nil {
+			mu.Lock()
+			got = append(got, r)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	waitFor(t, 5*time.Second, "a link report with the us link up", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range got {
+			for _, l := range r.Links {
+				if r.NodeID == "sfu-eu" && l.Peer == "sfu-us" && l.Up && l.RTTMs > 0 {
+					return true
+				}
+			}
+		}
+		return false
+	})
 }
