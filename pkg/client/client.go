@@ -130,13 +130,13 @@ func Connect(ctx context.Context, wsURL, token string, o Options) (*Client, erro
 }
 
 // Self is this session's participant.
-func (c *Client) Self() bus.Participant { return c.self }
+func (c *Client) Self() Participant { return c.self }
 
 // SessionID is this session's id.
 func (c *Client) SessionID() string { return c.self.SessionID }
 
 // Room is the joined room.
-func (c *Client) Room() protocol.Room { return c.roomName }
+func (c *Client) Room() RoomName { return c.roomName }
 
 // Events delivers the room and session events of the current connection.
 // It is closed when that connection ends; events still buffered in it are
