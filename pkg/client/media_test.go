@@ -70,7 +70,9 @@ func TestPublishReaderAndReadRTPRoundTrip(t *testing.T) {
 		min    int // frames the copy must decode to, of 60 (video) or 100 (audio)
 	}{
 		{client.FormatIVF, []string{"-f", "lavfi", "-i", src, "-c:v", "libvpx", "-g", "10", "-b:v", "300k", "-f", "ivf"},
-			func(w io.Writer) (rtpWriter, error) { return ivfwriter.NewWith(w, ivfwriter.WithCodec(client.CodecVP8)) }, 15},
+			func(w io.Writer) (rtpWriter, error) {
+				return ivfwriter.NewWith(w, ivfwriter.WithCodec(client.CodecVP8))
+			}, 15},
 		{client.FormatOgg, []string{"-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "libopus", "-f", "ogg"},
 			func(w io.Writer) (rtpWriter, error) { return oggwriter.NewWith(w, 48000, 2) }, 25},
 		{client.FormatH264, []string{"-f", "lavfi", "-i", src, "-c:v", "libx264", "-profile:v", "baseline", "-g", "10",
