@@ -466,9 +466,10 @@ export class Room extends Emitter {
         this._sinkId = deviceId;
         const els = [];
         for (const p of this.participants.values()) for (const t of p.tracks.values()) els.push(...t._elements);
-        try {
-          await Promise.all(els.map((el) => /** @type {any} */ (el).setSinkId(deviceId)));
-        } catch (err) {
+        const results = await Promise.allSettled(els.map((el) => /** @type {any} */ (el).setSinkId(deviceId)));
+        const failed = /** @type {PromiseRejectedResult|undefined} */ (results.find((r) => r.status === 'rejected'));
+        if (failed) {
+          const err = failed.reason;
           throw new RtcError(ErrorCode.DeviceNotFound, `speaker ${deviceId}: ${err?.message ?? err}`, { cause: err });
         }
         return;
