@@ -1,7 +1,7 @@
 // Command echo-bot joins a room and sends a participant's audio back to
 // the room: the smallest media bot on the rtcloud Go SDK.
 //
-//	go run ./examples/go/echo-bot -url ws://localhost:7880/ws -room demo -from alice
+//	go run ./examples/go/echo-bot -url ws://localhost:7800/ws -room demo -from alice
 //
 // The token is minted from RTCLOUD_API_KEY and RTCLOUD_API_SECRET (the dev
 // key of `rtcloud dev` by default), or given with -token.
@@ -23,7 +23,7 @@ import (
 )
 
 func main() {
-	url := flag.String("url", "ws://localhost:7880/ws", "rtcloud WebSocket URL")
+	url := flag.String("url", "ws://localhost:7800/ws", "rtcloud WebSocket URL")
 	room := flag.String("room", "demo", "room to join")
 	from := flag.String("from", "", "identity whose audio to echo (default: the first that publishes audio)")
 	token := flag.String("token", "", "access token (default: minted from RTCLOUD_API_KEY/RTCLOUD_API_SECRET)")

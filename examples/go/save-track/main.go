@@ -1,7 +1,7 @@
 // Command save-track joins a room and records one track to a file: VP8
 // video to IVF, Opus audio to Ogg, H.264 video to an Annex B .h264 file.
 //
-//	go run ./examples/go/save-track -url ws://localhost:7880/ws -room demo -kind video -out cam.ivf -duration 10s
+//	go run ./examples/go/save-track -url ws://localhost:7800/ws -room demo -kind video -out cam.ivf -duration 10s
 //
 // The token is minted from RTCLOUD_API_KEY and RTCLOUD_API_SECRET (the dev
 // key of `rtcloud dev` by default), or given with -token.
@@ -32,7 +32,7 @@ type writer interface {
 }
 
 func main() {
-	url := flag.String("url", "ws://localhost:7880/ws", "rtcloud WebSocket URL")
+	url := flag.String("url", "ws://localhost:7800/ws", "rtcloud WebSocket URL")
 	room := flag.String("room", "demo", "room to join")
 	kind := flag.String("kind", "video", "audio or video: record the first such track")
 	from := flag.String("from", "", "only a track of this identity")
