@@ -1,10 +1,3 @@
-// Package client is a Go client of rtcloud: it joins rooms over the
-// WebSocket room protocol (docs/protocol.md) or publishes and watches with
-// WHIP/WHEP, using one Pion PeerConnection per session. It publishes
-// synthetic VP8, H.264 and Opus tracks (optionally VP8/H.264 simulcast)
-// whose packets carry a layer, a counter and a send timestamp, and counts
-// what it receives: packets, bytes, sequence gaps, frames, keyframes,
-// layers and latency. Tests and the load generator are built on it.
 package client
 
 import (
