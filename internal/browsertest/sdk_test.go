@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/pkg/serverapi"
@@ -202,7 +203,7 @@ func TestSDKPackageApp(t *testing.T) {
 		}
 		return nil
 	})
-	testPermissionDenied(t, appURL)
+	testBrowserPolicies(t, s, appURL)
 }
 
 // testSDKFromServer: a page of another origin imports the SDK from the
@@ -295,25 +296,29 @@ func testSpeakerSwitch(t *testing.T, p *page, appURL string) {
 	t.Logf("speaker switch: sinks %q, error %q", res.Sinks, res.Error)
 }
 
-// testPermissionDenied: a page refused the camera gets permission_denied.
-// The test browsers grant every capture (--use-fake-ui-for-media-stream,
-// which overrides permission settings), so this page runs in a browser
-// without that flag whose camera permission is set to denied.
-func testPermissionDenied(t *testing.T, appURL string) {
+// testBrowserPolicies runs a page in a browser that enforces what the
+// test browsers switch off (--use-fake-ui-for-media-stream grants every
+// capture and overrides permission settings; --autoplay-policy lets pages
+// play sound at once): a page refused the camera gets permission_denied;
+// received audio the browser refuses to play is reported, startAudio()
+// outside a user gesture fails with autoplay_blocked and within one plays.
+func testBrowserPolicies(t *testing.T, s *stack, appURL string) {
 	t.Helper()
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium(t)), chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true))
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "document-user-activation-required"),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"))
 	defer cancelAlloc()
 	b, cancel := chromedp.NewContext(allocCtx)
 	defer cancel()
 	if err := chromedp.Do(b); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
-	p := newPage(t, b, "denied")
+	p := newPage(t, b, "strict")
 	p.navigate(appURL + "/index.html?server=http://127.0.0.1:9")
 	ctx, cancelCall := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancelCall()
@@ -323,15 +328,49 @@ func testPermissionDenied(t *testing.T, appURL string) {
 			t.Fatalf("deny %s: %v", name, err)
 		}
 	}
+	sdkURL := appURL + "/node_modules/@rtcloud/sdk/rtcloud.js"
 	var code string
-	p.mustEval(`import('`+appURL+`/node_modules/@rtcloud/sdk/rtcloud.js').then((sdk) => sdk.createLocalVideoTrack())
-  .then(() => 'granted', (e) => e.code)`, &code)
+	p.mustEval(`import('`+sdkURL+`').then((sdk) => sdk.createLocalVideoTrack()).then(() => 'granted', (e) => e.code)`, &code)
 	if code != "permission_denied" {
 		t.Fatalf("camera denied: code %q, want permission_denied", code)
 	}
-	var shown string
-	p.mustEval(`document.getElementById('status').textContent`, &shown)
-	if !strings.Contains(shown, "Allow the camera") {
-		t.Errorf("the app shows %q, want its permission hint", shown)
+
+	// Listen to alice, who is still in the room, without a user gesture.
+	p.mustEval(fmt.Sprintf(`(async () => {
+  const sdk = await import(%q);
+  const { token } = await (await fetch('/token?room=sdkapp&identity=listener&publish=0')).json();
+  const room = await sdk.connect(%q, token);
+  window.listener = { room, playback: [] };
+  room.on('audioPlaybackChanged', (ok) => window.listener.playback.push(ok));
+  room.on('trackSubscribed', (t) => { if (t.kind === 'audio') document.body.append(t.attach()); });
+})()`, sdkURL, s.URL), nil)
+	eventually(t, 20*time.Second, "the refused audio is reported", func() error {
+		var st struct {
+			Can      bool   `json:"can"`
+			Playback []bool `json:"playback"`
+		}
+		if err := p.eval(`({can: window.listener.room.canPlaybackAudio, playback: window.listener.playback})`, &st); err != nil {
+			return err
+		}
+		if st.Can || !slices.Equal(st.Playback, []bool{false}) {
+			return fmt.Errorf("canPlaybackAudio %v, audioPlaybackChanged %v", st.Can, st.Playback)
+		}
+		return nil
+	})
+	p.mustEval(`window.listener.room.startAudio().then(() => 'played', (e) => e.code)`, &code)
+	if code != "autoplay_blocked" {
+		t.Fatalf("startAudio without a gesture: %q, want autoplay_blocked", code)
 	}
+	gesture, await := true, true
+	res, err := chromedp.Call(ctx, runtime.Evaluate, runtime.EvaluateParams{UserGesture: &gesture, AwaitPromise: &await,
+		Expression: `window.listener.room.startAudio().then(() => 'played', (e) => e.code)`, ReturnByValue: &await})
+	if err != nil || res.Result == nil || string(res.Result.Value) != `"played"` {
+		t.Fatalf("startAudio in a user gesture: %v, %+v", err, res)
+	}
+	var can bool
+	p.mustEval(`window.listener.room.canPlaybackAudio`, &can)
+	if !can {
+		t.Fatal("canPlaybackAudio stays false after startAudio in a user gesture")
+	}
+	p.mustEval(`window.listener.room.leave()`, nil)
 }
