@@ -264,7 +264,9 @@ func (n *Node) closeSession(_ context.Context, req bus.Close) (any, error) {
 	if reason == "" {
 		reason = "closed"
 	}
-	s.close(reason, false)
+	// A kick comes from elsewhere than the session's signaling server,
+	// which learns of it from the session_closed event.
+	s.close(reason, req.Reason == bus.ReasonKicked)
 	return bus.Reply{}, nil
 }
 
