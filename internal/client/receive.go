@@ -41,6 +41,7 @@ type RemoteTrack struct {
 	lastNs        atomic.Int64
 	serverLayer   atomic.Pointer[string]
 	latency       Histogram
+	sink          atomic.Pointer[Sink] // see SetSink
 }
 
 func newRemoteTrack(mid, trackID, kind string) *RemoteTrack {
@@ -231,6 +232,9 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			t.mime.Store(&mime)
 		}
 		t.handle(buf[:n], time.Now().UnixNano(), isKey)
+		if sk := t.sink.Load(); sk != nil {
+			(*sk)(buf[:n])
+		}
 	}
 }
 

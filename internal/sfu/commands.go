@@ -111,7 +111,9 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 	}
 	n.sessions[p.SessionID] = s
 	n.mu.Unlock()
-	n.emitRoom(bus.Event{Type: bus.EventParticipantJoined, Participant: &p})
+	if !req.Grants.Hidden {
+		n.emitRoom(bus.Event{Type: bus.EventParticipantJoined, Participant: &p})
+	}
 	n.registerTracks(res.published)
 	if req.Offer == "" {
 		n.expireUnnegotiated(s)
@@ -259,7 +261,7 @@ func (n *Node) roomState(_ context.Context, req bus.RoomStateRequest) (any, erro
 	n.mu.Lock()
 	var in []*session
 	for _, s := range n.sessions {
-		if s.p.Namespace == req.Namespace && s.p.Room == req.Room {
+		if s.p.Namespace == req.Namespace && s.p.Room == req.Room && !s.grants.Hidden {
 			in = append(in, s)
 		}
 	}
