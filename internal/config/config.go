@@ -28,6 +28,8 @@ type Config struct {
 	Log    Log               `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// Egress configures `rtcloud egress` (see egress.go).
+	Egress Egress `yaml:"egress"`
 }
 
 // NATS is the bus connection.
@@ -121,6 +123,7 @@ func Default() Config {
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Egress:     DefaultEgress(),
 	}
 }
 
@@ -259,6 +262,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	if err := c.Egress.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
