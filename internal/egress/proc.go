@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -34,30 +35,7 @@ type procSpec struct {
 	Log    *slog.Logger
 }
 
-func startProc(s procSpec) (*proc, io.WriteCloser, error) {
-	cmd := exec.Command(s.Path, s.Args...)
-	// No Pdeathsig: it fires when the starting OS thread exits, not the
-	// process. A worker that dies closes the pipes, and ffmpeg exits on EOF.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &proc{cmd: cmd, log: s.Log, done: make(chan struct{})}
-	cmd.Stderr = &p.stderr
-	cmd.Stdout = s.Stdout
-	var stdin io.WriteCloser
-	if s.Stdin {
-		var err error
-		if stdin, err = cmd.StdinPipe(); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start %s: %w", s.Path, err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, stdin, nil
-}
+func startProc(s procSpec) (*proc, io.WriteCloser, error) { return startProcExtra(s) }
 
 // Pid is the process id.
 func (p *proc) Pid() int { return p.cmd.Process.Pid }
@@ -133,4 +111,32 @@ func (t *tailBuffer) String() string {
 		s = s[len(s)-600:]
 	}
 	return string(s)
+}
+
+// startProcExtra is startProc with extra input files (fd 3, ...); the
+// caller closes its copies after the start.
+func startProcExtra(s procSpec, extra ...*os.File) (*proc, io.WriteCloser, error) {
+	cmd := exec.Command(s.Path, s.Args...)
+	// No Pdeathsig: it fires when the starting OS thread exits, not the
+	// process. A worker that dies closes the pipes, and ffmpeg exits on EOF.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.ExtraFiles = extra
+	p := &proc{cmd: cmd, log: s.Log, done: make(chan struct{})}
+	cmd.Stderr = &p.stderr
+	cmd.Stdout = s.Stdout
+	var stdin io.WriteCloser
+	if s.Stdin {
+		var err error
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", s.Path, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, stdin, nil
 }

@@ -80,7 +80,9 @@ func (p *trackPipeline) run(ctx context.Context, j *job) ([]bus.EgressResult, er
 	if err != nil {
 		return nil, err
 	}
-	rec := newRecorder(p.track.MimeType, fw, j)
+	rec := newRecorder(p.track.MimeType, fw)
+	rec.onFirst = j.activate
+	rec.onProgress = j.duration.Store
 	err = rec.loop(ctx, fd, p.src.c, rt)
 	if cerr := fw.close(); err == nil && cerr != nil {
 		err = cerr
@@ -104,28 +106,31 @@ func (p *trackPipeline) run(ctx context.Context, j *job) ([]bus.EgressResult, er
 // video track, frames are dropped until the next keyframe (asked for with
 // a PLI), so the file never holds a frame that refers to a missing one.
 type recorder struct {
-	mime    string
-	video   bool
-	sb      *samplebuilder.SampleBuilder
-	fw      frameWriter
-	j       *job
-	needKey bool
-	lastPLI time.Time
-	unwrap  tsUnwrap
-	first   int64
-	started bool
-	clock   uint32
-	lastTS  int64
+	mime  string
+	video bool
+	sb    *samplebuilder.SampleBuilder
+	fw    frameWriter
+	// onFirst runs at the first frame written, onProgress with the ms of
+	// media written after each frame (either may be nil).
+	onFirst    func()
+	onProgress func(ms int64)
+	needKey    bool
+	lastPLI    time.Time
+	unwrap     tsUnwrap
+	first      int64
+	started    bool
+	clock      uint32
+	lastTS     int64
 }
 
-func newRecorder(mime string, fw frameWriter, j *job) *recorder {
+func newRecorder(mime string, fw frameWriter) *recorder {
 	d, clock, _ := depacketizer(mime)
 	video := strings.HasPrefix(strings.ToLower(mime), "video/")
 	maxLate := uint16(50)
 	if video {
 		maxLate = 256
 	}
-	return &recorder{mime: mime, video: video, fw: fw, j: j, needKey: video, clock: clock,
+	return &recorder{mime: mime, video: video, fw: fw, needKey: video, clock: clock,
 		sb: samplebuilder.New(maxLate, d, clock, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))}
 }
 
@@ -192,7 +197,9 @@ func (r *recorder) sample(s *media.Sample) error {
 	ts := r.unwrap.unwrap(s.PacketTimestamp)
 	if !r.started {
 		r.first, r.started = ts, true
-		r.j.activate()
+		if r.onFirst != nil {
+			r.onFirst()
+		}
 	}
 	ms := (ts - r.first) * 1000 / int64(r.clock)
 	if ms < r.lastTS {
@@ -202,7 +209,9 @@ func (r *recorder) sample(s *media.Sample) error {
 	if err := r.fw.write(isKeyframe(r.mime, s.Data), ms, s.PacketTimestamp, s.Data); err != nil {
 		return fmt.Errorf("write %s: %w", r.mime, err)
 	}
-	r.j.duration.Store(ms)
+	if r.onProgress != nil {
+		r.onProgress(ms)
+	}
 	return nil
 }
 
