@@ -31,9 +31,9 @@ func teeSpec(ts []target) string {
 	for _, t := range ts {
 		switch {
 		case t.out.File != "" && filepath.Ext(t.local) == ".ts":
-			parts = append(parts, "[f=mpegts]"+teeEscape(t.local))
+			parts = append(parts, "[f=mpegts:flush_packets=1]"+teeEscape(t.local))
 		case t.out.File != "":
-			parts = append(parts, "[f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof]"+teeEscape(t.local))
+			parts = append(parts, "[f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1]"+teeEscape(t.local))
 		case t.out.RTMP != "":
 			parts = append(parts, "[f=flv:onfail=ignore:flvflags=no_duration_filesize]"+t.out.RTMP)
 		case t.out.HLS != "":

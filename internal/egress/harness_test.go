@@ -397,18 +397,25 @@ func playOgg(file string, t *webrtc.TrackLocalStaticSample, stop chan struct{}) 
 // probe returns ffprobe's codec names and the container duration.
 func probe(t testing.TB, file string) ([]string, float64) {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name:format=duration",
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=index,codec_name:format=duration",
 		"-of", "default=noprint_wrappers=1", file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v: %s", file, err, out)
 	}
 	var codecs []string
 	dur := -1.0
+	seen := map[string]bool{} // MPEG-TS lists its streams once per program too
+	index := ""
 	for _, l := range strings.Split(string(out), "\n") {
 		k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
 		switch k {
+		case "index":
+			index = v
 		case "codec_name":
-			codecs = append(codecs, v)
+			if !seen[index] {
+				codecs = append(codecs, v)
+			}
+			seen[index] = true
 		case "duration":
 			dur, _ = strconv.ParseFloat(v, 64)
 		}
