@@ -42,6 +42,7 @@ var fixtures struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	testenv.RemoveBinary()
 	if fixtures.dir != "" {
 		_ = os.RemoveAll(fixtures.dir)
 	}

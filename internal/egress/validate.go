@@ -46,6 +46,9 @@ func Validate(r *bus.EgressRequest) error {
 		return fmt.Errorf("%w: type %q: use room or track", ErrBadRequest, r.Type)
 	}
 	files := map[string]bool{}
+	for i := range r.Outputs {
+		r.Outputs[i].HLS = strings.TrimSuffix(r.Outputs[i].HLS, "/") // "dir/" names the directory dir
+	}
 	for i, o := range r.Outputs {
 		if err := validateOutput(r.Type, o); err != nil {
 			return fmt.Errorf("%w: outputs[%d]: %w", ErrBadRequest, i, err)
@@ -91,7 +94,7 @@ func validateOutput(typ string, o bus.EgressOutput) error {
 		if typ != bus.EgressTypeRoom {
 			return fmt.Errorf("hls is for room composite only")
 		}
-		return CheckName(strings.TrimSuffix(o.HLS, "/"))
+		return CheckName(o.HLS)
 	}
 	if typ == bus.EgressTypeTrack && o.File == "" {
 		return fmt.Errorf("a track egress writes files only")
