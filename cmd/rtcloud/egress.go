@@ -66,6 +66,9 @@ func runEgress(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := c.ValidateKeys(); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-egress", stderr)
 	if err != nil {
 		return err
@@ -79,17 +82,21 @@ func runEgress(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func newEgressWorker(ctx context.Context, c config.Config, b *bus.Client, log *slog.Logger) (*egress.Worker, error) {
-	key := slices.Sorted(maps.Keys(c.Keys))[0]
+	keys := c.APIKeys()
+	if len(keys) == 0 {
+		return nil, c.ValidateKeys()
+	}
+	key := slices.Sorted(maps.Keys(keys))[0]
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	return egress.NewWorker(setupCtx, egress.WorkerOptions{Config: c.Egress, Key: key, Secret: c.Keys[key], Bus: b, Logger: log})
+	return egress.NewWorker(setupCtx, egress.WorkerOptions{Config: c.Egress, Key: key, Secret: keys[key], Bus: b, Logger: log})
 }
 
 // newEgressAPI opens the /v1/egress API on bus b.
 func newEgressAPI(ctx context.Context, c config.Config, b *bus.Client, log *slog.Logger) (*egress.API, error) {
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	return egress.NewAPI(setupCtx, egress.APIOptions{Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log,
+	return egress.NewAPI(setupCtx, egress.APIOptions{Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log,
 		WorkerTimeout: c.Egress.WorkerTimeout})
 }
 

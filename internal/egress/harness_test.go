@@ -24,7 +24,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
@@ -106,7 +106,7 @@ func newEnv(t *testing.T) *env {
 	needFFmpeg(t)
 	st := teststack.Start(t, teststack.Options{})
 	b := testenv.ConnectWith(t, bus.Options{URLs: st.NATS.ClientURL(), Name: "egress-api"})
-	api, err := NewAPI(testenv.Context(t, 10*time.Second), APIOptions{Bus: b, Verifier: auth.NewVerifier(config.Default().Keys),
+	api, err := NewAPI(testenv.Context(t, 10*time.Second), APIOptions{Bus: b, Verifier: auth.NewVerifier(config.DevKeys()),
 		Logger: testenv.Logger(), WorkerTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func TestKilledWorkerProcessFailsItsEgress(t *testing.T) {
 	e.publish("lost", "alice", true, true)
 	var logs testenv.LogBuffer
 	cmd := exec.Command(testenv.Binary(t), "egress", "--nats", e.st.NATS.ClientURL(), "--signal-url", e.st.Signals[0].WS,
-		"--output-dir", e.out, "--worker-id", "EW_doomed", "--log-level", "debug")
+		"--output-dir", e.out, "--worker-id", "EW_doomed", "--log-level", "debug", "--dev-keys")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
