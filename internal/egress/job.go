@@ -58,6 +58,7 @@ func (j *job) snapshot() bus.EgressInfo {
 func (j *job) set(event string, fn func(*bus.EgressInfo)) bus.EgressInfo {
 	j.mu.Lock()
 	fn(&j.info)
+	j.info.UpdatedAt = time.Now().UTC()
 	j.mu.Unlock()
 	info := j.snapshot()
 	j.store(info, event)

@@ -83,7 +83,27 @@ func (p *trackPipeline) run(ctx context.Context, j *job) ([]bus.EgressResult, er
 	rec := newRecorder(p.track.MimeType, fw)
 	rec.onFirst = j.activate
 	rec.onProgress = j.duration.Store
-	err = rec.loop(ctx, fd, p.src.c, rt)
+	// The egress ends (complete) when its track is unpublished.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+			}
+			if _, ok := p.src.track(p.track.ID); !ok {
+				reason := "track unpublished"
+				j.reason.CompareAndSwap(nil, &reason)
+				cancel()
+				return
+			}
+		}
+	}()
+	err = rec.loop(lctx, fd, p.src.c, rt)
 	if cerr := fw.close(); err == nil && cerr != nil {
 		err = cerr
 	}

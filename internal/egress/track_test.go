@@ -41,3 +41,18 @@ func TestTrackEgressVP8ToWebMAndOpusToOgg(t *testing.T) {
 		decodes(t, path)
 	}
 }
+
+func TestTrackEgressEndsWhenTheTrackIsUnpublished(t *testing.T) {
+	e := newEnv(t)
+	e.worker(nil)
+	p := e.publish("leave", "dora", false, true)
+	info := e.start(bus.EgressRequest{Room: "leave", Type: bus.EgressTypeTrack, TrackID: p.trackID(bus.KindAudio),
+		Outputs: []bus.EgressOutput{{File: "dora.opus"}}})
+	e.waitDuration(info.EgressID, time.Second)
+	p.close()
+	end := e.waitStatus(info.EgressID, bus.EgressComplete, 15*time.Second)
+	if end.Reason != "track unpublished" || end.Results[0].Bytes == 0 {
+		t.Fatalf("ended: %+v", end)
+	}
+	decodes(t, filepath.Join(e.out, auth.DefaultNamespace, "dora.opus"))
+}
