@@ -15,8 +15,8 @@ import (
 )
 
 // cpuSeconds is the CPU time (user+system) of pid and every descendant
-// still running.
-func cpuSeconds(pid int) float64 {
+// still running, and of pid alone.
+func cpuSeconds(pid int) (float64, float64) {
 	tick := 100.0 // USER_HZ
 	parent := map[int]int{}
 	ticks := map[int]float64{}
@@ -50,7 +50,7 @@ func cpuSeconds(pid int) float64 {
 			}
 		}
 	}
-	return total / tick
+	return total / tick, ticks[pid] / tick
 }
 
 // TestMeasureEgressCPU measures the CPU of an egress worker process (with
@@ -84,11 +84,14 @@ func TestMeasureEgressCPU(t *testing.T) {
 	window := 20 * time.Second
 	measure := func(what string, n int) {
 		time.Sleep(3 * time.Second) // let decoders and the encoder settle
-		c0, t0 := cpuSeconds(cmd.Process.Pid), time.Now()
+		c0, o0 := cpuSeconds(cmd.Process.Pid)
+		t0 := time.Now()
 		time.Sleep(window)
-		c1, t1 := cpuSeconds(cmd.Process.Pid), time.Now()
-		cores := (c1 - c0) / t1.Sub(t0).Seconds()
-		t.Logf("%s: %.3f cores in all, %.3f cores each (%d running, %.0fs window)", what, cores, cores/float64(n), n, t1.Sub(t0).Seconds())
+		c1, o1 := cpuSeconds(cmd.Process.Pid)
+		secs := time.Since(t0).Seconds()
+		cores, own := (c1-c0)/secs, (o1-o0)/secs
+		t.Logf("%s: %.3f cores in all (worker process %.3f, ffmpeg %.3f), %.3f cores each (%d running, %.0fs window)",
+			what, cores, own, cores-own, cores/float64(n), n, secs)
 	}
 	comp := e.start(bus.EgressRequest{Room: "bench", Type: bus.EgressTypeRoom, Outputs: []bus.EgressOutput{{File: "bench.mp4"}}})
 	e.waitStatus(comp.EgressID, bus.EgressActive, 15*time.Second)
