@@ -82,6 +82,11 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer ctl.Close()
+	egressAPI, err := newEgressAPI(ctx, c, b, log)
+	if err != nil {
+		return err
+	}
+	defer egressAPI.Close()
 	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID())
-	return serveHTTP(ctx, c.Controller.HTTPAddr, ctl.Handler(), log)
+	return serveHTTP(ctx, c.Controller.HTTPAddr, withEgressAPI(ctl.Handler(), egressAPI), log)
 }

@@ -36,6 +36,8 @@ type Config struct {
 	Controller Controller `yaml:"controller"`
 	// Relay configures node-to-node relaying and routing.
 	Relay Relay `yaml:"relay"`
+	// Egress configures `rtcloud egress` (see egress.go).
+	Egress Egress `yaml:"egress"`
 }
 
 // NATS is the bus connection.
@@ -145,6 +147,7 @@ func Default() Config {
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
 		Relay:      DefaultRelay(),
+		Egress:     DefaultEgress(),
 	}
 }
 
@@ -300,6 +303,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Controller.validate()...)
 	errs = append(errs, c.Relay.validate()...)
+	if err := c.Egress.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -47,6 +47,7 @@ type RemoteTrack struct {
 	readMu  sync.Mutex               // creates reader once
 	endOnce sync.Once
 	ended   chan struct{} // closed when the subscription ends
+	sink          atomic.Pointer[Sink] // see SetSink
 }
 
 func newRemoteTrack(mid, trackID, kind string) *RemoteTrack {
@@ -250,6 +251,9 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			t.mime.Store(&mime)
 		}
 		t.handle(buf[:n], time.Now().UnixNano(), isKey)
+		if sk := t.sink.Load(); sk != nil {
+			(*sk)(buf[:n])
+		}
 	}
 }
 
