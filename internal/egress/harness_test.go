@@ -24,10 +24,10 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // fixtures are decodable media files made once per test binary by ffmpeg:

@@ -46,8 +46,8 @@ type RemoteTrack struct {
 	reader  atomic.Pointer[rtpQueue] // set by the first ReadRTP
 	readMu  sync.Mutex               // creates reader once
 	endOnce sync.Once
-	ended   chan struct{} // closed when the subscription ends
-	sink          atomic.Pointer[Sink] // see SetSink
+	ended   chan struct{}        // closed when the subscription ends
+	sink    atomic.Pointer[Sink] // see SetSink
 }
 
 func newRemoteTrack(mid, trackID, kind string) *RemoteTrack {
