@@ -41,6 +41,18 @@ type RemoteTrack struct {
 	lastNs        atomic.Int64
 	serverLayer   atomic.Pointer[string]
 	latency       Histogram
+	onRTP         atomic.Pointer[func([]byte)]
+}
+
+// OnRTP sets fn to be called with every received RTP packet of the track
+// (header and payload, decrypted), on the track's read goroutine; the
+// slice is reused after fn returns. nil removes it.
+func (t *RemoteTrack) OnRTP(fn func(pkt []byte)) {
+	if fn == nil {
+		t.onRTP.Store(nil)
+		return
+	}
+	t.onRTP.Store(&fn)
 }
 
 func newRemoteTrack(mid, trackID, kind string) *RemoteTrack {
@@ -231,6 +243,9 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			t.mime.Store(&mime)
 		}
 		t.handle(buf[:n], time.Now().UnixNano(), isKey)
+		if fn := t.onRTP.Load(); fn != nil {
+			(*fn)(buf[:n])
+		}
 	}
 }
 

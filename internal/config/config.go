@@ -28,6 +28,9 @@ type Config struct {
 	Log    Log               `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// Ingress and SIP configure the gateways (`rtcloud ingress`, `rtcloud sip`).
+	Ingress Ingress `yaml:"ingress"`
+	SIP     SIP     `yaml:"sip"`
 }
 
 // NATS is the bus connection.
@@ -121,6 +124,8 @@ func Default() Config {
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Ingress:    DefaultIngress(),
+		SIP:        DefaultSIP(),
 	}
 }
 
@@ -259,6 +264,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	errs = append(errs, c.validateIngress()...)
+	errs = append(errs, c.validateSIP()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
