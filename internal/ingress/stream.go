@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +55,9 @@ func pickTracks(all []format.Format) (tracks, error) {
 func (s *Server) ingest(ctx context.Context, sc *gortmplib.ServerConn, c net.Conn, t target, log *slog.Logger) error {
 	r := &gortmplib.Reader{Conn: sc}
 	if err := r.Initialize(); err != nil {
+		if strings.Contains(err.Error(), "unsupported") {
+			return fmt.Errorf("%w: %v (send H.264 video with AAC or Opus audio)", ErrUnsupported, err)
+		}
 		return fmt.Errorf("read stream headers: %w", err)
 	}
 	tr, err := pickTracks(r.Tracks())
