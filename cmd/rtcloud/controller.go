@@ -79,5 +79,9 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer ctl.Close()
 	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID())
-	return serveHTTP(ctx, c.Controller.HTTPAddr, ctl.Handler(), log)
+	h, err := gatewayAPI(ctx, c, b, ctl.Handler())
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, c.Controller.HTTPAddr, h, log)
 }

@@ -87,6 +87,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("listen %s: %w", c.Signal.HTTPAddr, err)
 	}
 	base := httpBase(ln.Addr().String())
+	mux := http.NewServeMux()
+	gwBus, err := connectBus(c, "rtcloud-dev-gateways", log)
+	if err != nil {
+		return err
+	}
+	defer gwBus.Close()
+	gw := startDevGateways(ctx, c, gwBus, ln.Addr().String(), mux, log)
+	defer gw.stop()
 	token, err := auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "dev-user",
 		Grant: auth.Grant{Namespace: auth.DefaultNamespace, Room: "demo", Publish: true, Subscribe: true}})
 	if err != nil {
@@ -101,12 +109,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   NATS:             %[3]s
   media:            UDP and TCP port %[4]d
   API key/secret:   %[5]s / %[6]s
-  token (room "demo", identity "dev-user"):
+%[8]s  token (room "demo", identity "dev-user"):
 %[7]s
-`, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, auth.DevKey, auth.DevSecret, token)
+`, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, auth.DevKey, auth.DevSecret, token, gw.banner())
 	// /metrics serves the SFU node's registry (it includes the process
 	// collectors); /debug/pprof only with --pprof.
-	mux := http.NewServeMux()
 	mux.Handle("/", httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected}))
 	mux.Handle("/metrics", node.MetricsHandler())
 	if f.pprof {

@@ -9,7 +9,8 @@ import (
 
 // Ingress configures `rtcloud ingress`, the RTMP ingest gateway.
 type Ingress struct {
-	// RTMPAddr is where encoders connect (rtmp://HOST:1935/live).
+	// RTMPAddr is where encoders connect (rtmp://HOST:1935/live); empty
+	// turns RTMP ingest off in `rtcloud dev`.
 	RTMPAddr string `yaml:"rtmp_addr"`
 	// PublicURL is the RTMP URL handed out by POST /v1/ingress; derived
 	// from RTMPAddr when empty.
@@ -38,7 +39,7 @@ func DefaultIngress() Ingress {
 func (c *Config) validateIngress() []error {
 	in := c.Ingress
 	var errs []error
-	if _, _, err := net.SplitHostPort(in.RTMPAddr); err != nil {
+	if _, _, err := net.SplitHostPort(in.RTMPAddr); err != nil && in.RTMPAddr != "" {
 		errs = append(errs, fmt.Errorf("ingress.rtmp_addr %q: want host:port or :port", in.RTMPAddr))
 	}
 	if in.PublicURL != "" && !strings.HasPrefix(in.PublicURL, "rtmp://") {

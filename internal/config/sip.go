@@ -13,7 +13,8 @@ import (
 
 // SIP configures `rtcloud sip`, the SIP gateway.
 type SIP struct {
-	// Addr is the SIP listen address, UDP and TCP.
+	// Addr is the SIP listen address, UDP and TCP; empty turns the SIP
+	// gateway off in `rtcloud dev`.
 	Addr string `yaml:"addr"`
 	// AdvertiseIP is the address put in Contact headers and SDP; default:
 	// the address of the interface a peer's packets arrive on is not
@@ -83,7 +84,7 @@ func DefaultSIP() SIP {
 func (c *Config) validateSIP() []error {
 	s := c.SIP
 	var errs []error
-	if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+	if _, _, err := net.SplitHostPort(s.Addr); err != nil && s.Addr != "" {
 		errs = append(errs, fmt.Errorf("sip.addr %q: want host:port or :port", s.Addr))
 	}
 	if s.AdvertiseIP != "" {
