@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,11 +190,38 @@ type sippRun struct {
 }
 
 func (g *gateway) callWithSIPp(t *testing.T, service, pin string, toneHz float64) *sippRun {
+	return g.sipp(t, sippCall{service: service, pin: pin, toneHz: toneHz})
+}
+
+// sippCall is a SIPp call: to service, keying in pin, playing a tone;
+// with recvPort set, the SDP asks for media on that port (a test socket)
+// and SIPp sends none.
+type sippCall struct {
+	service, pin string
+	toneHz       float64
+	recvPort     int
+}
+
+func (g *gateway) sipp(t *testing.T, o sippCall) *sippRun {
 	t.Helper()
+	service, pin, toneHz := o.service, o.pin, o.toneHz
 	bin := need(t, "sipp")
 	dir := t.TempDir()
-	scen, err := filepath.Abs("testdata/uac_tone.xml")
+	scen := filepath.Join(dir, "uac_tone.xml")
+	xml, err := os.ReadFile("testdata/uac_tone.xml")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if o.recvPort != 0 {
+		var keep []string
+		for _, line := range strings.Split(string(xml), "\n") {
+			if !strings.Contains(line, "play_pcap_audio") {
+				keep = append(keep, line)
+			}
+		}
+		xml = []byte(strings.ReplaceAll(strings.Join(keep, "\n"), "[auto_media_port]", strconv.Itoa(o.recvPort)))
+	}
+	if err := os.WriteFile(scen, xml, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tone.pcap"), tonePcap(toneHz, 5), 0o644); err != nil {

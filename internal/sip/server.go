@@ -42,15 +42,15 @@ type Options struct {
 
 // Server is the SIP gateway.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	ua    *sipgo.UserAgent
-	srv   *sipgo.Server
-	cli   *sipgo.Client
-	in    *sipgo.DialogServerCache
-	out   *sipgo.DialogClientCache
-	ports *ports
-	host  netip.Addr // advertised in Contact and SDP when not routed
+	opts    Options
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client
+	in      *sipgo.DialogServerCache
+	out     *sipgo.DialogClientCache
+	ports   *ports
+	host    netip.Addr // advertised in Contact and SDP when not routed
 	sipPort int
 
 	udp net.PacketConn
