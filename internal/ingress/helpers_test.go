@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/testenv"
@@ -50,6 +51,7 @@ type gateway struct {
 	srv   *Server
 	logs  *testenv.LogBuffer
 	keys  *Keys
+	bus   *bus.Client
 }
 
 func startGateway(t *testing.T) *gateway {
@@ -88,7 +90,7 @@ func startGateway(t *testing.T) *gateway {
 			t.Logf("ingress log:\n%s", logs.Tail(40))
 		}
 	})
-	return &gateway{stack: st, srv: srv, logs: logs, keys: keys}
+	return &gateway{stack: st, srv: srv, logs: logs, keys: keys, bus: b}
 }
 
 // publish runs ffmpeg pushing a test pattern and a 440 Hz tone to key for

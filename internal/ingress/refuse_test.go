@@ -93,8 +93,9 @@ func TestRTMPRefusals(t *testing.T) {
 	}
 }
 
-// Ingress keys made through the API work as stream keys; the API checks
-// tokens and says what is wrong.
+// Ingress keys made through the API work as stream keys; kicking the
+// participant ends the stream; the API checks tokens and says what is
+// wrong.
 func TestIngressKeyAPI(t *testing.T) {
 	g := startGateway(t)
 	api := &API{Keys: g.keys, Verifier: auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret}), URL: g.srv.URL()}
@@ -145,9 +146,19 @@ func TestIngressKeyAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer viewer.Close()
-	if _, err := viewer.WaitTracks(ctx, 2, func(ti bus.TrackInfo) bool { return ti.Identity == "obs" }); err != nil {
+	tis, err := viewer.WaitTracks(ctx, 2, func(ti bus.TrackInfo) bool { return ti.Identity == "obs" })
+	if err != nil {
 		t.Fatalf("the ingress key's participant publishes: %v", err)
 	}
+	// Kicking the participant ends the RTMP stream.
+	g.wait(t, "the stream flows", func() bool { return strings.Contains(g.logs.String(), "RTMP stream joined the room") })
+	if err := g.bus.Request(ctx, bus.NodeCommand(g.stack.Node.ID(), bus.CmdClose),
+		bus.Close{SessionID: tis[0].SessionID, Reason: bus.ReasonKicked}, nil); err != nil {
+		t.Fatal(err)
+	}
+	g.wait(t, "the kick ends the RTMP stream", func() bool {
+		return strings.Contains(g.logs.String(), "removed from the room: kicked") && g.srv.Active() == 0
+	})
 
 	if code, _ := do("DELETE", "/v1/ingress/"+key, admin, ""); code != http.StatusNoContent {
 		t.Fatalf("delete: %d", code)

@@ -16,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/transcode"
 )
 
@@ -89,16 +90,31 @@ func (s *Server) ingest(ctx context.Context, sc *gortmplib.ServerConn, c net.Con
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		select {
-		case <-p.client.Done():
-			_ = c.Close()
-		case <-stopped:
+		for {
+			select {
+			case <-p.client.Done():
+				_ = c.Close()
+				return
+			case ev := <-p.client.Events():
+				// A kick closes the session on its node; the room says so.
+				if ev.Type == protocol.TypeParticipantLeft && ev.Participant != nil &&
+					ev.Participant.SessionID == p.client.SessionID() {
+					p.setErr(fmt.Errorf("removed from the room: %s", ev.Reason))
+					_ = c.Close()
+					return
+				}
+			case <-stopped:
+				return
+			}
 		}
 	}()
 	defer func() { close(stopped); wg.Wait() }()
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(readTimeout))
 		if err := r.Read(); err != nil {
+			if perr := p.err(); perr != nil {
+				return perr
+			}
 			select {
 			case <-p.client.Done():
 				return fmt.Errorf("the participant left the room: %s", p.client.ClosedReason())

@@ -135,6 +135,8 @@ func (c *call) session(ctx context.Context) error {
 			return errors.New("the phone hung up (BYE)")
 		case <-room.client.Done():
 			return fmt.Errorf("removed from the room: %s", room.client.ClosedReason())
+		case <-room.removed:
+			return fmt.Errorf("removed from the room: %s", room.removedReason)
 		case <-tick.C:
 		}
 		if time.Since(time.Unix(0, c.lastRTP.Load())) > c.s.opts.Config.RTPTimeout {

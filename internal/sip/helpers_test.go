@@ -73,7 +73,7 @@ func startGateway(t *testing.T, edit func(*config.SIP)) *gateway {
 		t.Fatal(err)
 	}
 	key, secret := c.SigningKey("")
-	srv, err := Listen(Options{Config: c.SIP, Rules: rules, SigningKey: key, SigningSecret: secret, Media: media(), Logger: log})
+	srv, err := Listen(Options{Config: c.SIP, Rules: rules, SigningKey: key, SigningSecret: secret, Media: media(), Logger: log, Bus: b})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/transcode"
 )
 
@@ -32,6 +33,11 @@ type roomLink struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	// removed is closed when the room reports this participant gone (a
+	// kick closes the session on its node without ending the WebSocket).
+	removed       chan struct{}
+	removedReason string // set before removed is closed
 }
 
 // source is one subscribed track: its decoder and the PCM it produced.
@@ -68,7 +74,8 @@ func joinRoom(ctx context.Context, o roomOptions) (*roomLink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("join the room: %w", err)
 	}
-	r := &roomLink{client: cl, log: o.log, ffmpeg: o.ffmpeg, track: track, sources: map[string]*source{}, stop: make(chan struct{})}
+	r := &roomLink{client: cl, log: o.log, ffmpeg: o.ffmpeg, track: track, sources: map[string]*source{}, stop: make(chan struct{}),
+		removed: make(chan struct{})}
 	if _, err := cl.Publish(ctx, client.TrackSpec{Local: []webrtc.TrackLocal{track}, Name: "sip-audio", Source: bus.SourceMicrophone}); err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("publish: %w", err)
@@ -103,7 +110,12 @@ func (r *roomLink) follow() {
 			return
 		case <-r.client.Done():
 			return
-		case <-r.client.Events():
+		case ev := <-r.client.Events():
+			if ev.Type == protocol.TypeParticipantLeft && ev.Participant != nil && ev.Participant.SessionID == r.client.SessionID() {
+				r.removedReason = ev.Reason
+				close(r.removed)
+				return
+			}
 		case <-tick.C:
 		}
 	}

@@ -35,6 +35,8 @@ type Options struct {
 	Rules  *Rules
 	// SigningKey and SigningSecret sign the callers' tokens.
 	SigningKey, SigningSecret string
+	// Bus, when set, serves outbound call requests (bus.SIPDial).
+	Bus *bus.Client
 	// Media configures the PeerConnections of calls (tests: loopback).
 	Media  client.MediaOptions
 	Logger *slog.Logger
@@ -56,10 +58,11 @@ type Server struct {
 	udp net.PacketConn
 	tcp net.Listener
 
-	mu    sync.Mutex // guards calls
-	calls map[string]*call
-	ctx   context.Context // set by Run; calls run under it
-	wg    sync.WaitGroup
+	mu       sync.Mutex // guards calls, ctx and stopping
+	calls    map[string]*call
+	ctx      context.Context // set by Run; calls run under it
+	stopping bool
+	wg       sync.WaitGroup // calls and dial requests
 }
 
 // Listen opens the SIP ports (UDP and TCP on the same address).
@@ -147,11 +150,21 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	s.log.Info("SIP gateway listening", "udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String(),
 		"rtp_ports", fmt.Sprintf("%d-%d", s.opts.Config.RTPPortMin, s.opts.Config.RTPPortMax), "contact", s.host.String())
+	if s.opts.Bus != nil {
+		sub, err := s.serveDial(ctx, s.opts.Bus)
+		if err != nil {
+			return fmt.Errorf("serve %s: %w", bus.SIPDial, err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+	}
 	var lwg sync.WaitGroup
 	lwg.Add(2)
 	go func() { defer lwg.Done(); _ = s.srv.ServeUDP(s.udp) }()
 	go func() { defer lwg.Done(); _ = s.srv.ServeTCP(s.tcp) }()
 	<-ctx.Done()
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
 	s.wg.Wait() // calls see ctx end and hang up
 	_ = s.udp.Close()
 	_ = s.tcp.Close()
@@ -176,7 +189,7 @@ func (s *Server) Calls() []bus.SIPCall {
 func (s *Server) start(c *call) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ctx == nil || s.ctx.Err() != nil {
+	if s.ctx == nil || s.stopping {
 		return false
 	}
 	s.calls[c.info.CallID] = c
