@@ -38,7 +38,7 @@ type MediaOptions struct {
 	NACKInterval time.Duration
 	// Via routes the media through a UDP relay (a test impairment proxy,
 	// say): see via.go.
-	Via    *net.UDPAddr
+	Via *net.UDPAddr
 	// ExtraCodecs are registered after the default codecs (for example an
 	// H.264 High profile for a gateway that forwards an encoder's stream);
 	// the kind comes from the MIME type's prefix.

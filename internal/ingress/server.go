@@ -247,4 +247,3 @@ func (s *Server) release(key string) {
 	defer s.mu.Unlock()
 	delete(s.active, key)
 }
-
