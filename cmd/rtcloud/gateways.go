@@ -12,6 +12,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/ingress"
+	"github.com/rtcloud/rtcloud/internal/sip"
 )
 
 // hostPort turns a listen address into host:port for a URL: an empty or
@@ -36,13 +37,19 @@ func gatewayAPI(ctx context.Context, c config.Config, b *bus.Client, next http.H
 	if err != nil {
 		return nil, err
 	}
+	rules, err := sip.OpenRules(setupCtx, b, c.SIP)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	registerIngressAPI(mux, c, keys, ingressURL(c))
+	registerSIPAPI(mux, c, b, rules)
 	mux.Handle("/", next)
 	return mux, nil
 }
 
-// devGateways runs the RTMP ingest and SIP gateways inside `rtcloud dev`,
+// devGateways runs the RTMP ingest and SIP gateways inside `rtcloud dev`
+// (SIP with sip:{room}@host joining room {room} of namespace default),
 // joining rooms through the dev signaling server at httpAddr, and adds
 // their API to mux. A gateway whose port is taken is left out with a
 // warning: dev must start anyway.
@@ -64,6 +71,18 @@ func startDevGateways(ctx context.Context, c config.Config, b *bus.Client, httpA
 		} else {
 			registerIngressAPI(mux, c, keys, srv.URL())
 			g.lines = append(g.lines, "RTMP ingest:      "+srv.URL()+"  (stream key: a room token)")
+			g.run(func() { _ = srv.Run(gctx) })
+		}
+	}
+	if c.SIP.Addr != "" {
+		c.SIP.SignalURL = ws
+		c.SIP.RoomFromURI = true
+		srv, rules, err := startSIP(gctx, c, b, log)
+		if err != nil {
+			log.Warn("SIP gateway not started", "err", err)
+		} else {
+			registerSIPAPI(mux, c, b, rules)
+			g.lines = append(g.lines, "SIP:              sip:{room}@"+hostPort(srv.Addr().String(), "5060")+"  (UDP and TCP)")
 			g.run(func() { _ = srv.Run(gctx) })
 		}
 	}

@@ -53,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = withSignals(func(ctx context.Context) error { return runController(ctx, rest, stderr) })
 	case "ingress":
 		err = withSignals(func(ctx context.Context) error { return runIngress(ctx, rest, stderr) })
+	case "sip":
+		err = withSignals(func(ctx context.Context) error { return runSIP(ctx, rest, stderr) })
 	case "token":
 		err = runToken(rest, stdout, stderr)
 	case "bench":

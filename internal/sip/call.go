@@ -59,7 +59,7 @@ type call struct {
 func newCall(s *Server, info bus.SIPCall, rt route, rm remoteMedia, conns mediaConns, log *slog.Logger) *call {
 	c := &call{s: s, info: info, route: rt, codec: rm.codec, rtp: conns.rtp, rtcp: conns.rtcp, port: conns.port,
 		remote: rm.addr, remoteRTCP: rm.rtcp, digits: make(chan byte, 32), ssrc: rand.Uint32(), seq: uint16(rand.Uint32()),
-		log: log.With("call_id", info.CallID, "namespace", rt.namespace, "room", rt.room, "codec", rm.codec.Name)}
+		log: log.With("namespace", rt.namespace, "room", rt.room, "codec", rm.codec.Name)}
 	c.lastRTP.Store(time.Now().UnixNano())
 	return c
 }

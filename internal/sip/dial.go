@@ -79,7 +79,7 @@ func (s *Server) Dial(ctx context.Context, req bus.SIPCallRequest) (bus.SIPCall,
 	info := bus.SIPCall{CallID: callIDOf(sess.InviteRequest), Namespace: req.Namespace, Room: req.Room, Identity: identity,
 		To: req.To, Direction: "outbound", Codec: rm.codec.Name}
 	c := newCall(s, info, route{namespace: req.Namespace, room: req.Room}, rm, mediaConns{rtp: rtpC, rtcp: rtcpC, port: port},
-		s.log.With("to", req.To))
+		s.log.With("call_id", info.CallID, "to", req.To))
 	c.name = uri.User
 	c.ended = sess.Context().Done()
 	c.bye = sess.Bye
