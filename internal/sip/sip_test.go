@@ -273,3 +273,24 @@ func TestSIPPIN(t *testing.T) {
 		t.Fatalf("a call to an unknown number: sipp %v", unknown.err)
 	}
 }
+
+// A phone that sends no RTP is hung up after sip.rtp_timeout and leaves
+// the room.
+func TestRTPTimeout(t *testing.T) {
+	g := startGateway(t, func(c *config.SIP) { c.RTPTimeout = 2 * time.Second })
+	l := listen(t, g, "quiet", "listener")
+	sock, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	g.sipp(t, sippCall{service: "quiet", recvPort: sock.LocalAddr().(*net.UDPAddr).Port})
+	testenv.WaitFor(t, 30*time.Second, "the silent call ends and leaves the room", func() bool {
+		for _, p := range l.c.Participants() {
+			if strings.HasPrefix(p.Identity, "sip-") {
+				return false
+			}
+		}
+		return strings.Contains(g.logs.String(), "no RTP from the caller")
+	})
+}
