@@ -14,11 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/sfu"
 	"github.com/rtcloud/rtcloud/internal/signal"
+	"github.com/rtcloud/rtcloud/internal/version"
 )
 
 // commonFlags are the flags every long-running component understands;
@@ -28,6 +30,7 @@ type commonFlags struct {
 	nats        string
 	httpAddr    string
 	mediaPort   optionalInt
+	relayPort   optionalInt
 	advertiseIP string
 	nodeID      string
 	region      string
@@ -36,17 +39,20 @@ type commonFlags struct {
 	metricsAddr string
 	pprof       bool
 	noBatch     bool
+	devKeys     bool
 }
 
 func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
 	fs.StringVar(&f.configPath, "config", "", "YAML config file (unknown keys are errors)")
 	fs.StringVar(&f.nats, "nats", "", "NATS server URLs, comma-separated (env RTCLOUD_NATS_URL)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	fs.BoolVar(&f.devKeys, "dev-keys", false, "also accept the public dev key (env RTCLOUD_DEV_KEYS; development only)")
 	if withHTTP {
 		fs.StringVar(&f.httpAddr, "http", "", "HTTP and WebSocket listen address (default :7800)")
 	}
 	if withMedia {
 		fs.Var(&f.mediaPort, "media-port", "the one UDP and TCP media `port`; 0 picks a free one (default 7801)")
+		fs.Var(&f.relayPort, "relay-port", "the UDP `port` of the node-to-node relay (with relay.secret); 0 picks a free one (default 7802)")
 		fs.StringVar(&f.advertiseIP, "advertise-ip", "", "IP addresses put in ICE candidates, comma-separated (default: this machine's)")
 		fs.StringVar(&f.nodeID, "node-id", "", "SFU node id (default: generated)")
 		fs.StringVar(&f.region, "region", "", "SFU node region label")
@@ -73,6 +79,9 @@ func (f *commonFlags) load() (config.Config, error) {
 	if f.mediaPort.set {
 		c.SFU.MediaPort = f.mediaPort.n
 	}
+	if f.relayPort.set {
+		c.SFU.RelayPort = f.relayPort.n
+	}
 	if f.advertiseIP != "" {
 		c.SFU.AdvertiseIPs = config.SplitList(f.advertiseIP)
 	}
@@ -87,6 +96,9 @@ func (f *commonFlags) load() (config.Config, error) {
 	}
 	if f.metricsAddr != "" {
 		c.SFU.MetricsAddr = f.metricsAddr
+	}
+	if f.devKeys {
+		c.DevKeys = true
 	}
 	return c, c.Validate()
 }
@@ -122,11 +134,15 @@ func runSignal(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := c.ValidateKeys(); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-signal", stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	logKeys(log, c)
 	sig, err := startSignal(ctx, c, b, log)
 	if err != nil {
 		return err
@@ -144,12 +160,19 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := regionFromKubernetes(ctx, &c.SFU); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-sfu", stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch})
+	if c.SFU.KubernetesNode != "" {
+		log.Info("location from the Kubernetes node", "node", c.SFU.KubernetesNode, "region", c.SFU.Region, "zone", c.SFU.Zone)
+	}
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch,
+		RelaySecret: []byte(c.Relay.Secret)})
 	if err != nil {
 		return err
 	}
@@ -158,6 +181,7 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", node.MetricsHandler())
 		mux.HandleFunc("/healthz", healthz(node.Ready))
+		mux.Handle("GET /version", version.Handler())
 		if f.pprof {
 			mountPprof(mux)
 		}
@@ -204,10 +228,20 @@ func startSignal(ctx context.Context, c config.Config, b *bus.Client, log *slog.
 	return signal.NewServer(setupCtx, signal.Options{
 		Config:   c.Signal,
 		Bus:      b,
-		Verifier: auth.NewVerifier(c.Keys),
-		Keys:     c.Keys,
+		Verifier: auth.NewVerifier(c.APIKeys()),
+		Keys:     c.APIKeys(),
 		Logger:   log,
+		Metrics:  prometheus.DefaultRegisterer,
 	})
+}
+
+// logKeys logs the ids of the API keys tokens are checked against (never
+// the secrets), and warns when the public dev key is among them.
+func logKeys(log *slog.Logger, c config.Config) {
+	log.Info("API keys active", "ids", c.KeyIDs())
+	if c.DevKeyActive() {
+		log.Warn("the public dev key is accepted: development only, never in production", "key", auth.DevKey)
+	}
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
@@ -239,6 +273,7 @@ func serveListener(ctx context.Context, ln net.Listener, h http.Handler, log *sl
 
 func healthz(ready ...func() bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Rtcloud-Version", version.String())
 		for _, r := range ready {
 			if !r() {
 				http.Error(w, "not ready", http.StatusServiceUnavailable)
