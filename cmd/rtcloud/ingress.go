@@ -47,6 +47,9 @@ func runIngress(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := c.ValidateKeys(); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-ingress", stderr)
 	if err != nil {
 		return err
@@ -68,7 +71,7 @@ func startIngress(ctx context.Context, c config.Config, b *bus.Client, log *slog
 		return nil, nil, err
 	}
 	key, secret := c.SigningKey(c.Ingress.APIKey)
-	srv, err := ingress.Listen(ingress.Options{Config: c.Ingress, Verifier: auth.NewVerifier(c.Keys),
+	srv, err := ingress.Listen(ingress.Options{Config: c.Ingress, Verifier: auth.NewVerifier(c.APIKeys()),
 		SigningKey: key, SigningSecret: secret, Keys: keys, Logger: log})
 	if err != nil {
 		return nil, nil, err
@@ -87,6 +90,6 @@ func ingressURL(c config.Config) string {
 
 // registerIngressAPI adds /v1/ingress to mux.
 func registerIngressAPI(mux *http.ServeMux, c config.Config, keys *ingress.Keys, url string) {
-	api := &ingress.API{Keys: keys, Verifier: auth.NewVerifier(c.Keys), URL: url}
+	api := &ingress.API{Keys: keys, Verifier: auth.NewVerifier(c.APIKeys()), URL: url}
 	api.Register(mux)
 }

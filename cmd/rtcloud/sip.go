@@ -51,6 +51,9 @@ func runSIP(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := c.ValidateKeys(); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-sip", stderr)
 	if err != nil {
 		return err
@@ -81,5 +84,5 @@ func startSIP(ctx context.Context, c config.Config, b *bus.Client, log *slog.Log
 
 // registerSIPAPI adds /v1/sip/ to mux.
 func registerSIPAPI(mux *http.ServeMux, c config.Config, b *bus.Client, rules *sip.Rules) {
-	(&sip.API{Rules: rules, Bus: b, Verifier: auth.NewVerifier(c.Keys)}).Register(mux)
+	(&sip.API{Rules: rules, Bus: b, Verifier: auth.NewVerifier(c.APIKeys())}).Register(mux)
 }

@@ -55,7 +55,7 @@ func (c *Config) validateIngress() []error {
 		errs = append(errs, fmt.Errorf("ingress.audio_kbps %d: Opus takes 6-510", in.AudioKbps))
 	}
 	if in.APIKey != "" {
-		if _, ok := c.Keys[in.APIKey]; !ok {
+		if _, ok := c.APIKeys()[in.APIKey]; !ok {
 			errs = append(errs, fmt.Errorf("ingress.api_key %q: not in keys", in.APIKey))
 		}
 	}
@@ -63,16 +63,17 @@ func (c *Config) validateIngress() []error {
 }
 
 // SigningKey returns the API key and secret that sign tokens minted by a
-// gateway: key if set, else the smallest key name.
+// gateway: key if set, else the smallest key name of APIKeys.
 func (c *Config) SigningKey(key string) (string, string) {
+	keys := c.APIKeys()
 	if key != "" {
-		return key, c.Keys[key]
+		return key, keys[key]
 	}
 	best := ""
-	for k := range c.Keys {
+	for k := range keys {
 		if best == "" || k < best {
 			best = k
 		}
 	}
-	return best, c.Keys[best]
+	return best, keys[best]
 }

@@ -110,7 +110,7 @@ func (c *Config) validateSIP() []error {
 		}
 	}
 	if s.APIKey != "" {
-		if _, ok := c.Keys[s.APIKey]; !ok {
+		if _, ok := c.APIKeys()[s.APIKey]; !ok {
 			errs = append(errs, fmt.Errorf("sip.api_key %q: not in keys", s.APIKey))
 		}
 	}

@@ -68,11 +68,12 @@ func startGateway(t *testing.T) *gateway {
 		t.Fatal(err)
 	}
 	c := config.Default()
+	c.DevKeys = true // testenv mints with the dev key
 	c.Ingress.RTMPAddr = "127.0.0.1:0"
 	c.Ingress.SignalURL = st.Signals[0].WS
 	c.Ingress.FFmpeg = ff
 	key, secret := c.SigningKey("")
-	srv, err := Listen(Options{Config: c.Ingress, Verifier: auth.NewVerifier(c.Keys), SigningKey: key, SigningSecret: secret,
+	srv, err := Listen(Options{Config: c.Ingress, Verifier: auth.NewVerifier(c.APIKeys()), SigningKey: key, SigningSecret: secret,
 		Keys: keys, Media: media(), Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,7 @@ func startGateway(t *testing.T, edit func(*config.SIP)) *gateway {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	b := testenv.Connect(t, st.NATS.ClientURL())
 	c := config.Default()
+	c.DevKeys = true // testenv mints with the dev key
 	c.SIP.Addr = "127.0.0.1:0"
 	c.SIP.AdvertiseIP = "127.0.0.1"
 	c.SIP.SignalURL = st.Signals[0].WS
