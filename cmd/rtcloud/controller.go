@@ -88,5 +88,9 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer egressAPI.Close()
 	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID())
-	return serveHTTP(ctx, c.Controller.HTTPAddr, withEgressAPI(ctl.Handler(), egressAPI), log)
+	h, err := gatewayAPI(ctx, c, b, withEgressAPI(ctl.Handler(), egressAPI))
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, c.Controller.HTTPAddr, h, log)
 }

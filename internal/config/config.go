@@ -34,6 +34,9 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// Ingress and SIP configure the gateways (`rtcloud ingress`, `rtcloud sip`).
+	Ingress Ingress `yaml:"ingress"`
+	SIP     SIP     `yaml:"sip"`
 	// Relay configures node-to-node relaying and routing.
 	Relay Relay `yaml:"relay"`
 	// Egress configures `rtcloud egress` (see egress.go).
@@ -146,6 +149,8 @@ func Default() Config {
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Ingress:    DefaultIngress(),
+		SIP:        DefaultSIP(),
 		Relay:      DefaultRelay(),
 		Egress:     DefaultEgress(),
 	}
@@ -302,6 +307,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	errs = append(errs, c.validateIngress()...)
+	errs = append(errs, c.validateSIP()...)
 	errs = append(errs, c.Relay.validate()...)
 	if err := c.Egress.Validate(); err != nil {
 		errs = append(errs, err)
