@@ -28,6 +28,8 @@ type Config struct {
 	Log    Log               `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// Webhooks configures the controller's HTTP callbacks.
+	Webhooks Webhooks `yaml:"webhooks"`
 }
 
 // NATS is the bus connection.
@@ -121,6 +123,7 @@ func Default() Config {
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Webhooks:   DefaultWebhooks(),
 	}
 }
 
@@ -259,6 +262,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	errs = append(errs, c.Webhooks.validate(c.Keys)...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
