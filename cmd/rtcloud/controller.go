@@ -78,6 +78,11 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer ctl.Close()
-	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID())
-	return serveHTTP(ctx, c.Controller.HTTPAddr, ctl.Handler(), log)
+	svc, err := startControllerServices(ctx, c, b, ctl, log, false)
+	if err != nil {
+		return err
+	}
+	defer svc.close()
+	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID(), "dashboard", "/dashboard/")
+	return serveHTTP(ctx, c.Controller.HTTPAddr, svc.handler(ctl.Handler()), log)
 }

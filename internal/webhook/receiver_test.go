@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/webhook"
@@ -21,6 +22,7 @@ import (
 type receiver struct {
 	srv     *httptest.Server
 	failing atomic.Bool
+	slow    atomic.Bool // each request takes 20 ms more
 	mu      sync.Mutex
 	got     []webhook.Event
 	bad     []string // requests that did not verify
@@ -31,6 +33,9 @@ func newReceiver(t *testing.T) *receiver {
 	r := &receiver{}
 	keys := map[string]string{auth.DevKey: auth.DevSecret}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.slow.Load() {
+			time.Sleep(20 * time.Millisecond)
+		}
 		body, _ := io.ReadAll(req.Body)
 		if _, err := webhook.Verify(req.Header.Get("Authorization"), body, keys); err != nil {
 			r.mu.Lock()
@@ -113,3 +118,4 @@ func checkOrder(evs []webhook.Event) error {
 	}
 	return nil
 }
+

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/internal/controller"
+	"github.com/rtcloud/rtcloud/internal/dashboard"
+	"github.com/rtcloud/rtcloud/internal/webhook"
+)
+
+// controllerServices are what runs beside a controller: the dashboard and,
+// when URLs are configured, the webhook service.
+type controllerServices struct {
+	dash  *dashboard.Dashboard
+	hooks *webhook.Service
+}
+
+// startControllerServices starts them for ctl on b. devSignIn lets the
+// dashboard sign in by itself (rtcloud dev).
+func startControllerServices(ctx context.Context, c config.Config, b *bus.Client, ctl *controller.Controller, log *slog.Logger, devSignIn bool) (*controllerServices, error) {
+	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	s := &controllerServices{}
+	var err error
+	s.dash, err = dashboard.New(setupCtx, dashboard.Options{Cluster: ctl, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log, DevSignIn: devSignIn})
+	if err != nil {
+		return nil, err
+	}
+	if c.Webhooks.Enabled() {
+		s.hooks, err = webhook.New(setupCtx, webhook.Options{Config: c.Webhooks, Keys: c.Keys, Bus: b, Leader: ctl.IsLeader,
+			Logger: log, Replicas: c.NATS.KVReplicas})
+		if err != nil {
+			s.dash.Close()
+			return nil, err
+		}
+		s.hooks.Start()
+	}
+	return s, nil
+}
+
+// handler serves /dashboard in front of next.
+func (s *controllerServices) handler(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/dashboard", s.dash.Handler())
+	mux.Handle("/dashboard/", s.dash.Handler())
+	mux.Handle("/", next)
+	return mux
+}
+
+func (s *controllerServices) close() {
+	if s.hooks != nil {
+		s.hooks.Close()
+	}
+	s.dash.Close()
+}
+
+// startDevController runs a controller with its dashboard (signing in by
+// itself) and webhooks inside `rtcloud dev`, on its own bus connection;
+// stop closes all of it.
+func startDevController(ctx context.Context, c config.Config, log *slog.Logger) (svc *controllerServices, stop func(), err error) {
+	b, err := connectBus(c, "rtcloud-dev-controller", log)
+	if err != nil {
+		return nil, nil, err
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctl, err := controller.New(setupCtx, controller.Options{Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log})
+	cancel()
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	if svc, err = startControllerServices(ctx, c, b, ctl, log, true); err != nil {
+		ctl.Close()
+		b.Close()
+		return nil, nil, err
+	}
+	return svc, func() { svc.close(); ctl.Close(); b.Close() }, nil
+}
