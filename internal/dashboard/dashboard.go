@@ -126,7 +126,7 @@ func (d *Dashboard) Close() {
 // Handler serves /dashboard (the page) and /dashboard/api/ (its API).
 func (d *Dashboard) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /dashboard/", pageHandler())
+	mux.Handle("/dashboard/", pageHandler())
 	mux.HandleFunc("GET /dashboard", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/dashboard/", http.StatusFound)
 	})

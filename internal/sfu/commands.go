@@ -251,7 +251,9 @@ func (n *Node) closeSession(_ context.Context, req bus.Close) (any, error) {
 	if reason == "" {
 		reason = "closed"
 	}
-	s.close(reason, false)
+	// A kick comes from an administrator, not from the client's signaling
+	// server: tell the client's signaling server so the client hears it.
+	s.close(reason, reason == bus.ReasonKicked)
 	return bus.Reply{}, nil
 }
 
