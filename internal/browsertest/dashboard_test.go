@@ -144,7 +144,7 @@ func TestDashboard(t *testing.T) {
   document.querySelector('#signin-form').requestSubmit(); window.__notReloaded = true; return true; })()`, dc.token), nil)
 
 	type overview struct {
-		Participants, Rooms, Nodes string
+		Participants, Rooms, Nodes  string
 		NodeCards, NodeParticipants int
 		Live                        bool
 	}

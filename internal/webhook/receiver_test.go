@@ -118,4 +118,3 @@ func checkOrder(evs []webhook.Event) error {
 	}
 	return nil
 }
-

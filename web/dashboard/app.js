@@ -156,12 +156,16 @@ function overviewView(o) {
     return html;
   }
   if (!nodes.length) html += `<h2>Nodes</h2><div class="empty">No SFU node has reported yet.</div>`;
+  html += '<div class="regions">';
   for (const g of o.regions) {
     const part = g.nodes.reduce((s, n) => s + (n.load?.participants || 0), 0);
     html += `<div class="region"><div class="region-head"><span class="name">${esc(g.region || 'no region')}</span>
       <span class="muted">${g.nodes.length} node${g.nodes.length === 1 ? '' : 's'} · ${part} participants</span></div>
       <div class="nodes">${g.nodes.map(nodeCard).join('')}</div></div>`;
   }
+  html += '</div>';
+  const busiest = [...o.rooms].sort((a, b) => b.participants - a.participants).slice(0, 8);
+  html += `<h2>Busiest rooms <span class="count">${o.rooms.length}</span> <a href="#/rooms" style="text-transform:none;letter-spacing:0;font-weight:500">all rooms →</a></h2>` + roomsTable(busiest);
   return html;
 }
 

@@ -1,6 +1,6 @@
 // Small SVG charts and the topology picture, no dependencies.
 
-export const palette = ['#39d0b4', '#5b8cff', '#f2b84b', '#c9a7ff', '#ef5b5b', '#3ccf7a', '#ff8fd0', '#9ad0ff'];
+export const palette = ['#39d0b4', '#5b8cff', '#c9a7ff', '#9ad0ff', '#ff8fd0', '#3ccf7a', '#f2b84b', '#ef5b5b'];
 
 export function esc(s) {
   return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -60,7 +60,7 @@ function niceCeil(v) {
 // relay links between nodes (with RTT/loss and the streams crossing), and
 // each room as a dot beside the node(s) it lives on.
 export function topologySVG(topo) {
-  const W = 1100, H = 560, cx = W / 2, cy = H / 2;
+  const W = 1100, H = 600, cx = W / 2, cy = H / 2;
   const regions = topo.regions || [];
   const pos = {};
   const rr = regions.length > 1 ? Math.min(W, H) * 0.32 : 0;
@@ -73,7 +73,7 @@ export function topologySVG(topo) {
       const b = (2 * Math.PI * j) / n - Math.PI / 2;
       pos[node.id] = { x: gx + nr * Math.cos(b), y: gy + nr * Math.sin(b), node, color: palette[i % palette.length] };
     });
-    g._r = nr + 58;
+    g._r = nr + 72;
   });
   let out = `<svg viewBox="0 0 ${W} ${H}">`;
   for (const g of regions) {
@@ -108,11 +108,13 @@ export function topologySVG(topo) {
     }
     out += `<text x="${p.x}" y="${p.y + 4}" text-anchor="middle" fill="#e6edf3" font-size="11" font-weight="700">${n.load?.participants ?? 0}</text>`;
     out += `<text x="${p.x}" y="${p.y + 42}" text-anchor="middle" fill="#8b98a9" font-size="10.5" class="mono">${esc(id.length > 16 ? id.slice(0, 15) + '…' : id)}</text>`;
-    (roomsOn[id] || []).slice(0, 8).forEach((r, k) => {
-      const a = -Math.PI / 2 + (k + 0.5) * (Math.PI / 4.5) - Math.PI / 1.1;
-      const rx = p.x + 40 * Math.cos(a), ry = p.y + 40 * Math.sin(a);
-      out += `<circle cx="${rx}" cy="${ry}" r="5" fill="#c9a7ff"><title>${esc(r.namespace + '/' + r.room)} · ${r.participants} participants</title></circle>`;
+    const list = roomsOn[id] || [];
+    list.slice(0, 4).forEach((r, k) => {
+      const ry = p.y + 60 + k * 15;
+      out += `<circle cx="${p.x - 46}" cy="${ry - 3.5}" r="3.5" fill="#c9a7ff"/>`;
+      out += `<text x="${p.x - 38}" y="${ry}" fill="#c8d1dc" font-size="10.5"><title>${esc(r.namespace + '/' + r.room)}</title>${esc((r.room.length > 16 ? r.room.slice(0, 15) + '…' : r.room))} <tspan fill="#8b98a9">· ${r.participants}</tspan></text>`;
     });
+    if (list.length > 4) out += `<text x="${p.x - 38}" y="${p.y + 60 + 4 * 15}" fill="#8b98a9" font-size="10.5">+${list.length - 4} more</text>`;
   }
   return out + '</svg>';
 }
