@@ -12,7 +12,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bench"
-	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // runBench runs the load generator against a running deployment.
@@ -22,8 +22,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var o bench.Options
 	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:7800", "signaling server WebSocket URL")
 	fs.StringVar(&o.MetricsURL, "metrics-url", "", "the SFU node's /metrics (default: /metrics of --url; - for none)")
-	fs.StringVar(&o.Key, "key", envOr("RTCLOUD_API_KEY", auth.DevKey), "API key (env RTCLOUD_API_KEY)")
-	fs.StringVar(&o.Secret, "secret", envOr("RTCLOUD_API_SECRET", auth.DevSecret), "API secret (env RTCLOUD_API_SECRET)")
+	fs.StringVar(&o.Key, "key", "", "API key (default: RTCLOUD_API_KEY, else the public dev key)")
+	fs.StringVar(&o.Secret, "secret", "", "API secret (default: the key's secret from the environment)")
 	fs.StringVar(&o.Namespace, "namespace", auth.DefaultNamespace, "namespace of the rooms")
 	fs.StringVar(&o.RoomPrefix, "room-prefix", "", "room name prefix (default: bench-<time>)")
 	fs.IntVar(&o.Rooms, "rooms", 1, "rooms")
@@ -46,6 +46,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var err error
+	if o.Key, o.Secret, err = tokenCredentials("", o.Key, o.Secret); err != nil {
+		return err
+	}
 	if o.JoinRate, err = bench.ParseRate(*rate); err != nil {
 		return err
 	}

@@ -35,6 +35,8 @@ func runCluster(ctx context.Context, f commonFlags, nodes int, regions []string,
 	return cluster.Run(ctx, cluster.Options{
 		Exe: exe, Nodes: nodes, Regions: regions, Host: host, SignalPort: signalPort,
 		AdvertiseIP: f.advertiseIP, NATSURL: f.nats, LogLevel: f.logLevel,
+		// Dev mode asks for the public dev key only when no key is configured.
+		Keys: c.Keys, DevKeys: c.DevKeys,
 		Out: stderr, Info: stdout, Logger: log,
 	})
 }

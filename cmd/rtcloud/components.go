@@ -19,6 +19,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/sfu"
 	"github.com/rtcloud/rtcloud/internal/signal"
+	"github.com/rtcloud/rtcloud/internal/version"
 )
 
 // commonFlags are the flags every long-running component understands;
@@ -36,12 +37,14 @@ type commonFlags struct {
 	metricsAddr string
 	pprof       bool
 	noBatch     bool
+	devKeys     bool
 }
 
 func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
 	fs.StringVar(&f.configPath, "config", "", "YAML config file (unknown keys are errors)")
 	fs.StringVar(&f.nats, "nats", "", "NATS server URLs, comma-separated (env RTCLOUD_NATS_URL)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	fs.BoolVar(&f.devKeys, "dev-keys", false, "also accept the public dev key (env RTCLOUD_DEV_KEYS; development only)")
 	if withHTTP {
 		fs.StringVar(&f.httpAddr, "http", "", "HTTP and WebSocket listen address (default :7800)")
 	}
@@ -88,6 +91,9 @@ func (f *commonFlags) load() (config.Config, error) {
 	if f.metricsAddr != "" {
 		c.SFU.MetricsAddr = f.metricsAddr
 	}
+	if f.devKeys {
+		c.DevKeys = true
+	}
 	return c, c.Validate()
 }
 
@@ -122,11 +128,15 @@ func runSignal(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := c.ValidateKeys(); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-signal", stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	logKeys(log, c)
 	sig, err := startSignal(ctx, c, b, log)
 	if err != nil {
 		return err
@@ -144,11 +154,17 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := regionFromKubernetes(ctx, &c.SFU); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-sfu", stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	if c.SFU.KubernetesNode != "" {
+		log.Info("location from the Kubernetes node", "node", c.SFU.KubernetesNode, "region", c.SFU.Region, "zone", c.SFU.Zone)
+	}
 	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch})
 	if err != nil {
 		return err
@@ -158,6 +174,7 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", node.MetricsHandler())
 		mux.HandleFunc("/healthz", healthz(node.Ready))
+		mux.Handle("GET /version", version.Handler())
 		if f.pprof {
 			mountPprof(mux)
 		}
@@ -204,10 +221,19 @@ func startSignal(ctx context.Context, c config.Config, b *bus.Client, log *slog.
 	return signal.NewServer(setupCtx, signal.Options{
 		Config:   c.Signal,
 		Bus:      b,
-		Verifier: auth.NewVerifier(c.Keys),
-		Keys:     c.Keys,
+		Verifier: auth.NewVerifier(c.APIKeys()),
+		Keys:     c.APIKeys(),
 		Logger:   log,
 	})
+}
+
+// logKeys logs the ids of the API keys tokens are checked against (never
+// the secrets), and warns when the public dev key is among them.
+func logKeys(log *slog.Logger, c config.Config) {
+	log.Info("API keys active", "ids", c.KeyIDs())
+	if c.DevKeyActive() {
+		log.Warn("the public dev key is accepted: development only, never in production", "key", auth.DevKey)
+	}
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
@@ -239,6 +265,7 @@ func serveListener(ctx context.Context, ln net.Listener, h http.Handler, log *sl
 
 func healthz(ready ...func() bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Rtcloud-Version", version.String())
 		for _, r := range ready {
 			if !r() {
 				http.Error(w, "not ready", http.StatusServiceUnavailable)

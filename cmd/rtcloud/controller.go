@@ -64,14 +64,18 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := c.ValidateKeys(); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-controller", stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	logKeys(log, c)
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	ctl, err := controller.New(setupCtx, controller.Options{
-		Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log, ID: cf.id,
+		Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
 	})
 	cancel()
 	if err != nil {

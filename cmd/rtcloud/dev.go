@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/rtcloud/rtcloud/internal/auth"
@@ -15,6 +17,18 @@ import (
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/sfu"
 )
+
+// devCredentials picks the key the banner's token is signed with: the dev
+// key when accepted, else the first configured key, whose secret is not
+// printed.
+func devCredentials(c config.Config) (key, secret, shown string) {
+	keys := c.APIKeys()
+	if c.DevKeyActive() {
+		return auth.DevKey, auth.DevSecret, auth.DevSecret
+	}
+	key = slices.Min(slices.Collect(maps.Keys(keys)))
+	return key, keys[key], "(configured)"
+}
 
 // runDev runs an embedded NATS server, one SFU node and one signaling
 // server in this process. Each component has its own bus connection, as
@@ -37,7 +51,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	c.Signal.DevTokens = true
+	if len(c.Keys) == 0 {
+		// Nothing configured: dev mode asks for the public dev key.
+		c.DevKeys = true
+	}
 	log := newLogger(c.Log.Level, c.Log.Format, stderr)
+	logKeys(log, c)
 
 	natsURL := c.NATS.URL
 	if natsURL == "" {
@@ -93,7 +112,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("listen %s: %w", c.Signal.HTTPAddr, err)
 	}
 	base := httpBase(ln.Addr().String())
-	token, err := auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "dev-user",
+	key, secret, shown := devCredentials(c)
+	token, err := auth.Mint(auth.TokenOptions{Key: key, Secret: secret, Identity: "dev-user",
 		Grant: auth.Grant{Namespace: auth.DefaultNamespace, Room: "demo", Publish: true, Subscribe: true}})
 	if err != nil {
 		return err
@@ -110,7 +130,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   API key/secret:   %[5]s / %[6]s
   token (room "demo", identity "dev-user"):
 %[7]s
-`, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, auth.DevKey, auth.DevSecret, token)
+`, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, key, shown, token)
 	// /metrics serves the SFU node's registry (it includes the process
 	// collectors); /debug/pprof only with --pprof.
 	mux := http.NewServeMux()

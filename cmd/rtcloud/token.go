@@ -4,10 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/config"
 )
 
 func runToken(args []string, stdout, stderr io.Writer) error {
@@ -21,8 +23,9 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	subscribe := fs.Bool("subscribe", true, "may subscribe to tracks")
 	admin := fs.Bool("admin", false, "admin grant")
 	ttl := fs.Duration("ttl", 6*time.Hour, "lifetime")
-	key := fs.String("key", envOr("RTCLOUD_API_KEY", auth.DevKey), "API key (env RTCLOUD_API_KEY)")
-	secret := fs.String("secret", envOr("RTCLOUD_API_SECRET", auth.DevSecret), "API secret (env RTCLOUD_API_SECRET)")
+	key := fs.String("key", "", "API key (default: RTCLOUD_API_KEY, else the config's first key, else the public dev key)")
+	secret := fs.String("secret", "", "API secret (default: the key's secret from the environment or the config)")
+	configPath := fs.String("config", "", "YAML config file whose `keys:` sign the token")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return err
@@ -34,8 +37,12 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
+	k, sec, err := tokenCredentials(*configPath, *key, *secret)
+	if err != nil {
+		return err
+	}
 	tok, err := auth.Mint(auth.TokenOptions{
-		Key: *key, Secret: *secret, Identity: *identity, Name: *name, TTL: *ttl,
+		Key: k, Secret: sec, Identity: *identity, Name: *name, TTL: *ttl,
 		Grant: auth.Grant{Namespace: *namespace, Room: *room, Publish: *publish, Subscribe: *subscribe, Admin: *admin},
 	})
 	if err != nil {
@@ -45,9 +52,27 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
+// tokenCredentials picks the key and secret a token is signed with: the
+// flags, else the environment (RTCLOUD_API_KEY and RTCLOUD_API_SECRET,
+// both or neither), else the config file's keys, else the public dev key,
+// which only a development server accepts.
+func tokenCredentials(configPath, key, secret string) (string, string, error) {
+	c, err := config.Load(configPath)
+	if err != nil {
+		return "", "", err
 	}
-	return def
+	keys := c.Keys
+	if len(keys) == 0 {
+		keys = config.DevKeys()
+	}
+	if key == "" {
+		key = slices.Min(slices.Collect(maps.Keys(keys)))
+	}
+	if secret == "" {
+		secret = keys[key]
+	}
+	if secret == "" {
+		return "", "", fmt.Errorf("no secret for API key %q: give --secret, or the key in the config or environment", key)
+	}
+	return key, secret, nil
 }

@@ -70,7 +70,7 @@ func startStack(t *testing.T, forwarder string) string {
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	sig, err := signal.NewServer(sctx, signal.Options{Config: c.Signal, Bus: sigBus,
-		Verifier: auth.NewVerifier(c.Keys), Keys: c.Keys, Logger: log})
+		Verifier: auth.NewVerifier(config.DevKeys()), Keys: config.DevKeys(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

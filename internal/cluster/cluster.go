@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +45,11 @@ type Options struct {
 	// AdvertiseIP is put in the nodes' ICE candidates (default: the
 	// machine's addresses).
 	AdvertiseIP string
+	// Keys are the API keys the controllers and signaling servers accept
+	// (written to their config file); DevKeys adds the public dev key,
+	// which a cluster without Keys (a development cluster) always accepts.
+	Keys    map[string]string
+	DevKeys bool
 	// NATSURL, when set, is used instead of an embedded server.
 	NATSURL  string
 	LogLevel string
@@ -120,6 +127,11 @@ func (o Options) Plan(natsURL, configPath string) []*Child {
 	if o.LogLevel != "" {
 		common = append(common, "--log-level", o.LogLevel)
 	}
+	// Only the components that verify tokens get the keys.
+	withKeys := []string{"--config", configPath}
+	if o.DevKeys || len(o.Keys) == 0 {
+		withKeys = append(withKeys, "--dev-keys")
+	}
 	perRegion := map[string]int{}
 	for i := range o.Nodes {
 		region := o.Regions[i%len(o.Regions)]
@@ -136,12 +148,14 @@ func (o Options) Plan(natsURL, configPath string) []*Child {
 	}
 	for i := range o.Controllers {
 		addr := o.Host + ":" + strconv.Itoa(o.ControllerPort+i)
-		args := append([]string{"controller", "--http", addr, "--id", fmt.Sprintf("controller-%d", i+1), "--config", configPath}, common...)
+		args := append([]string{"controller", "--http", addr, "--id", fmt.Sprintf("controller-%d", i+1)}, common...)
+		args = append(args, withKeys...)
 		out = append(out, &Child{Name: fmt.Sprintf("controller-%d", i+1), Args: args, URL: "http://" + addr})
 	}
 	for i := range o.Signals {
 		addr := o.Host + ":" + strconv.Itoa(o.SignalPort+10*i)
 		args := append([]string{"signal", "--http", addr}, common...)
+		args = append(args, withKeys...)
 		out = append(out, &Child{Name: fmt.Sprintf("signal-%d", i+1), Args: args, URL: "http://" + addr})
 	}
 	return out
@@ -156,6 +170,19 @@ func DemoCIDRs(regions []string) string {
 		fmt.Fprintf(&b, "      - {cidr: 10.%d.0.0/16, region: %s}\n", i+1, r)
 	}
 	fmt.Fprintf(&b, "      - {cidr: 127.0.0.0/8, region: %s}\n", regions[0])
+	return b.String()
+}
+
+// keysYAML is the `keys:` section of the children's config file.
+func keysYAML(keys map[string]string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("keys:\n")
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		fmt.Fprintf(&b, "  %s: %s\n", strconv.Quote(k), strconv.Quote(keys[k]))
+	}
 	return b.String()
 }
 
@@ -189,7 +216,7 @@ func Start(o Options) (*Cluster, error) {
 	}
 	cl.cleanup = append(cl.cleanup, func() { _ = os.RemoveAll(dir) })
 	cfgPath := filepath.Join(dir, "controller.yaml")
-	if err := os.WriteFile(cfgPath, []byte(DemoCIDRs(o.Regions)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(DemoCIDRs(o.Regions)+keysYAML(o.Keys)), 0o600); err != nil {
 		cl.Stop()
 		return nil, err
 	}

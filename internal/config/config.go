@@ -11,21 +11,27 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/rtcloud/rtcloud/internal/auth"
 	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole configuration of any rtcloud component.
 type Config struct {
-	NATS   NATS              `yaml:"nats"`
-	Keys   map[string]string `yaml:"keys"` // API key -> secret
-	Signal Signal            `yaml:"signal"`
-	SFU    SFU               `yaml:"sfu"`
-	Log    Log               `yaml:"log"`
+	NATS NATS `yaml:"nats"`
+	// Keys are the API keys (key -> secret) tokens are signed with. A YAML
+	// `keys:` section, or RTCLOUD_API_KEY/RTCLOUD_API_SECRET, replaces
+	// whatever was set before; there is no built-in key.
+	Keys map[string]string `yaml:"keys"`
+	// DevKeys also accepts the public dev key (auth.DevKey). Only for
+	// development: `rtcloud dev` sets it when no key is configured.
+	DevKeys bool   `yaml:"dev_keys"`
+	Signal  Signal `yaml:"signal"`
+	SFU     SFU    `yaml:"sfu"`
+	Log     Log    `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
 	// Webhooks configures the controller's HTTP callbacks.
@@ -62,6 +68,10 @@ type SFU struct {
 	Region string `yaml:"region"`
 	Zone   string `yaml:"zone"`
 	ISP    string `yaml:"isp"`
+	// KubernetesNode names the Kubernetes node the SFU pod runs on (set
+	// from spec.nodeName): the region and zone left empty are read from
+	// that node's topology.kubernetes.io labels at startup.
+	KubernetesNode string `yaml:"kubernetes_node"`
 	// MediaPort is the one UDP port and the one TCP port all clients use.
 	MediaPort int `yaml:"media_port"`
 	// BindIP is the address the media sockets listen on (default all).
@@ -115,7 +125,6 @@ type Log struct {
 func Default() Config {
 	return Config{
 		NATS:   NATS{KVReplicas: 1},
-		Keys:   map[string]string{auth.DevKey: auth.DevSecret},
 		Signal: Signal{HTTPAddr: ":7800"},
 		SFU: SFU{
 			MediaPort:         7801,
@@ -159,17 +168,18 @@ func decodeStrict(data []byte, c *Config) error {
 // applyEnv applies RTCLOUD_* environment variables.
 func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	str := map[string]*string{
-		"RTCLOUD_NATS_URL":     &c.NATS.URL,
-		"RTCLOUD_HTTP_ADDR":    &c.Signal.HTTPAddr,
-		"RTCLOUD_PUBLIC_URL":   &c.Signal.PublicURL,
-		"RTCLOUD_NODE_ID":      &c.SFU.NodeID,
-		"RTCLOUD_REGION":       &c.SFU.Region,
-		"RTCLOUD_ZONE":         &c.SFU.Zone,
-		"RTCLOUD_ISP":          &c.SFU.ISP,
-		"RTCLOUD_BIND_IP":      &c.SFU.BindIP,
-		"RTCLOUD_METRICS_ADDR": &c.SFU.MetricsAddr,
-		"RTCLOUD_LOG_LEVEL":    &c.Log.Level,
-		"RTCLOUD_LOG_FORMAT":   &c.Log.Format,
+		"RTCLOUD_NATS_URL":        &c.NATS.URL,
+		"RTCLOUD_HTTP_ADDR":       &c.Signal.HTTPAddr,
+		"RTCLOUD_PUBLIC_URL":      &c.Signal.PublicURL,
+		"RTCLOUD_NODE_ID":         &c.SFU.NodeID,
+		"RTCLOUD_REGION":          &c.SFU.Region,
+		"RTCLOUD_ZONE":            &c.SFU.Zone,
+		"RTCLOUD_ISP":             &c.SFU.ISP,
+		"RTCLOUD_KUBERNETES_NODE": &c.SFU.KubernetesNode,
+		"RTCLOUD_BIND_IP":         &c.SFU.BindIP,
+		"RTCLOUD_METRICS_ADDR":    &c.SFU.MetricsAddr,
+		"RTCLOUD_LOG_LEVEL":       &c.Log.Level,
+		"RTCLOUD_LOG_FORMAT":      &c.Log.Format,
 	}
 	for k, p := range str {
 		if v, ok := lookup(k); ok {
@@ -194,6 +204,13 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	if hasKey {
 		c.Keys = map[string]string{key: secret}
 	}
+	if v, ok := lookup("RTCLOUD_DEV_KEYS"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("RTCLOUD_DEV_KEYS=%q: want true or false", v)
+		}
+		c.DevKeys = b
+	}
 	return nil
 }
 
@@ -213,9 +230,6 @@ func SplitList(s string) []string { return splitList(s) }
 // Validate checks the configuration and says what to fix.
 func (c *Config) Validate() error {
 	var errs []error
-	if len(c.Keys) == 0 {
-		errs = append(errs, errors.New("keys: at least one API key is required"))
-	}
 	for k, s := range c.Keys {
 		if k == "" || s == "" {
 			errs = append(errs, errors.New("keys: API keys and secrets must not be empty"))
@@ -274,4 +288,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format %q: use text or json", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+// EnvNames lists every environment variable Load reads, sorted (for docs
+// and for checking deployment manifests against the code).
+func EnvNames() []string {
+	var names []string
+	c := Default()
+	_ = c.applyEnv(func(k string) (string, bool) {
+		names = append(names, k)
+		return "", false
+	})
+	slices.Sort(names)
+	return slices.Compact(names)
 }

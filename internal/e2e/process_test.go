@@ -13,8 +13,8 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // child is a running rtcloud process; its output is kept for failures.
@@ -83,7 +83,7 @@ func TestSeparateProcesses(t *testing.T) {
 	// Cleanups run last-in first-out: signal stops before the SFU, and
 	// both before NATS.
 	startChild(t, "sfu", "--nats", nats.ClientURL(), "--media-port", "0", "--advertise-ip", "127.0.0.1")
-	startChild(t, "signal", "--nats", nats.ClientURL(), "--http", fmt.Sprintf("127.0.0.1:%d", port))
+	startChild(t, "signal", "--dev-keys", "--nats", nats.ClientURL(), "--http", fmt.Sprintf("127.0.0.1:%d", port))
 	waitHealthy(t, base)
 	wsURL := "ws://" + strings.TrimPrefix(base, "http://") + "/ws"
 

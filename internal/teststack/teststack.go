@@ -95,7 +95,7 @@ func startSignal(t testing.TB, natsURL string, o Options) *Signal {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	sig, err := signal.NewServer(ctx, signal.Options{Config: c.Signal, Bus: b,
-		Verifier: auth.NewVerifier(c.Keys), Keys: c.Keys, Logger: log})
+		Verifier: auth.NewVerifier(config.DevKeys()), Keys: config.DevKeys(), Logger: log})
 	if err != nil {
 		t.Fatalf("signal.NewServer: %v", err)
 	}
