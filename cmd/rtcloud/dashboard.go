@@ -28,12 +28,17 @@ func startControllerServices(ctx context.Context, c config.Config, b *bus.Client
 	defer cancel()
 	s := &controllerServices{}
 	var err error
-	s.dash, err = dashboard.New(setupCtx, dashboard.Options{Cluster: ctl, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log, DevSignIn: devSignIn})
+	var signIn func() (string, error)
+	if devSignIn {
+		key, secret, _ := devCredentials(c)
+		signIn = func() (string, error) { return dashboard.DevToken(key, secret, c.Controller.OperatorNamespace) }
+	}
+	s.dash, err = dashboard.New(setupCtx, dashboard.Options{Cluster: ctl, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, DevSignIn: signIn})
 	if err != nil {
 		return nil, err
 	}
 	if c.Webhooks.Enabled() {
-		s.hooks, err = webhook.New(setupCtx, webhook.Options{Config: c.Webhooks, Keys: c.Keys, Bus: b, Leader: ctl.IsLeader,
+		s.hooks, err = webhook.New(setupCtx, webhook.Options{Config: c.Webhooks, Keys: c.APIKeys(), Bus: b, Leader: ctl.IsLeader,
 			Logger: log, Replicas: c.NATS.KVReplicas})
 		if err != nil {
 			s.dash.Close()
@@ -69,7 +74,7 @@ func startDevController(ctx context.Context, c config.Config, log *slog.Logger) 
 		return nil, nil, err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	ctl, err := controller.New(setupCtx, controller.Options{Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log})
+	ctl, err := controller.New(setupCtx, controller.Options{Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log})
 	cancel()
 	if err != nil {
 		b.Close()

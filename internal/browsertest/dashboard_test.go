@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/controller"
 	"github.com/rtcloud/rtcloud/internal/dashboard"
@@ -46,12 +46,12 @@ func startDashCluster(t *testing.T) *dashCluster {
 	b := testenv.ConnectWith(t, bus.Options{URLs: url, Name: "dash-controller", Logger: log})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	ctl, err := controller.New(ctx, controller.Options{Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log, ID: "ctl-1"})
+	ctl, err := controller.New(ctx, controller.Options{Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(config.DevKeys()), Logger: log, ID: "ctl-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ctl.Close)
-	dash, err := dashboard.New(ctx, dashboard.Options{Cluster: ctl, Bus: b, Verifier: auth.NewVerifier(c.Keys), Logger: log})
+	dash, err := dashboard.New(ctx, dashboard.Options{Cluster: ctl, Bus: b, Verifier: auth.NewVerifier(config.DevKeys()), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func startDashCluster(t *testing.T) *dashCluster {
 	t.Cleanup(srv.Close)
 
 	sb := testenv.ConnectWith(t, bus.Options{URLs: url, Name: "dash-signal", Logger: log})
-	sig, err := signal.NewServer(ctx, signal.Options{Config: c.Signal, Bus: sb, Verifier: auth.NewVerifier(c.Keys), Keys: c.Keys, Logger: log})
+	sig, err := signal.NewServer(ctx, signal.Options{Config: c.Signal, Bus: sb, Verifier: auth.NewVerifier(config.DevKeys()), Keys: config.DevKeys(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,7 +276,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
-	errs = append(errs, c.Webhooks.validate(c.Keys)...)
+	errs = append(errs, c.Webhooks.validate(c.APIKeys())...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -64,7 +64,7 @@ func (w *Webhooks) validate(keys map[string]string) []error {
 		check("webhooks.namespaces."+ns+".urls", n.URLs)
 	}
 	if w.APIKey != "" {
-		if _, ok := keys[w.APIKey]; !ok {
+		if _, ok := keys[w.APIKey]; !ok && len(keys) > 0 {
 			errs = append(errs, fmt.Errorf("webhooks.api_key %q: not one of keys", w.APIKey))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 )
@@ -40,7 +41,7 @@ func (d *Dashboard) viewerOf(r *http.Request) (viewer, error) {
 
 // DevToken mints an operator token for `rtcloud dev`, whose dashboard
 // signs in by itself.
-func DevToken(operatorNamespace string) (string, error) {
-	return auth.Mint(auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "dev-operator",
+func DevToken(key, secret, operatorNamespace string) (string, error) {
+	return auth.Mint(auth.TokenOptions{Key: key, Secret: secret, Identity: "dev-operator", TTL: 12 * time.Hour,
 		Grant: auth.Grant{Namespace: operatorNamespace, Room: "*", Admin: true}})
 }

@@ -40,9 +40,9 @@ type Options struct {
 	Bus      *bus.Client
 	Verifier *auth.Verifier
 	Logger   *slog.Logger
-	// DevSignIn serves /dashboard/api/dev-token, an operator token the
-	// page signs in with by itself (`rtcloud dev` only).
-	DevSignIn bool
+	// DevSignIn, when set, serves /dashboard/api/dev-token: an operator
+	// token the page signs in with by itself (`rtcloud dev` only).
+	DevSignIn func() (string, error)
 }
 
 // Dashboard is the dashboard of one controller.
@@ -161,11 +161,11 @@ func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, viewer)) h
 }
 
 func (d *Dashboard) handleDevToken(w http.ResponseWriter, _ *http.Request) {
-	if !d.opts.DevSignIn {
+	if d.opts.DevSignIn == nil {
 		writeError(w, http.StatusNotFound, "sign-in by itself is for rtcloud dev only")
 		return
 	}
-	tok, err := DevToken(d.opts.Cluster.OperatorNamespace())
+	tok, err := d.opts.DevSignIn()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
