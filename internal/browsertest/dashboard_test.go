@@ -15,7 +15,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/controller"
 	"github.com/rtcloud/rtcloud/internal/dashboard"
@@ -23,6 +22,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/sfu"
 	"github.com/rtcloud/rtcloud/internal/signal"
 	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // dashCluster is a local cluster in the test process: NATS, three SFU
