@@ -211,6 +211,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		}
 		c.DevKeys = b
 	}
+	c.Webhooks.applyEnv(lookup)
 	return nil
 }
 

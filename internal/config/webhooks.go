@@ -76,3 +76,10 @@ func (w *Webhooks) validate(keys map[string]string) []error {
 	}
 	return errs
 }
+
+// applyEnv reads RTCLOUD_WEBHOOK_URLS (comma-separated; replaces urls).
+func (w *Webhooks) applyEnv(lookup func(string) (string, bool)) {
+	if v, ok := lookup("RTCLOUD_WEBHOOK_URLS"); ok {
+		w.URLs = splitList(v)
+	}
+}
