@@ -207,12 +207,22 @@ func TestDashboard(t *testing.T) {
 	eventually(t, 10*time.Second, "standup's page lists 3 participants with tracks", func() error {
 		var got struct {
 			Rows, Tracks int
+			AliceVideo   string
+			Connected    int
 		}
-		if err := p.eval(`({Rows: document.querySelectorAll('tr[data-identity]').length, Tracks: document.querySelectorAll('tr[data-identity] .tag.video, tr[data-identity] .tag.audio').length})`, &got); err != nil {
+		if err := p.eval(`({Rows: document.querySelectorAll('tr[data-identity]').length,
+  Tracks: document.querySelectorAll('tr[data-identity] .tag.video, tr[data-identity] .tag.audio').length,
+  AliceVideo: document.querySelector('tr[data-identity="alice"] .tag.video')?.textContent ?? '',
+  Connected: [...document.querySelectorAll('tr[data-identity] .q.good')].length})`, &got); err != nil {
 			return err
 		}
-		if got.Rows != 3 || got.Tracks != 4 {
-			return fmt.Errorf("%d participants and %d tracks shown, want 3 and 4", got.Rows, got.Tracks)
+		// bob publishes nothing and has no PeerConnection.
+		if got.Rows != 3 || got.Tracks != 4 || got.Connected != 2 {
+			return fmt.Errorf("%d participants, %d tracks, %d connected shown, want 3, 4, 2", got.Rows, got.Tracks, got.Connected)
+		}
+		// The codec and the measured bitrate (alice sends about 150 kbit/s).
+		if !strings.HasPrefix(got.AliceVideo, "VP8") || !strings.Contains(got.AliceVideo, "kb/s") {
+			return fmt.Errorf("alice's video shows %q, want VP8 with a bitrate", got.AliceVideo)
 		}
 		return nil
 	})
@@ -261,6 +271,18 @@ func TestDashboard(t *testing.T) {
 		return nil
 	})
 	saveDashShot(t, p, "dashboard-topology.png")
+	p.mustEval(`location.hash = '#/history'`, nil)
+	eventually(t, 10*time.Second, "history charts of three nodes", func() error {
+		var got struct{ Charts, Lines int }
+		if err := p.eval(`({Charts: document.querySelectorAll('.chart svg').length, Lines: document.querySelectorAll('.chart svg path[fill=none]').length})`, &got); err != nil {
+			return err
+		}
+		if got.Charts != 4 || got.Lines != 12 {
+			return fmt.Errorf("%d charts with %d lines, want 4 with one line per node", got.Charts, got.Lines)
+		}
+		return nil
+	})
+	saveDashShot(t, p, "dashboard-history.png")
 }
 
 // saveDashShot saves a full-page screenshot at 1440 px wide in

@@ -267,13 +267,13 @@ async function roomView(view, ns, room, refetch) {
     </div>
     ${st.unreachable_nodes?.length ? `<p class="error">Did not answer: ${st.unreachable_nodes.map(esc).join(', ')}</p>` : ''}
     <h2>Participants <span class="count">${st.participants.length}</span></h2>
-    ${st.participants.length ? `<table><thead><tr><th>Identity</th><th>Kind</th><th>Node</th><th>Tracks</th><th>Quality</th><th>Joined</th><th></th></tr></thead><tbody>
+    ${st.participants.length ? `<table><thead><tr><th>Identity</th><th>Kind</th><th>Node</th><th>Tracks</th><th>Connection</th><th>Joined</th><th></th></tr></thead><tbody>
       ${st.participants.map((p) => `<tr data-identity="${esc(p.identity)}">
         <td><b>${esc(p.identity)}</b>${p.name && p.name !== p.identity ? ` <span class="muted">${esc(p.name)}</span>` : ''}</td>
         <td class="muted">${esc(p.kind || 'ws')}</td>
         <td><span class="mono">${esc(p.node_id)}</span> <span class="muted">${esc(regionOf[p.node_id] || '')}</span></td>
         <td>${(p.tracks || []).map(trackTag).join(' ') || '<span class="muted">none</span>'}</td>
-        <td>${quality(p)}</td>
+        <td>${connection(p)}</td>
         <td class="muted">${esc(ago(p.joined_at))}</td>
         <td style="text-align:right"><button class="small danger kick" data-kick="${esc(p.identity)}">Kick</button></td></tr>`).join('')}
     </tbody></table>` : '<div class="empty">Nobody is in this room.</div>'}`;
@@ -286,10 +286,13 @@ function trackTag(t) {
   return `<span class="tag ${t.kind} ${t.muted ? 'muted' : ''}" title="${esc(t.source || '')} ${esc(t.mime_type || '')}${t.layers?.length ? ' layers ' + esc(t.layers.join(',')) : ''}">${esc(codec)}${esc(layers)}${esc(rate)}</span>`;
 }
 
-function quality(p) {
-  const q = p.connection_quality || p.quality;
-  if (!q) return '<span class="q"><i></i><span class="muted">–</span></span>';
-  return `<span class="q ${esc(q)}"><i></i>${esc(q)}</span>`;
+// connection shows the PeerConnection's state on the node, and a quality
+// score when the node reports one.
+function connection(p) {
+  const st = p.connection || '';
+  const cls = p.quality || { connected: 'good', connecting: 'poor', new: 'poor', disconnected: 'poor', failed: 'lost', closed: 'lost' }[st] || '';
+  if (!st && !p.quality) return '<span class="q"><i></i><span class="muted">no media</span></span>';
+  return `<span class="q ${esc(cls)}"><i></i>${esc(st)}${p.quality ? ` <span class="muted">${esc(p.quality)}</span>` : ''}</span>`;
 }
 
 // ---- topology ----
@@ -322,13 +325,13 @@ async function historyView(view, fresh) {
   const color = (i) => palette[i % palette.length];
   const ser = (f) => nodes.map((n, i) => ({ name: n.id, color: color(i), points: n.points.map((p) => [p[0], f(p)]) }));
   const last = (f) => nodes.reduce((s, n) => s + (n.points.length ? f(n.points[n.points.length - 1]) : 0), 0);
-  const chart = (title, now, series, fmt) => `<div class="chart"><h3>${title}<b>${now}</b></h3>${lineChart(series, { fmt })}</div>`;
+  const chart = (title, now, series, fmt, minStep = 0) => `<div class="chart"><h3>${title}<b>${now}</b></h3>${lineChart(series, { fmt, minStep })}</div>`;
   view.innerHTML = `<div class="legend">${nodes.map((n, i) => `<span><i style="background:${color(i)}"></i>${esc(n.id)} <span class="muted">${esc(n.region || '')}</span></span>`).join('')}</div>
     <div class="charts">
-      ${chart('Participants', last((p) => p[1]), ser((p) => p[1]), (v) => String(Math.round(v)))}
-      ${chart('Bandwidth out', bits(last((p) => p[3])), ser((p) => p[3]), bits)}
-      ${chart('Bandwidth in', bits(last((p) => p[2])), ser((p) => p[2]), bits)}
-      ${chart('CPU', '', ser((p) => 100 * p[4]), (v) => Math.round(v) + '%')}
+      ${chart('Participants', last((p) => p[1]), ser((p) => p[1]), (v) => String(Math.round(v)), 1)}
+      ${chart('Bandwidth out', bits(last((p) => p[3])), ser((p) => p[3]), bits, 25e3)}
+      ${chart('Bandwidth in', bits(last((p) => p[2])), ser((p) => p[2]), bits, 25e3)}
+      ${chart('CPU', '', ser((p) => 100 * p[4]), (v) => (v < 10 && v % 1 ? v.toFixed(1) : Math.round(v)) + '%', 0.5)}
     </div><p class="muted">Last 15 minutes, one point per ${state.history.step_seconds} s per node, kept in the controller's memory.</p>`;
 }
 

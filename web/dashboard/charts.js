@@ -24,21 +24,22 @@ export function bytes(n) {
 
 // lineChart draws series [{name, color, points: [[t, v], ...]}] over the
 // last `window` seconds ending now.
-export function lineChart(series, { fmt = (v) => String(Math.round(v)), window = 900, height = 150 } = {}) {
-  const W = 600, H = height, L = 44, R = 8, T = 8, B = 18;
+export function lineChart(series, { fmt = (v) => String(Math.round(v)), window = 900, height = 200, minStep = 0 } = {}) {
+  const W = 600, H = height, L = 62, R = 8, T = 8, B = 18;
   const now = Date.now() / 1000, t0 = now - window;
   let max = 0;
   for (const s of series) for (const [, v] of s.points) max = Math.max(max, v);
-  max = max > 0 ? niceCeil(max) : 1;
+  const step = Math.max(minStep, max > 0 ? niceCeil(max / 4) : 0.25);
+  max = step * 4;
   const x = (t) => L + ((t - t0) / window) * (W - L - R);
   const y = (v) => T + (1 - v / max) * (H - T - B);
-  let out = `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">`;
-  for (let i = 0; i <= 3; i++) {
-    const v = (max * i) / 3;
+  let out = `<svg viewBox="0 0 ${W} ${H}">`;
+  for (let i = 0; i <= 4; i++) {
+    const v = step * i;
     out += `<line class="axis" x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke-dasharray="${i ? '2 4' : ''}"/>`;
     out += `<text x="${L - 6}" y="${y(v) + 3}" text-anchor="end">${esc(fmt(v))}</text>`;
   }
-  for (const m of [15, 10, 5, 0]) out += `<text x="${x(now - m * 60)}" y="${H - 4}" text-anchor="middle">${m ? `-${m}m` : 'now'}</text>`;
+  for (const m of [15, 10, 5, 0]) out += `<text x="${x(now - m * 60)}" y="${H - 4}" text-anchor="${m ? 'middle' : 'end'}">${m ? `-${m}m` : 'now'}</text>`;
   for (const s of series) {
     const pts = s.points.filter(([t]) => t >= t0);
     if (!pts.length) continue;
@@ -46,6 +47,8 @@ export function lineChart(series, { fmt = (v) => String(Math.round(v)), window =
     const area = `${d}L${x(pts[pts.length - 1][0]).toFixed(1)},${y(0)}L${x(pts[0][0]).toFixed(1)},${y(0)}Z`;
     out += `<path d="${area}" fill="${s.color}" opacity=".08"/>`;
     out += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.8" vector-effect="non-scaling-stroke"/>`;
+    const [lt, lv] = pts[pts.length - 1];
+    out += `<circle cx="${x(lt).toFixed(1)}" cy="${y(lv).toFixed(1)}" r="3" fill="${s.color}"><title>${esc(s.name)}: ${esc(fmt(lv))}</title></circle>`;
   }
   return out + '</svg>';
 }
