@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
@@ -17,8 +20,9 @@ import (
 // controllerServices are what runs beside a controller: the dashboard and,
 // when URLs are configured, the webhook service.
 type controllerServices struct {
-	dash  *dashboard.Dashboard
-	hooks *webhook.Service
+	dash    *dashboard.Dashboard
+	hooks   *webhook.Service
+	metrics *prometheus.Registry
 }
 
 // startControllerServices starts them for ctl on b. devSignIn lets the
@@ -46,12 +50,33 @@ func startControllerServices(ctx context.Context, c config.Config, b *bus.Client
 		}
 		s.hooks.Start()
 	}
+	s.metrics = controllerMetrics(ctl, s.hooks)
 	return s, nil
+}
+
+// controllerMetrics is the registry of the controller's /metrics: the
+// process, whether it leads, and the webhook deliveries.
+func controllerMetrics(ctl *controller.Controller, hooks *webhook.Service) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rtcloud_controller_leader",
+		Help: "1 while this controller holds the leader lease.", ConstLabels: prometheus.Labels{"controller": ctl.ID()}},
+		func() float64 {
+			if ctl.IsLeader() {
+				return 1
+			}
+			return 0
+		}))
+	if hooks != nil {
+		reg.MustRegister(hooks.Collectors()...)
+	}
+	return reg
 }
 
 // handler serves /dashboard in front of next.
 func (s *controllerServices) handler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	mux.Handle("/dashboard", s.dash.Handler())
 	mux.Handle("/dashboard/", s.dash.Handler())
 	mux.Handle("/", next)

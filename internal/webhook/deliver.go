@@ -54,6 +54,7 @@ func (s *Service) deliverFrom(ctx context.Context) error {
 	defer func() {
 		stopWorkers()
 		q.wg.Wait()
+		s.metrics.inFlight.Add(-int64(len(q.sem)))
 		s.saveDelivered(tr)
 	}()
 	last := time.Now()
@@ -165,6 +166,7 @@ func (q *queues) dispatch(ctx context.Context, seq uint64, ev Event, body []byte
 	for _, u := range urls {
 		select {
 		case q.sem <- struct{}{}:
+			q.s.metrics.inFlight.Add(1)
 		case <-ctx.Done():
 			return false
 		}
@@ -202,6 +204,7 @@ func (q *queues) work(ctx context.Context, key string, qu *queue) {
 		q.mu.Unlock()
 		q.tr.done(j.seq)
 		<-q.sem
+		q.s.metrics.inFlight.Add(-1)
 	}
 }
 
@@ -260,7 +263,10 @@ func (s *Service) post(ctx context.Context, j job) error {
 }
 
 // counters count deliveries.
-type counters struct{ delivered, retries, givenUp atomic.Uint64 }
+type counters struct {
+	delivered, retries, givenUp atomic.Uint64
+	inFlight                    atomic.Int64
+}
 
 func newCounters() *counters { return &counters{} }
 

@@ -76,6 +76,9 @@ func TestReceiverDownThenLeaderKilled(t *testing.T) {
 	if err := checkOrder(rcv.events()); err != nil {
 		t.Fatal(err)
 	}
+	if st := a.svc.Stats(); st.Retries < 6 || st.Delivered < 120 || st.GivenUp != 0 {
+		t.Fatalf("leader's counts %+v: want at least 6 retries, 120 deliveries, none given up", st)
+	}
 
 	// A slow receiver keeps events in flight while the leader dies.
 	rcv.slow.Store(true)
