@@ -93,3 +93,22 @@ func (c *Controller) SetDrain(ctx context.Context, id string, draining bool, by 
 	c.log.Info("node drain changed", "node", id, "draining", draining, "by", by)
 	return nil
 }
+
+// ReasonNodeDead is the reason of the participant_left event the leader
+// publishes for a session whose node died (the node cannot say it).
+const ReasonNodeDead = "node_dead"
+
+// announceLeft tells the room that the participant of a dead node's
+// session has left, as its node would have: other participants, the
+// dashboard and the webhooks (room_finished) hear of it.
+func (c *Controller) announceLeft(rec bus.SessionRecord) {
+	if rec.Namespace == "" || rec.Room == "" {
+		return
+	}
+	p := rec.Participant
+	p.Kind = rec.Kind
+	ev := bus.Event{Type: bus.EventParticipantLeft, Namespace: p.Namespace, Room: p.Room, Participant: &p, Reason: ReasonNodeDead}
+	if err := c.opts.Bus.Publish(bus.RoomEvents(p.Namespace, p.Room), ev); err != nil {
+		c.log.Debug("announce participant of dead node left", "session", p.SessionID, "err", err)
+	}
+}

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -101,4 +102,40 @@ func TestReceiverDownThenLeaderKilled(t *testing.T) {
 		t.Fatalf("requests that did not verify: %v", rcv.bad)
 	}
 	t.Logf("%d requests, %d distinct events, %d refused while down", len(rcv.events()), len(unique(rcv.events())), rcv.refused)
+}
+
+// TestNodeDiesRoomFinishes: a participant's node dies without a word; the
+// leader removes its session, announces participant_left, and the room's
+// room_finished follows.
+func TestNodeDiesRoomFinishes(t *testing.T) {
+	nats := testenv.StartNATS(t)
+	rcv := newReceiver(t)
+	h := startHooked(t, nats.ClientURL(), "ct-a", hookConfig(rcv.srv.URL))
+	testenv.WaitFor(t, 10*time.Second, "ct-a leads", h.ctl.IsLeader)
+	pub := testenv.Connect(t, nats.ClientURL())
+	// What the node did before it died: announce the join and record the
+	// session. It never sends a heartbeat again.
+	p := &bus.Participant{Namespace: auth.DefaultNamespace, Room: "lost", Identity: "zoe", SessionID: "PA_zoe"}
+	if err := pub.Publish(bus.RoomEvents(p.Namespace, p.Room), bus.Event{Type: bus.EventParticipantJoined, Namespace: p.Namespace, Room: p.Room, Participant: p}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testenv.Context(t, 10*time.Second)
+	kv, err := pub.KV(ctx, bus.BucketSessions, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := json.Marshal(bus.SessionRecord{Participant: *p, NodeID: "sfu-gone", CreatedAt: time.Now()})
+	if _, err := kv.Put(ctx, p.SessionID, rec); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 15*time.Second, "the room finishes", func() error {
+		var types []string
+		for _, e := range unique(rcv.events()) {
+			types = append(types, e.Type)
+		}
+		if got := fmt.Sprint(types); got != "[room_started participant_joined participant_left room_finished]" {
+			return fmt.Errorf("events %s", got)
+		}
+		return nil
+	})
 }
