@@ -97,7 +97,7 @@ func startRegionNode(t *testing.T, natsURL, id, region string) {
 	testenv.WaitFor(t, 15*time.Second, "node "+id+" ready", node.Ready)
 }
 
-func (dc *dashCluster) join(t *testing.T, room, identity string, publish bool) *client.Client {
+func (dc *dashCluster) join(t *testing.T, room, identity string, publish bool) (*client.Client, []*client.LocalTrack) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -112,16 +112,17 @@ func (dc *dashCluster) join(t *testing.T, room, identity string, publish bool) *
 			continue
 		}
 		t.Cleanup(c.Close)
-		if publish {
-			tr, err := c.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 10, KbpsPerLayer: []int{150}}, client.TrackSpec{Codec: client.CodecOpus})
-			if err == nil {
-				err = c.WaitPublished(ctx, tr...)
-			}
-			if err != nil {
-				t.Fatalf("%s publishes: %v", identity, err)
-			}
+		if !publish {
+			return c, nil
 		}
-		return c
+		tr, err := c.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 10, KbpsPerLayer: []int{150}}, client.TrackSpec{Codec: client.CodecOpus})
+		if err == nil {
+			err = c.WaitPublished(ctx, tr...)
+		}
+		if err != nil {
+			t.Fatalf("%s publishes: %v", identity, err)
+		}
+		return c, tr
 	}
 }
 
@@ -131,11 +132,15 @@ func (dc *dashCluster) join(t *testing.T, room, identity string, publish bool) *
 // that participant's session.
 func TestDashboard(t *testing.T) {
 	dc := startDashCluster(t)
-	dc.join(t, "standup", "alice", true)
-	bob := dc.join(t, "standup", "bob", false)
-	dc.join(t, "standup", "carol", true)
+	_, alice := dc.join(t, "standup", "alice", true)
+	bob, _ := dc.join(t, "standup", "bob", false)
+	carol, _ := dc.join(t, "standup", "carol", true)
 	dc.join(t, "sales", "dave", true)
 	dc.join(t, "sales", "erin", false)
+	// Some media out of the node too: carol watches alice.
+	if _, err := carol.Subscribe(testenv.Context(t, 10*time.Second), alice[0].ID(), ""); err != nil {
+		t.Fatalf("carol subscribes to alice: %v", err)
+	}
 
 	browser := newBrowser(t)
 	p := newPage(t, browser, "dashboard")

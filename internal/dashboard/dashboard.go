@@ -180,9 +180,15 @@ type errorJSON struct {
 	} `json:"error"`
 }
 
+// codes are the error codes of the controller's API, by status.
+var codes = map[int]string{
+	http.StatusBadRequest: "bad_request", http.StatusUnauthorized: "unauthorized", http.StatusForbidden: "forbidden",
+	http.StatusNotFound: "not_found", http.StatusBadGateway: "unavailable", http.StatusInternalServerError: "internal",
+}
+
 func writeError(w http.ResponseWriter, status int, msg string) {
 	var e errorJSON
-	e.Error.Code, e.Error.Message = http.StatusText(status), msg
+	e.Error.Code, e.Error.Message = codes[status], msg
 	writeJSON(w, status, e)
 }
 
