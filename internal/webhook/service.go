@@ -121,9 +121,9 @@ func (s *Service) streams(ctx context.Context) error {
 	keep := max(time.Hour, 2*s.opts.Config.RetryFor)
 	cfgs := []jetstream.StreamConfig{
 		{Name: bus.StreamHookInput, Subjects: []string{bus.AllRoomEvents, bus.AllHookEvents}, Storage: storage,
-			Replicas: s.opts.Replicas, MaxAge: time.Hour, MaxBytes: 256 << 20, Discard: jetstream.DiscardOld},
+			Replicas: s.opts.Replicas, MaxAge: time.Hour, MaxBytes: 64 << 20, Discard: jetstream.DiscardOld},
 		{Name: bus.StreamWebhooks, Subjects: []string{bus.AllWebhookEvents}, Storage: storage,
-			Replicas: s.opts.Replicas, MaxAge: keep, MaxBytes: 256 << 20, Discard: jetstream.DiscardOld,
+			Replicas: s.opts.Replicas, MaxAge: keep, MaxBytes: 64 << 20, Discard: jetstream.DiscardOld,
 			Duplicates: 10 * time.Minute},
 	}
 	for _, c := range cfgs {

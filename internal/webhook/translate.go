@@ -47,7 +47,10 @@ func (s *Service) translateFrom(ctx context.Context) error {
 		return err
 	}
 	defer it.Stop()
-	saved, dirty := time.Now(), false
+	// dirty: tr moved past the saved state; torn: tr took a message whose
+	// events are not all stored, so it must not be saved (the last save
+	// stays the place to resume from).
+	saved, dirty, torn := time.Now(), false, false
 	save := func() {
 		b, _ := json.Marshal(tr)
 		if _, err := s.kv.Put(context.WithoutCancel(ctx), keyTranslated, b); err != nil {
@@ -57,7 +60,7 @@ func (s *Service) translateFrom(ctx context.Context) error {
 		saved, dirty = time.Now(), false
 	}
 	defer func() {
-		if dirty {
+		if dirty && !torn {
 			save()
 		}
 	}()
@@ -71,12 +74,13 @@ func (s *Service) translateFrom(ctx context.Context) error {
 			if merr != nil {
 				return merr
 			}
+			torn = true
 			for _, ev := range tr.apply(meta.Sequence.Stream, msg.Subject(), msg.Data(), meta.Timestamp) {
 				if err := s.publish(ctx, ev); err != nil {
 					return err
 				}
 			}
-			dirty = true
+			torn, dirty = false, true
 		}
 		if dirty && time.Since(saved) >= saveEvery {
 			save()
