@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
@@ -29,6 +30,7 @@ type commonFlags struct {
 	nats        string
 	httpAddr    string
 	mediaPort   optionalInt
+	relayPort   optionalInt
 	advertiseIP string
 	nodeID      string
 	region      string
@@ -50,6 +52,7 @@ func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
 	}
 	if withMedia {
 		fs.Var(&f.mediaPort, "media-port", "the one UDP and TCP media `port`; 0 picks a free one (default 7801)")
+		fs.Var(&f.relayPort, "relay-port", "the UDP `port` of the node-to-node relay (with relay.secret); 0 picks a free one (default 7802)")
 		fs.StringVar(&f.advertiseIP, "advertise-ip", "", "IP addresses put in ICE candidates, comma-separated (default: this machine's)")
 		fs.StringVar(&f.nodeID, "node-id", "", "SFU node id (default: generated)")
 		fs.StringVar(&f.region, "region", "", "SFU node region label")
@@ -75,6 +78,9 @@ func (f *commonFlags) load() (config.Config, error) {
 	}
 	if f.mediaPort.set {
 		c.SFU.MediaPort = f.mediaPort.n
+	}
+	if f.relayPort.set {
+		c.SFU.RelayPort = f.relayPort.n
 	}
 	if f.advertiseIP != "" {
 		c.SFU.AdvertiseIPs = config.SplitList(f.advertiseIP)
@@ -165,7 +171,8 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.SFU.KubernetesNode != "" {
 		log.Info("location from the Kubernetes node", "node", c.SFU.KubernetesNode, "region", c.SFU.Region, "zone", c.SFU.Zone)
 	}
-	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch})
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch,
+		RelaySecret: []byte(c.Relay.Secret)})
 	if err != nil {
 		return err
 	}
@@ -186,7 +193,25 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}()
 	}
-	err = node.Run(ctx)
+	// The node runs until the signal context ends and, with
+	// sfu.migrate_on_shutdown, its clients have moved to other nodes.
+	runCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		if grace := c.SFU.MigrateOnShutdown; grace > 0 {
+			mctx, cancel := context.WithTimeout(context.Background(), grace)
+			if err := node.Migrate(mctx); err != nil {
+				log.Warn("sessions left when the shutdown grace ended", "left", node.SessionCount(), "err", err)
+			}
+			cancel()
+		}
+		stop()
+	}()
+	err = node.Run(runCtx)
+	stop()
 	wg.Wait()
 	return err
 }
@@ -224,6 +249,7 @@ func startSignal(ctx context.Context, c config.Config, b *bus.Client, log *slog.
 		Verifier: auth.NewVerifier(c.APIKeys()),
 		Keys:     c.APIKeys(),
 		Logger:   log,
+		Metrics:  prometheus.DefaultRegisterer,
 	})
 }
 

@@ -42,6 +42,12 @@ type Options struct {
 	// in steps of 10 (7800, 7810, ...). SFU node i uses media port
 	// SignalPort+1+i. ControllerPort is the first controller's port.
 	SignalPort, ControllerPort int
+	// RelayPorts are the nodes' relay UDP ports; Start picks free ones
+	// when there are fewer than Nodes.
+	RelayPorts []int
+	// RelaySecret is the cluster's relay key; Start generates one when
+	// it is empty (and relay.secret is not in the environment).
+	RelaySecret string
 	// AdvertiseIP is put in the nodes' ICE candidates (default: the
 	// machine's addresses).
 	AdvertiseIP string
@@ -50,6 +56,9 @@ type Options struct {
 	// which a cluster without Keys (a development cluster) always accepts.
 	Keys    map[string]string
 	DevKeys bool
+	// DevTokens makes the signaling servers serve GET /dev/token, so the
+	// conference page works against the cluster (rtcloud dev --nodes).
+	DevTokens bool
 	// NATSURL, when set, is used instead of an embedded server.
 	NATSURL  string
 	LogLevel string
@@ -141,6 +150,9 @@ func (o Options) Plan(natsURL, configPath string) []*Child {
 		metrics := o.Host + ":" + strconv.Itoa(o.ControllerPort+20+i)
 		args := append([]string{"sfu", "--node-id", name, "--region", region, "--media-port", strconv.Itoa(o.SignalPort + 1 + i),
 			"--metrics-addr", metrics}, common...)
+		if i < len(o.RelayPorts) {
+			args = append(args, "--relay-port", strconv.Itoa(o.RelayPorts[i]))
+		}
 		if o.AdvertiseIP != "" {
 			args = append(args, "--advertise-ip", o.AdvertiseIP)
 		}
@@ -216,7 +228,15 @@ func Start(o Options) (*Cluster, error) {
 	}
 	cl.cleanup = append(cl.cleanup, func() { _ = os.RemoveAll(dir) })
 	cfgPath := filepath.Join(dir, "controller.yaml")
-	if err := os.WriteFile(cfgPath, []byte(DemoCIDRs(o.Regions)+keysYAML(o.Keys)), 0o600); err != nil {
+	cfg := DemoCIDRs(o.Regions) + keysYAML(o.Keys)
+	if o.DevTokens {
+		cfg += "signal:\n  dev_tokens: true\n"
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		cl.Stop()
+		return nil, err
+	}
+	if err := o.relaySetup(); err != nil {
 		cl.Stop()
 		return nil, err
 	}
@@ -279,7 +299,11 @@ func printBanner(o Options, natsURL string, children []*Child) {
 	for _, c := range children {
 		switch {
 		case strings.HasPrefix(c.Name, "signal"):
-			fmt.Fprintf(w, "  %-14s %s/   (WebSocket ws%s/ws)\n", c.Name+":", c.URL, strings.TrimPrefix(c.URL, "http"))
+			page := ""
+			if o.DevTokens {
+				page = "conference page, "
+			}
+			fmt.Fprintf(w, "  %-14s %s/   (%sWebSocket ws%s/ws)\n", c.Name+":", c.URL, page, strings.TrimPrefix(c.URL, "http"))
 		case strings.HasPrefix(c.Name, "controller"):
 			fmt.Fprintf(w, "  %-14s %s/v1/allocate?room=demo&ip=10.2.0.1   (dashboard %s/dashboard/)\n", c.Name+":", c.URL, c.URL)
 		default:

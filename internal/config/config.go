@@ -36,6 +36,8 @@ type Config struct {
 	Controller Controller `yaml:"controller"`
 	// Webhooks configures the controller's HTTP callbacks.
 	Webhooks Webhooks `yaml:"webhooks"`
+	// Relay configures node-to-node relaying and routing.
+	Relay Relay `yaml:"relay"`
 }
 
 // NATS is the bus connection.
@@ -74,6 +76,10 @@ type SFU struct {
 	KubernetesNode string `yaml:"kubernetes_node"`
 	// MediaPort is the one UDP port and the one TCP port all clients use.
 	MediaPort int `yaml:"media_port"`
+	// RelayPort is the UDP port other nodes send relay traffic to (rooms
+	// that span nodes); 0 picks a free port. The relay runs when
+	// relay.secret is set.
+	RelayPort int `yaml:"relay_port"`
 	// BindIP is the address the media sockets listen on (default all).
 	BindIP string `yaml:"bind_ip"`
 	// AdvertiseIPs are put in ICE candidates; default: the machine's
@@ -85,6 +91,13 @@ type SFU struct {
 	MetricsAddr string `yaml:"metrics_addr"`
 	// HeartbeatInterval is how often the node reports to the bus.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// AliveInterval is how often the node publishes its liveness beat
+	// (default 250ms): followers suspect it after a few missed beats.
+	AliveInterval time.Duration `yaml:"alive_interval"`
+	// MigrateOnShutdown: on SIGTERM, `rtcloud sfu` first moves its clients
+	// to other nodes (a drain with migration) and waits up to this long
+	// for them to leave before it stops. 0 stops at once.
+	MigrateOnShutdown time.Duration `yaml:"migrate_on_shutdown"`
 	// ReadBufferBytes bounds the bytes of one received stream waiting for
 	// the node's read loop; beyond it packets are dropped at the input
 	// (and NACKed upstream) rather than forwarded late. 0 means 1 MiB.
@@ -128,11 +141,13 @@ func Default() Config {
 		Signal: Signal{HTTPAddr: ":7800"},
 		SFU: SFU{
 			MediaPort:         7801,
+			RelayPort:         7802,
 			HeartbeatInterval: time.Second,
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
 		Webhooks:   DefaultWebhooks(),
+		Relay:      DefaultRelay(),
 	}
 }
 
@@ -180,11 +195,19 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		"RTCLOUD_METRICS_ADDR":    &c.SFU.MetricsAddr,
 		"RTCLOUD_LOG_LEVEL":       &c.Log.Level,
 		"RTCLOUD_LOG_FORMAT":      &c.Log.Format,
+		"RTCLOUD_RELAY_SECRET":    &c.Relay.Secret,
 	}
 	for k, p := range str {
 		if v, ok := lookup(k); ok {
 			*p = v
 		}
+	}
+	if v, ok := lookup("RTCLOUD_MIGRATE_ON_SHUTDOWN"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("RTCLOUD_MIGRATE_ON_SHUTDOWN=%q: not a duration (e.g. 30s)", v)
+		}
+		c.SFU.MigrateOnShutdown = d
 	}
 	if v, ok := lookup("RTCLOUD_MEDIA_PORT"); ok {
 		n, err := strconv.Atoi(v)
@@ -270,6 +293,9 @@ func (c *Config) Validate() error {
 	if r := c.SFU.Retransmit; r.MaxAge < 0 || r.MinGap < 0 || r.PerSubscriber < 0 || r.NodeMin < 0 || r.NodeShare < 0 || r.NodeShare > 1 {
 		errs = append(errs, errors.New("sfu.retransmit: values must not be negative, node_share at most 1"))
 	}
+	if c.SFU.MigrateOnShutdown < 0 || c.SFU.AliveInterval < 0 {
+		errs = append(errs, errors.New("sfu.migrate_on_shutdown, sfu.alive_interval: must not be negative"))
+	}
 	if c.SFU.HeartbeatInterval <= 0 {
 		errs = append(errs, errors.New("sfu.heartbeat_interval: must be positive"))
 	}
@@ -278,6 +304,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Controller.validate()...)
 	errs = append(errs, c.Webhooks.validate(c.APIKeys())...)
+	errs = append(errs, c.Relay.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

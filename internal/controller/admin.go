@@ -53,8 +53,17 @@ func (c *Controller) handleDrain(draining bool) func(http.ResponseWriter, *http.
 			c.log.Debug("node did not take the drain command", "node", id, "err", err)
 		}
 		cancel()
-		c.log.Info("node drain changed", "node", id, "draining", draining, "by", claims.Identity())
-		writeJSON(w, http.StatusOK, map[string]any{"node": id, "draining": draining})
+		migrate := draining && r.URL.Query().Get("migrate") == "true"
+		if migrate {
+			// Every signaling server tells the node's clients to rejoin;
+			// placement puts them on other nodes.
+			if err := c.opts.Bus.Publish(bus.NodeMigrations, bus.NodeMigrate{NodeID: id}); err != nil {
+				writeError(w, err, "could not ask the signaling servers to migrate the node's clients")
+				return
+			}
+		}
+		c.log.Info("node drain changed", "node", id, "draining", draining, "migrate", migrate, "by", claims.Identity())
+		writeJSON(w, http.StatusOK, map[string]any{"node": id, "draining": draining, "migrating": migrate})
 	}
 }
 
@@ -134,8 +143,8 @@ func allowsNamespace(claims *auth.Claims, ns string) bool {
 	return claims.Grant.Admin && claims.Grant.Namespace == ns
 }
 
-// roomStatus asks every live node for the room's participants: with the
-// nearest policy a room spans nodes.
+// roomStatus asks every live node for the room's participants connected
+// to it: with the nearest policy a room spans nodes.
 func (c *Controller) roomStatus(ctx context.Context, rec bus.RoomRecord) RoomStatus {
 	st := RoomStatus{Namespace: rec.Namespace, Room: rec.Room, NodeID: rec.NodeID, CreatedAt: rec.CreatedAt, Participants: []ParticipantStatus{}}
 	nodes := c.liveNodes()
@@ -148,7 +157,7 @@ func (c *Controller) roomStatus(ctx context.Context, rec bus.RoomRecord) RoomSta
 			defer wg.Done()
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			errs[i] = c.opts.Bus.Request(rctx, bus.NodeCommand(n.ID, bus.CmdRoomState),
+			errs[i] = c.opts.Bus.Request(rctx, bus.NodeCommand(n.ID, bus.CmdRoomStateLocal),
 				bus.RoomStateRequest{Namespace: rec.Namespace, Room: rec.Room}, &replies[i])
 		}()
 	}

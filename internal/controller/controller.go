@@ -272,7 +272,10 @@ func (c *Controller) Allocate(ctx context.Context, r bus.AllocateRequest, via st
 		}
 		nodes := c.liveNodes()
 		req.RoomNode = ""
-		if rev != 0 && hasNode(nodes, rec.NodeID) {
+		// A room stays on its node while the node is alive and takes new
+		// sessions; a room on a draining node moves (its participants
+		// there stay, or migrate), and the relay joins the two parts.
+		if rev != 0 && hasLiveNode(nodes, rec.NodeID) {
 			req.RoomNode = rec.NodeID
 		}
 		d, err := policy.Place(req, nodes)
@@ -295,6 +298,16 @@ func (c *Controller) Allocate(ctx context.Context, r bus.AllocateRequest, via st
 		return Placement{Allocation: bus.Allocation{Node: d.Node, Reason: d.Reason, Policy: name}, Client: req.Location}, nil
 	}
 	return Placement{}, fmt.Errorf("place room %s: too much contention", key)
+}
+
+// hasLiveNode reports whether id is among nodes and not draining.
+func hasLiveNode(nodes []bus.NodeInfo, id string) bool {
+	for _, n := range nodes {
+		if n.ID == id {
+			return !n.Draining
+		}
+	}
+	return false
 }
 
 func hasNode(nodes []bus.NodeInfo, id string) bool {

@@ -119,6 +119,12 @@ const (
 	CodeUnavailable  = "unavailable"  // no media node can take the session now
 	CodeNotJoined    = "not_joined"   // a request before a successful join
 	CodeInternal     = "internal"
+	// CodeLimit: a field, a list or an offer is over one of the limits of
+	// docs/protocol.md (name length, m-lines per offer, tracks, candidates).
+	CodeLimit = "limit_exceeded"
+	// CodeRateLimited: the client sends faster than it may (data
+	// messages); the request was dropped, later ones are served again.
+	CodeRateLimited = "rate_limited"
 )
 
 // WebSocket close codes the server uses, besides the standard ones.

@@ -32,7 +32,9 @@ func (n *Node) serveCommands() ([]*nats.Subscription, error) {
 		add(bus.Handle(n.bus, subj(bus.CmdMute), wrap(n.mute))),
 		add(bus.Handle(n.bus, subj(bus.CmdClose), wrap(n.closeSession))),
 		add(bus.Handle(n.bus, subj(bus.CmdRoomState), wrap(n.roomState))),
+		add(bus.Handle(n.bus, subj(bus.CmdRoomStateLocal), wrap(n.roomStateLocal))),
 		add(bus.Handle(n.bus, subj(bus.CmdDrain), wrap(n.drain))),
+		add(bus.Handle(n.bus, subj(bus.CmdPing), wrap(n.ping))),
 	} {
 		if err != nil {
 			return subs, fmt.Errorf("sfu: serve commands: %w", err)
@@ -62,6 +64,8 @@ func toBusError(err error) *bus.Error {
 	}
 	code := bus.CodeInternal
 	switch {
+	case errors.Is(err, ErrLimit):
+		code = bus.CodeLimit
 	case errors.Is(err, ErrBadSDP), errors.Is(err, ErrBadRequest):
 		code = bus.CodeBadRequest
 	case errors.Is(err, ErrNothingUsable), errors.Is(err, ErrCodec):
@@ -81,6 +85,9 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 	if !bus.ValidName(p.Namespace) || !bus.ValidName(p.Room) || p.SessionID == "" || p.Identity == "" {
 		return nil, fmt.Errorf("%w: participant needs a valid namespace, room, identity and session id", ErrBadRequest)
 	}
+	if err := checkParticipant(p); err != nil {
+		return nil, err
+	}
 	n.mu.Lock()
 	closing, exists, count := n.closing, n.sessions[p.SessionID] != nil, len(n.sessions)
 	n.mu.Unlock()
@@ -93,6 +100,9 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 		return nil, fmt.Errorf("%w: session %s exists", ErrBadRequest, p.SessionID)
 	case n.cfg.Capacity > 0 && count >= n.cfg.Capacity:
 		return nil, bus.Errorf(bus.CodeUnavailable, "node full")
+	case !n.roomStateFits(p):
+		n.log.Warn("join refused: room state would be too large", "namespace", p.Namespace, "room", p.Room, "identity", p.Identity)
+		return nil, fmt.Errorf("%w: the room's state is full", ErrLimit)
 	}
 	s := newSession(n, p, req.Grants)
 	var res negotiation
@@ -146,6 +156,9 @@ func (n *Node) trickle(_ context.Context, req bus.Trickle) (any, error) {
 	if pc == nil {
 		return nil, fmt.Errorf("%w: session has not negotiated", ErrBadRequest)
 	}
+	if !s.countCandidate() {
+		return nil, fmt.Errorf("%w: more than %d remote candidates", ErrLimit, MaxRemoteCandidates)
+	}
 	c := req.Candidate
 	if err := pc.AddICECandidate(webrtc.ICECandidateInit{
 		Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment,
@@ -155,12 +168,12 @@ func (n *Node) trickle(_ context.Context, req bus.Trickle) (any, error) {
 	return bus.Reply{}, nil
 }
 
-func (n *Node) subscribe(_ context.Context, req bus.Subscribe) (any, error) {
+func (n *Node) subscribe(ctx context.Context, req bus.Subscribe) (any, error) {
 	s, err := n.session(req.SessionID)
 	if err != nil {
 		return nil, err
 	}
-	ups, err := n.checkSubscriptions(s, nil, req.Subscriptions)
+	ups, err := n.checkSubscriptions(ctx, s, nil, req.Subscriptions)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +184,7 @@ func (n *Node) subscribe(_ context.Context, req bus.Subscribe) (any, error) {
 		}
 	}
 	for i, sub := range req.Subscriptions {
-		if err := downs[i].setSource(ups[i], wantOf(sub.Layer)); err != nil {
+		if err := n.setSource(downs[i], ups[i], wantOf(sub.Layer)); err != nil {
 			return nil, fmt.Errorf("mid %s: %w", sub.MID, err)
 		}
 	}
@@ -189,7 +202,7 @@ func (n *Node) unsubscribe(_ context.Context, req bus.Unsubscribe) (any, error) 
 		}
 	}
 	for _, mid := range req.MIDs {
-		_ = s.down(mid).setSource(nil, autoLayer)
+		_ = n.setSource(s.down(mid), nil, autoLayer)
 	}
 	return bus.Reply{}, nil
 }
@@ -257,20 +270,17 @@ func (n *Node) closeSession(_ context.Context, req bus.Close) (any, error) {
 	return bus.Reply{}, nil
 }
 
-func (n *Node) roomState(_ context.Context, req bus.RoomStateRequest) (any, error) {
-	n.mu.Lock()
-	var in []*session
-	for _, s := range n.sessions {
-		if s.p.Namespace == req.Namespace && s.p.Room == req.Room {
-			in = append(in, s)
-		}
-	}
-	n.mu.Unlock()
-	st := bus.RoomState{Participants: make([]bus.ParticipantInfo, 0, len(in))}
-	for _, s := range in {
-		st.Participants = append(st.Participants, s.info())
-	}
-	return st, nil
+// roomState answers with the room's participants on every node: those
+// connected here and, with the relay, those of the other nodes.
+func (n *Node) roomState(ctx context.Context, req bus.RoomStateRequest) (any, error) {
+	parts := n.localParticipants(req.Namespace, req.Room)
+	parts = append(parts, n.remoteRoomState(ctx, req.Namespace, req.Room)...)
+	return bus.RoomState{Participants: parts}, nil
+}
+
+// roomStateLocal answers with the room's participants connected here.
+func (n *Node) roomStateLocal(_ context.Context, req bus.RoomStateRequest) (any, error) {
+	return bus.RoomState{Participants: n.localParticipants(req.Namespace, req.Room)}, nil
 }
 
 // drain makes the node refuse (Draining true) or take again (false) new

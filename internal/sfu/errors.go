@@ -14,6 +14,8 @@ var (
 	ErrForbidden     = errors.New("sfu: not allowed by grants")
 	ErrBadRequest    = errors.New("sfu: bad request")
 	ErrCodec         = errors.New("sfu: codec not negotiated on this mid")
+	// ErrLimit: a command over one of the limits of limits.go.
+	ErrLimit = errors.New("over a limit")
 	// errSenderMismatch means Pion attached a down track to another
 	// transceiver than the one it was made for (a bug, never expected).
 	errSenderMismatch = errors.New("sfu: sender attached to another transceiver")

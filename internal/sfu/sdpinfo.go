@@ -33,6 +33,9 @@ func parseSDP(s string) ([]mediaInfo, error) {
 	if err := sd.UnmarshalString(s); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
+	if err := checkSDPLimits(&sd); err != nil {
+		return nil, err
+	}
 	out := make([]mediaInfo, 0, len(sd.MediaDescriptions))
 	for _, md := range sd.MediaDescriptions {
 		mi := mediaInfo{kind: md.MediaName.Media, dir: "sendrecv", extIDs: map[string]uint8{}}

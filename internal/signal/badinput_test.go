@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 )
@@ -147,18 +149,35 @@ func TestSlowClientIsDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	fast := h.dial("")
-	fast.join(testenv.Mint(t, "ns", "r", "fast"))
+	fast.join(testenv.Mint(t, "ns", "r2", "fast"))
 	conns := func() int {
 		h.srv.mu.Lock()
 		defer h.srv.mu.Unlock()
 		return len(h.srv.conns)
 	}
-	payload := make([]byte, maxDataPayload)
+	waitFor(t, "both joined", func() bool {
+		h.srv.mu.Lock()
+		defer h.srv.mu.Unlock()
+		n := 0
+		for c := range h.srv.conns {
+			c.mu.Lock()
+			if c.joined {
+				n++
+			}
+			c.mu.Unlock()
+		}
+		return n == 2
+	})
+	// Room state events (data messages would be dropped for it instead),
+	// until the socket buffers are full and the queue overflows.
+	p := &bus.Participant{Namespace: "ns", Room: "r", Identity: "other", SessionID: "PA_other"}
+	name := strings.Repeat("n", 200)
 	for i := 0; conns() == 2; i++ {
-		if i == 2000 {
+		if i == 100000 {
 			t.Fatal("the slow client was never disconnected")
 		}
-		fast.send(protocol.Message{Type: protocol.TypeData, Payload: payload, To: []string{"slow"}})
+		tr := bus.TrackInfo{ID: fmt.Sprintf("TR_%d", i), SessionID: p.SessionID, Identity: p.Identity, Kind: bus.KindVideo, Name: name}
+		h.node.publish(bus.Event{Type: bus.EventTrackPublished, Participant: p, Track: &tr})
 	}
 	// The fast client is unaffected.
 	fast.send(protocol.Message{Type: protocol.TypePing, ID: "p"})

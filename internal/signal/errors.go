@@ -25,9 +25,14 @@ var (
 // to a protocol error code.
 func protocolCode(err error) string {
 	var be *bus.Error
+	var le *limitError
 	switch {
+	case errors.As(err, &le):
+		return le.code
 	case errors.As(err, &be):
 		switch be.Code {
+		case bus.CodeLimit:
+			return protocol.CodeLimit
 		case bus.CodeBadRequest, bus.CodeNotFound, bus.CodeForbidden, bus.CodeUnsupported, bus.CodeUnavailable:
 			return be.Code
 		}
@@ -56,6 +61,10 @@ func httpStatus(code string) int {
 		return http.StatusNotFound
 	case protocol.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case protocol.CodeLimit:
+		return http.StatusBadRequest
+	case protocol.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case protocol.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}

@@ -32,7 +32,7 @@ func FuzzDecodeMessage(f *testing.F) {
 
 func FuzzSDPFrag(f *testing.F) {
 	for _, s := range []string{"a=ice-ufrag:a\r\na=ice-pwd:b\r\n", "m=audio 9 UDP 0\r\na=mid:0\r\na=candidate:1 1 udp 1 1.2.3.4 5 typ host\r\n",
-		"a=end-of-candidates", "garbage", "", "a=candidate:", "a=ice-ufrag:x\n"} {
+		"a=end-of-candidates", "garbage", "", "a=candidate:", "a=ice-ufrag:x\n", "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
@@ -42,6 +42,9 @@ func FuzzSDPFrag(f *testing.F) {
 		}
 		if (frag.Ufrag == "") != (frag.Pwd == "") {
 			t.Fatal("accepted half the ICE credentials")
+		}
+		if frag.Ufrag != "" && checkICECredentials(frag.Ufrag, frag.Pwd) != nil {
+			t.Fatalf("accepted ICE credentials outside RFC 8839: %q %q", frag.Ufrag, frag.Pwd)
 		}
 		for _, c := range frag.Candidates {
 			if !strings.HasPrefix(c.Candidate, "candidate:") {

@@ -76,6 +76,12 @@ func (s *Server) readOffer(w http.ResponseWriter, r *http.Request, room, grant s
 		httpError(w, http.StatusBadRequest, err.Error())
 		return nil, "", nil, false
 	}
+	if le := s.opts.Limits.checkOfferLimits(d); le != nil {
+		s.met.refused.WithLabelValues("offer").Inc()
+		s.log.Info("offer refused by a limit", "path", r.URL.Path, "err", le.msg)
+		httpError(w, httpStatus(le.code), le.msg)
+		return nil, "", nil, false
+	}
 	return claims, offer, d, true
 }
 

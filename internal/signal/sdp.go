@@ -9,7 +9,21 @@ import (
 // maxSDPBytes bounds an SDP offer or sdpfrag body.
 const maxSDPBytes = 128 << 10
 
-// checkOffer parses an offer so obviously broken SDP never reaches a node.
+// vetOffer parses an offer so obviously broken SDP never reaches a node,
+// and applies the offer limits.
+func (s *Server) vetOffer(offer string) error {
+	d, err := parseOffer(offer)
+	if err != nil {
+		return err
+	}
+	if le := s.opts.Limits.checkOfferLimits(d); le != nil {
+		return le
+	}
+	return nil
+}
+
+// checkOffer only parses; the server's limits are applied by
+// conn.checkLimits before a joined client's offer is turned into a command.
 func checkOffer(offer string) error {
 	_, err := parseOffer(offer)
 	return err
@@ -24,7 +38,9 @@ func parseOffer(offer string) (*sdp.SessionDescription, error) {
 	}
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSDP, err)
+		// The parser's words stay out of the reply: the offer is the
+		// client's own, but the message should not depend on a library.
+		return nil, fmt.Errorf("%w: the offer does not parse", ErrBadSDP)
 	}
 	if len(d.MediaDescriptions) == 0 {
 		return nil, fmt.Errorf("%w: the offer has no media sections", ErrBadSDP)

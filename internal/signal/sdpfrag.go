@@ -65,6 +65,9 @@ func parseSDPFrag(body string) (sdpFrag, error) {
 		return f, fmt.Errorf("%w: ice-ufrag and ice-pwd come together", ErrBadSDP)
 	}
 	if f.Ufrag != "" {
+		if err := checkICECredentials(f.Ufrag, f.Pwd); err != nil {
+			return f, err
+		}
 		for i := range f.Candidates {
 			u := f.Ufrag
 			f.Candidates[i].UsernameFragment = &u

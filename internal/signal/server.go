@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
@@ -23,6 +25,7 @@ import (
 // Defaults of the tunable limits.
 const (
 	DefaultIdleTimeout = 30 * time.Second
+	DefaultJoinTimeout = 10 * time.Second
 	DefaultSendQueue   = 256
 )
 
@@ -37,19 +40,31 @@ type Options struct {
 	// IdleTimeout closes WebSocket connections that send no frame for
 	// that long (default DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// JoinTimeout closes WebSocket connections that have not joined that
+	// long after connecting, whatever they send (default
+	// DefaultJoinTimeout).
+	JoinTimeout time.Duration
 	// SendQueue is how many messages may wait for a slow WebSocket client
 	// before it is disconnected (default DefaultSendQueue).
 	SendQueue int
+	// Limits bound what one client may send (defaults in limits.go).
+	Limits Limits
+	// Metrics, when set, registers the server's counters of refused
+	// requests and dropped events.
+	Metrics prometheus.Registerer
 }
 
 // Server is one signaling server.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	dir    *directory.Directory
-	place  placer
-	client clientAddr
-	mux    *http.ServeMux
+	opts Options
+	log  *slog.Logger
+	dir  *directory.Directory
+	// migrations follows drains with migration (bus.NodeMigrations).
+	migrations *nats.Subscription
+	place      placer
+	client     clientAddr
+	mux        *http.ServeMux
+	met        *metrics
 
 	ctx    context.Context // ends when the server closes
 	cancel context.CancelFunc
@@ -71,9 +86,13 @@ func NewServer(ctx context.Context, o Options) (*Server, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	if o.JoinTimeout <= 0 {
+		o.JoinTimeout = DefaultJoinTimeout
+	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = DefaultSendQueue
 	}
+	o.Limits.defaults()
 	log := o.Logger.With("component", "signal")
 	client, err := newClientAddr(o.Config.TrustedProxies)
 	if err != nil {
@@ -90,9 +109,16 @@ func NewServer(ctx context.Context, o Options) (*Server, error) {
 		place:  controllerPlacer{bus: o.Bus, fallback: directory.SameNode{Dir: dir}},
 		client: client,
 		conns:  map[*conn]struct{}{},
+		met:    newMetrics(o.Metrics),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mux = s.routes()
+	dir.OnNodeDown(func(id, _ string) { s.moveOffNode(id, ReasonNodeFailed) })
+	s.migrations, err = o.Bus.Subscribe(bus.NodeMigrations, s.onMigrate)
+	if err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("signal: follow node migrations: %w", err)
+	}
 	return s, nil
 }
 
@@ -144,6 +170,7 @@ func (s *Server) Close() {
 	for _, c := range conns {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down", true)
 	}
+	_ = s.migrations.Unsubscribe()
 	s.wg.Wait()
 	s.cancel()
 	s.dir.Close()

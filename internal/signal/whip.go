@@ -58,6 +58,11 @@ func (s *Server) createHTTPSession(w http.ResponseWriter, r *http.Request, kind 
 		}
 	}
 	p := bus.Participant{Namespace: ns, Room: room, Identity: claims.Identity(), SessionID: newSessionID(), Name: claims.Name, Metadata: claims.Metadata, Kind: kind}
+	if le := checkParticipant(p); le != nil {
+		s.met.refused.WithLabelValues("join").Inc()
+		s.httpFail(w, kind, le)
+		return
+	}
 	req.Participant = p
 	rec := bus.SessionRecord{Participant: p, NodeID: nodeID, Grants: req.Grants, CreatedAt: time.Now().UTC(), Kind: kind, Offer: req.Offer}
 	if err := s.dir.CreateSession(ctx, rec); err != nil {
@@ -81,16 +86,18 @@ func (s *Server) createHTTPSession(w http.ResponseWriter, r *http.Request, kind 
 	s.log.Info(kind+" session created", "namespace", ns, "room", room, "identity", p.Identity, "session", p.SessionID, "node", nodeID)
 }
 
+// httpFail writes the error of a failed request: a status and a plain
+// message; the details go to the log.
 func (s *Server) httpFail(w http.ResponseWriter, what string, err error) {
-	code := protocolCode(err)
+	code, msg := s.clientError(s.log, what, err)
 	status := httpStatus(code)
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "2")
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", "1")
 	}
-	if status >= 500 {
-		s.log.Warn(what, "err", err)
-	}
-	httpError(w, status, what+": "+err.Error())
+	httpError(w, status, msg)
 }
 
 func etag(sessionID, ufrag string) string { return `"` + sessionID + "-" + ufrag + `"` }
@@ -161,7 +168,13 @@ func (s *Server) patchResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ufrag, _ := iceCredentials(cur)
-	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != etag(rec.SessionID, ufrag) {
+	m := r.Header.Get("If-Match")
+	if m == "" {
+		// RFC 9725 section 4.3: a PATCH names the ICE session it is for.
+		httpError(w, http.StatusPreconditionRequired, "If-Match is required: the ETag of the session, or * for an ICE restart")
+		return
+	}
+	if m != "*" && m != etag(rec.SessionID, ufrag) {
 		httpError(w, http.StatusPreconditionFailed, "If-Match does not match the ICE session")
 		return
 	}

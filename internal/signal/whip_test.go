@@ -96,7 +96,10 @@ func TestWHIPPublisherSeenOverWebSocketAndWatchedByWHEP(t *testing.T) {
 		t.Fatalf("PATCH with a stale If-Match = %d", res.status)
 	}
 	restart := "a=ice-ufrag:cli2\r\na=ice-pwd:newclientpasswordnewpass\r\n"
-	res = do(t, "PATCH", web2+loc, alice, typeSDPFrag, restart)
+	if res := do(t, "PATCH", web2+loc, alice, typeSDPFrag, restart); res.status != http.StatusPreconditionRequired {
+		t.Fatalf("PATCH without If-Match = %d, want 428", res.status)
+	}
+	res = do(t, "PATCH", web2+loc, alice, typeSDPFrag, restart, "If-Match", "*")
 	if res.status != http.StatusOK || !strings.Contains(res.body, "a=ice-ufrag:srv2") || !strings.Contains(res.body, "a=candidate:") ||
 		res.header.Get("ETag") == tag || res.header.Get("Content-Type") != typeSDPFrag {
 		t.Fatalf("ICE restart PATCH = %d %q ETag %q", res.status, res.body, res.header.Get("ETag"))
@@ -168,7 +171,7 @@ func TestHTTPBadInput(t *testing.T) {
 		}
 	}
 	// The server still serves.
-	if res := do(t, "PATCH", u+loc, good, typeSDPFrag, "a=end-of-candidates\r\n"); res.status != http.StatusNoContent {
+	if res := do(t, "PATCH", u+loc, good, typeSDPFrag, "a=end-of-candidates\r\n", "If-Match", "*"); res.status != http.StatusNoContent {
 		t.Fatalf("PATCH after bad input = %d", res.status)
 	}
 }

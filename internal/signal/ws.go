@@ -47,15 +47,26 @@ type conn struct {
 	closeReason string
 	drain       bool // write queued messages before closing
 
-	idle *time.Timer
+	idle      *time.Timer
+	joinTimer *time.Timer // closes a connection that has not joined in time
+
+	// Per-connection limits on what the client sends (limits.go).
+	dataRate, dataBytes *bucket
+	candidates          int             // remote candidates trickled; reader goroutine only
+	lastRateError       time.Time       // last rate_limited reply; reader goroutine only
+	warned              map[string]bool // refusal reasons already logged; reader goroutine only
 
 	// Set by join on the reader goroutine; read by event callbacks under mu.
 	mu      sync.Mutex
 	sess    *session
 	joined  bool        // joined was sent: events go straight out
 	pending []bus.Event // events that arrived before joined
-	subs    []*nats.Subscription
-	ended   bool // left, or ended by the node: no resume
+	// speakers holds the latest active speakers of each node of the room
+	// (a room spanning nodes gets one event per node; the client gets
+	// their union).
+	speakers map[string][]bus.Speaker
+	subs     []*nats.Subscription
+	ended    bool // left, or ended by the node: no resume
 }
 
 // session is what a connection knows about its session once joined.
@@ -76,13 +87,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(hardReadLimit)
 	c := &conn{
-		s:        s,
-		ws:       ws,
-		log:      s.log.With("remote", r.RemoteAddr),
-		out:      make(chan []byte, s.opts.SendQueue),
-		urlToken: r.URL.Query().Get("access_token"),
-		clientIP: s.client.of(r),
-		closing:  make(chan struct{}),
+		s:         s,
+		ws:        ws,
+		log:       s.log.With("remote", r.RemoteAddr),
+		out:       make(chan []byte, s.opts.SendQueue),
+		urlToken:  r.URL.Query().Get("access_token"),
+		clientIP:  s.client.of(r),
+		closing:   make(chan struct{}),
+		dataRate:  newBucket(s.opts.Limits.DataRate, s.opts.Limits.DataBurst),
+		dataBytes: newBucket(float64(s.opts.Limits.DataBytesRate), s.opts.Limits.DataBytesRate),
+		warned:    map[string]bool{},
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.abort, c.abortNow = context.WithCancel(context.Background())
@@ -107,8 +121,21 @@ func (c *conn) run() {
 	c.idle = time.AfterFunc(c.s.opts.IdleTimeout, func() {
 		c.closeWith(websocket.StatusPolicyViolation, "idle timeout", true)
 	})
+	// Whatever it sends (pings included), a connection joins in time.
+	c.joinTimer = time.AfterFunc(c.s.opts.JoinTimeout, func() {
+		c.mu.Lock()
+		joined := c.sess != nil
+		c.mu.Unlock()
+		if !joined {
+			c.s.met.refused.WithLabelValues("unauthenticated").Inc()
+			c.log.Info("closing a connection that did not join in time", "timeout", c.s.opts.JoinTimeout)
+			c.sendError("", protocol.CodeUnauthorized, "no join within "+c.s.opts.JoinTimeout.String())
+			c.closeWith(protocol.CloseUnauthorized, "join timeout", true)
+		}
+	})
 	c.readLoop()
 	c.idle.Stop()
+	c.joinTimer.Stop()
 	c.closeWith(websocket.StatusNormalClosure, "", true)
 	wg.Wait()
 	c.cancel()

@@ -38,16 +38,23 @@ func (c *conn) handleJoin(m protocol.Message) {
 		return
 	}
 	if m.SDP != "" {
-		if err := checkOffer(m.SDP); err != nil {
-			c.failJoin(m.ID, protocol.CodeBadRequest, err.Error())
+		if err := c.s.vetOffer(m.SDP); err != nil {
+			code, msg := c.s.clientError(c.log, "join", err)
+			c.s.met.refused.WithLabelValues("join").Inc()
+			c.failJoin(m.ID, code, msg)
 			return
 		}
 	}
 	res, err := c.s.join(c.ctx, claims, m, c.clientIP, c.onRoomEvent, c.onSessionEvent)
 	if err != nil {
-		c.failJoin(m.ID, protocolCode(err), "join: "+err.Error())
+		if errors.As(err, new(*limitError)) {
+			c.s.met.refused.WithLabelValues("join").Inc()
+		}
+		code, msg := c.s.clientError(c.log, "join", err)
+		c.failJoin(m.ID, code, msg)
 		return
 	}
+	c.joinTimer.Stop()
 	c.mu.Lock()
 	c.sess, c.subs = res.sess, res.subs
 	self := res.sess.Participant
@@ -96,6 +103,9 @@ func (s *Server) join(ctx context.Context, claims *auth.Claims, m protocol.Messa
 	}
 	if p.Metadata == "" {
 		p.Metadata = claims.Metadata
+	}
+	if le := checkParticipant(p); le != nil {
+		return nil, le
 	}
 	if m.SessionID != "" {
 		if res := s.resume(ctx, p, m.SessionID, onRoom, onSession); res != nil {

@@ -2,6 +2,7 @@ package signal
 
 import (
 	"context"
+	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
@@ -15,6 +16,10 @@ func (c *conn) handle(m protocol.Message) {
 	c.mu.Lock()
 	sess := c.sess
 	c.mu.Unlock()
+	if le := checkRequest(m); le != nil {
+		c.refuse(truncate(m.ID, MaxIDBytes), "size", le)
+		return
+	}
 	switch {
 	case m.Type == protocol.TypePing:
 		c.send(protocol.Message{Type: protocol.TypePong, ID: m.ID})
@@ -37,6 +42,10 @@ func (c *conn) handle(m protocol.Message) {
 		c.relayData(sess, m)
 		return
 	}
+	if le := c.checkLimits(m); le != nil {
+		c.refuse(m.ID, le.reason, le.limitError)
+		return
+	}
 	cmd, req, errMsg := nodeRequest(sess, m)
 	if errMsg != "" {
 		c.sendError(m.ID, protocol.CodeBadRequest, errMsg)
@@ -47,7 +56,8 @@ func (c *conn) handle(m protocol.Message) {
 	}
 	var ans bus.SessionAnswer
 	if err := c.s.nodeCmd(c.ctx, sess.NodeID, cmd, req, &ans); err != nil {
-		c.sendError(m.ID, protocolCode(err), err.Error())
+		code, msg := c.s.clientError(c.log, m.Type, err)
+		c.sendError(m.ID, code, msg)
 		return
 	}
 	switch m.Type {
@@ -135,10 +145,22 @@ func (c *conn) relayData(sess *session, m protocol.Message) {
 		c.sendError(m.ID, protocol.CodeTooLarge, "data: payload over 64 KiB")
 		return
 	}
+	now := time.Now()
+	if !c.dataRate.take(now, 1) || !c.dataBytes.take(now, float64(len(m.Payload))) {
+		c.s.met.refused.WithLabelValues("rate").Inc()
+		// One error a second: a flood of replies would only fill the
+		// sender's own queue.
+		if now.Sub(c.lastRateError) >= time.Second {
+			c.lastRateError = now
+			c.refuse(m.ID, "", &limitError{code: protocol.CodeRateLimited, msg: "data: too many messages; slow down"})
+		}
+		return
+	}
 	self := sess.Participant
 	ev := bus.Event{Type: bus.EventData, Namespace: self.Namespace, Room: self.Room, Participant: &self,
 		From: self.Identity, To: m.To, Payload: m.Payload}
 	if err := c.s.opts.Bus.Publish(bus.RoomEvents(self.Namespace, self.Room), ev); err != nil {
-		c.sendError(m.ID, protocol.CodeInternal, "data: "+err.Error())
+		c.log.Warn("relay data", "err", err)
+		c.sendError(m.ID, protocol.CodeInternal, "data: not relayed")
 	}
 }
