@@ -37,6 +37,8 @@ type Config struct {
 	// Ingress and SIP configure the gateways (`rtcloud ingress`, `rtcloud sip`).
 	Ingress Ingress `yaml:"ingress"`
 	SIP     SIP     `yaml:"sip"`
+	// Webhooks configures the controller's HTTP callbacks.
+	Webhooks Webhooks `yaml:"webhooks"`
 	// Relay configures node-to-node relaying and routing.
 	Relay Relay `yaml:"relay"`
 	// Egress configures `rtcloud egress` (see egress.go).
@@ -151,6 +153,7 @@ func Default() Config {
 		Controller: DefaultController(),
 		Ingress:    DefaultIngress(),
 		SIP:        DefaultSIP(),
+		Webhooks:   DefaultWebhooks(),
 		Relay:      DefaultRelay(),
 		Egress:     DefaultEgress(),
 	}
@@ -239,6 +242,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		}
 		c.DevKeys = b
 	}
+	c.Webhooks.applyEnv(lookup)
 	return nil
 }
 
@@ -309,6 +313,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Controller.validate()...)
 	errs = append(errs, c.validateIngress()...)
 	errs = append(errs, c.validateSIP()...)
+	errs = append(errs, c.Webhooks.validate(c.APIKeys())...)
 	errs = append(errs, c.Relay.validate()...)
 	if err := c.Egress.Validate(); err != nil {
 		errs = append(errs, err)
