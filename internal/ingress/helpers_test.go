@@ -19,11 +19,11 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
 	"github.com/rtcloud/rtcloud/internal/transcode"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 func needFFmpeg(t *testing.T) string {

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/transcode"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // ffmpeg publishes H.264 and AAC over RTMP with a room token as the key:
