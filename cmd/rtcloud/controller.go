@@ -75,7 +75,7 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	logKeys(log, c)
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	ctl, err := controller.New(setupCtx, controller.Options{
-		Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
+		Config: c.Controller, Relay: c.Relay, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
 	})
 	cancel()
 	if err != nil {

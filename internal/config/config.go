@@ -89,6 +89,13 @@ type SFU struct {
 	MetricsAddr string `yaml:"metrics_addr"`
 	// HeartbeatInterval is how often the node reports to the bus.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// AliveInterval is how often the node publishes its liveness beat
+	// (default 250ms): followers suspect it after a few missed beats.
+	AliveInterval time.Duration `yaml:"alive_interval"`
+	// MigrateOnShutdown: on SIGTERM, `rtcloud sfu` first moves its clients
+	// to other nodes (a drain with migration) and waits up to this long
+	// for them to leave before it stops. 0 stops at once.
+	MigrateOnShutdown time.Duration `yaml:"migrate_on_shutdown"`
 	// ReadBufferBytes bounds the bytes of one received stream waiting for
 	// the node's read loop; beyond it packets are dropped at the input
 	// (and NACKed upstream) rather than forwarded late. 0 means 1 MiB.
@@ -192,6 +199,13 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 			*p = v
 		}
 	}
+	if v, ok := lookup("RTCLOUD_MIGRATE_ON_SHUTDOWN"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("RTCLOUD_MIGRATE_ON_SHUTDOWN=%q: not a duration (e.g. 30s)", v)
+		}
+		c.SFU.MigrateOnShutdown = d
+	}
 	if v, ok := lookup("RTCLOUD_MEDIA_PORT"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -274,6 +288,9 @@ func (c *Config) Validate() error {
 	}
 	if r := c.SFU.Retransmit; r.MaxAge < 0 || r.MinGap < 0 || r.PerSubscriber < 0 || r.NodeMin < 0 || r.NodeShare < 0 || r.NodeShare > 1 {
 		errs = append(errs, errors.New("sfu.retransmit: values must not be negative, node_share at most 1"))
+	}
+	if c.SFU.MigrateOnShutdown < 0 || c.SFU.AliveInterval < 0 {
+		errs = append(errs, errors.New("sfu.migrate_on_shutdown, sfu.alive_interval: must not be negative"))
 	}
 	if c.SFU.HeartbeatInterval <= 0 {
 		errs = append(errs, errors.New("sfu.heartbeat_interval: must be positive"))
