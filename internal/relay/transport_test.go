@@ -398,3 +398,17 @@ func TestListenRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// A wildcard listen address (dual-stack socket) reaches IPv4 peers.
+func TestWildcardListen(t *testing.T) {
+	sb := newSink()
+	a := listen(t, "a", newSink(), func(c *Config) { c.ListenAddr = ":0" })
+	b := listen(t, "b", sb, func(c *Config) { c.ListenAddr = ":0" })
+	a.SetPeer("b", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), b.Addr().Port()))
+	b.SetPeer("a", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), a.Addr().Port()))
+	waitUp(t, a, b)
+	if err := a.Send("b", media(1, "b")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery", 2*time.Second, func() bool { return sb.distinct() == 1 })
+}
