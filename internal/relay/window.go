@@ -26,7 +26,7 @@ type dataWindow struct {
 	probesGot  int
 }
 
-const winSize = 1024
+const winSize = 2048
 
 type winSlot struct {
 	seq         int64
