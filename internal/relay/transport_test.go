@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -411,4 +412,35 @@ func TestWildcardListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "delivery", 2*time.Second, func() bool { return sb.distinct() == 1 })
+}
+
+// Several goroutines sending on one link while it retransmits: every
+// packet arrives once the losses are repaired.
+func TestConcurrentSenders(t *testing.T) {
+	sb := newSink()
+	a := listen(t, "a", newSink(), nil)
+	b := listen(t, "b", sb, nil)
+	impaired(t, a, b, netsim.Options{Loss: 0.05, Seed: 9})
+	waitUp(t, a, b)
+	const senders, each = 4, 400
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			tk := time.NewTicker(time.Millisecond)
+			defer tk.Stop()
+			p := media(0, "b")
+			for i := range each {
+				binary.BigEndian.PutUint32(p.Payload, uint32(g*each+i))
+				if err := a.Send("b", p); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%2 == 1 {
+					<-tk.C
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "every packet", 10*time.Second, func() bool { return sb.distinct() == senders*each })
 }
