@@ -121,7 +121,9 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 	}
 	n.sessions[p.SessionID] = s
 	n.mu.Unlock()
-	n.emitRoom(bus.Event{Type: bus.EventParticipantJoined, Participant: &p})
+	if !req.Grants.Hidden {
+		n.emitRoom(bus.Event{Type: bus.EventParticipantJoined, Participant: &p})
+	}
 	n.registerTracks(res.published)
 	if req.Offer == "" {
 		n.expireUnnegotiated(s)
