@@ -91,6 +91,7 @@ func recoveryRun(b *testing.B, loss float64, mode string) {
 		slices.Sort(ds)
 		return float64(ds[int(q*float64(len(ds)-1))]-median) / 1e6
 	}
+	b.ReportMetric(added(slices.Clone(base), 0.99), "first-p99-ms") // the machine's noise floor
 	b.ReportMetric(added(byNACK, 0.5), "nack-p50-ms")
 	b.ReportMetric(added(byNACK, 0.99), "nack-p99-ms")
 	b.ReportMetric(added(byFEC, 0.5), "fec-p50-ms")

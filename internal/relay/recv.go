@@ -95,6 +95,11 @@ func (t *Transport) receive(b []byte, _ netip.AddrPort) {
 		return
 	}
 	p.lastHeard.Store(now)
+	t.dispatch(p, inner, now)
+}
+
+// dispatch handles an authenticated inner packet of a verified epoch.
+func (t *Transport) dispatch(p *peer, inner []byte, now int64) {
 	switch innerType(inner) {
 	case TypeMedia, TypeFeedback:
 		t.receiveData(p, inner, now)
