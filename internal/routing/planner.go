@@ -82,7 +82,6 @@ type pending struct {
 }
 
 type scratch struct {
-	done       []bool
 	head, sib  []int32
 	stack, pos []int32
 }
@@ -328,30 +327,37 @@ func transpose(m, into [][]float64) [][]float64 {
 }
 
 // dijkstra computes every node's cheapest path cost to d over the
-// reversed links; the graphs are dense, so no heap.
+// reversed links; the graphs are dense, so no heap: the nodes not yet
+// settled are kept in a list that shrinks as they settle.
 func (p *Planner) dijkstra(d int) {
 	dist := p.dist[d]
 	for i := range dist {
 		dist[i] = inf
 	}
 	dist[d] = 0
-	done := p.scratch.done
-	clear(done)
-	for {
-		x, bx := -1, inf
-		for i, di := range dist {
-			if di < bx && !done[i] {
-				x, bx = i, di
+	open := p.scratch.stack[:0]
+	for i := range dist {
+		open = append(open, int32(i))
+	}
+	for len(open) > 0 {
+		k, bx := -1, inf
+		for j, i := range open {
+			if di := dist[i]; di < bx {
+				k, bx = j, di
 			}
 		}
-		if x < 0 {
-			return
+		if k < 0 {
+			break // the rest cannot reach d
 		}
-		done[x] = true
-		for u, c := range p.ct[x] {
-			if t := c + bx; t < dist[u] {
+		x := open[k]
+		open[k] = open[len(open)-1]
+		open = open[:len(open)-1]
+		in := p.ct[x]
+		for _, u := range open {
+			if t := in[u] + bx; t < dist[u] {
 				dist[u] = t
 			}
 		}
 	}
+	p.scratch.stack = open[:0]
 }

@@ -68,7 +68,7 @@ func (p *Planner) remap(c *compiled) {
 	}
 	p.watch = nil
 	p.scratch = scratch{
-		done: make([]bool, n), head: make([]int32, n), sib: make([]int32, n),
+		head: make([]int32, n), sib: make([]int32, n),
 		stack: make([]int32, 0, n), pos: make([]int32, n),
 	}
 }

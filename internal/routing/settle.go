@@ -105,90 +105,68 @@ func (p *Planner) evaluateAlt(r *plan, d, v int) {
 	}
 }
 
-// selectAlt returns v's alternate next hop towards d: a neighbour other
-// than the next hop whose path cost in the new version is strictly lower
-// than v's (so a packet sent there never comes back) and that descends the
-// window's potentials too. It prefers one whose path avoids the next hop
-// (it then survives the next hop's death, not only the link's), then the
-// cheapest; the previous alternate is kept while it is as good a kind.
-// watch is true when a better candidate was refused for loop freedom or no
-// path-avoiding one exists.
+// selectAlt returns v's alternate next hop towards d, in one pass over
+// v's neighbours other than the next hop:
+//
+//   - strict: its path cost in the new version is strictly lower than v's
+//     (so a packet sent there never comes back) and it descends the
+//     window's potentials too;
+//   - otherwise, when no neighbour is strict (common in a full mesh, where
+//     v's direct link is its best path), weak: its own route to d avoids v,
+//     so it never hands the packet straight back. A weak alternate is
+//     loop-free while it is the only repair on the path; the relay's hop
+//     limit bounds the rest.
+//
+// Within a kind it prefers one whose path avoids the next hop (it then
+// survives the next hop's death, not only the link's), then the cheapest;
+// the previous strict alternate is kept while it is as good a kind. watch
+// is true when a better candidate was refused for loop freedom or no
+// path-avoiding strict one exists.
 func (p *Planner) selectAlt(d, v int) (alt int32, cost float64, strict, watch bool) {
 	nh := p.newNext[d][v]
 	if nh < 0 {
 		return -1, inf, false, false
 	}
 	pv, phi, row := p.newPhi[d][v], p.newPhi[d], p.g.cost[v]
-	bestP, bestL := int32(-1), int32(-1) // path-avoiding, link-only
-	costP, costL := inf, inf
+	// strict path-avoiding, strict link-only, weak path-avoiding, weak link-only
+	best := [4]int32{-1, -1, -1, -1}
+	costs := [4]float64{inf, inf, inf, inf}
 	for a, c := range row {
-		if c == inf || int32(a) == nh || !(phi[a] < pv) {
-			continue
-		}
 		t := c + phi[a]
-		if t >= costP {
-			continue // a cheaper path-avoiding one is known
+		if int32(a) == nh || t == inf || t >= costs[0] {
+			continue // t >= costs[0]: a cheaper strict path-avoiding one is known
 		}
-		protect := int(nh) == d || !p.ancestor(d, nh, int32(a))
-		if protect && t < costP {
-			if !p.feasible(d, v, a) {
-				watch = true
+		k := 0
+		if int(nh) != d && p.ancestor(d, nh, int32(a)) {
+			k = 1
+		}
+		if phi[a] < pv && t < costs[k] {
+			if p.feasible(d, v, a) {
+				best[k], costs[k] = int32(a), t
 				continue
 			}
-			bestP, costP = int32(a), t
-		} else if !protect && t < costL {
-			if !p.feasible(d, v, a) {
-				watch = true
-				continue
-			}
-			bestL, costL = int32(a), t
+			watch = true
+		}
+		if best[0] < 0 && best[1] < 0 && t < costs[k+2] && !p.ancestor(d, int32(v), int32(a)) {
+			best[k+2], costs[k+2] = int32(a), t
 		}
 	}
-	if bestP < 0 {
+	if best[0] < 0 {
 		watch = true
 	}
-	best, bestCost := bestP, costP
-	if best < 0 {
-		best, bestCost = bestL, costL
-	}
-	if best < 0 {
-		a, cost := p.selectWeakAlt(d, v)
-		return a, cost, false, true
-	}
-	if prev := p.alt[d][v]; prev >= 0 && prev != best && p.altValid(d, v, prev, bestP >= 0) {
-		return prev, row[prev] + phi[prev], true, watch
-	}
-	return best, bestCost, true, watch
-}
-
-// selectWeakAlt is the fallback when no neighbour is strictly closer to d
-// than v (common in a full mesh, where v's direct link is its best path):
-// a neighbour whose own route to d avoids v (so it never sends the packet
-// straight back), preferably avoiding v's next hop too. Such an alternate
-// is loop-free while it is the only repair on the path; the relay's hop
-// limit bounds the rest.
-func (p *Planner) selectWeakAlt(d, v int) (int32, float64) {
-	nh := p.newNext[d][v]
-	phi, row := p.newPhi[d], p.g.cost[v]
-	bestP, bestL := int32(-1), int32(-1)
-	costP, costL := inf, inf
-	for a, c := range row {
-		t := c + phi[a]
-		if int32(a) == nh || t == inf || p.ancestor(d, int32(v), int32(a)) {
+	for k := range best {
+		switch {
+		case best[k] < 0:
 			continue
+		case k >= 2:
+			return best[k], costs[k], false, watch
 		}
-		if int(nh) == d || !p.ancestor(d, nh, int32(a)) {
-			if t < costP {
-				bestP, costP = int32(a), t
-			}
-		} else if t < costL {
-			bestL, costL = int32(a), t
+		if prev := p.alt[d][v]; prev >= 0 && prev != best[k] && p.altValid(d, v, prev, best[0] >= 0) {
+			return prev, row[prev] + phi[prev], true, watch
 		}
+		return best[k], costs[k], true, watch
 	}
-	if bestP >= 0 {
-		return bestP, costP
-	}
-	return bestL, costL
+	return -1, inf, false, watch
 }
 
 // altValid reports whether a is still an acceptable alternate for v
