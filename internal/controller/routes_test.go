@@ -188,11 +188,12 @@ func TestRoutesAllowedLinksAndAdmin(t *testing.T) {
 // reporters publishes link reports for nodes from a matrix the test
 // changes, as the nodes' probes would.
 type reporters struct {
-	mu    sync.Mutex
-	links map[[2]string]bus.LinkSample // [from, to]
-	b     *bus.Client
-	stop  chan struct{}
-	done  chan struct{}
+	mu      sync.Mutex
+	links   map[[2]string]bus.LinkSample // [from, to]
+	version uint64                       // the routes version every node claims to run
+	b       *bus.Client
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 func startReporters(t *testing.T, url string, nodes ...string) *reporters {
@@ -205,7 +206,7 @@ func startReporters(t *testing.T, url string, nodes ...string) *reporters {
 		for {
 			r.mu.Lock()
 			for _, n := range nodes {
-				rep := bus.LinkReport{NodeID: n, SentAt: time.Now()}
+				rep := bus.LinkReport{NodeID: n, SentAt: time.Now(), RoutesVersion: r.version}
 				for k, s := range r.links {
 					if k[0] == n {
 						s.Peer, s.SampledAt = k[1], time.Now()
@@ -340,4 +341,25 @@ func TestRoutesSurviveLeaderFailover(t *testing.T) {
 			t.Fatalf("versions went %d then %d", pushed.pushes[i-1].Version, pushed.pushes[i].Version)
 		}
 	}
+}
+
+// TestRoutesRenumberAboveRunningVersion: nodes that run a higher version
+// than the bucket knows (it was lost) get tables numbered above it.
+func TestRoutesRenumberAboveRunningVersion(t *testing.T) {
+	url := startNATS(t)
+	startRouting(t, url, relayConfig())
+	b := connect(t, url, 1)
+	pushed := watchRoutes(t, b, "eu-1")
+	relayTrio(t, url)
+	rep := startReporters(t, url, "eu-1", "us-1", "ap-1")
+	rep.set("eu-1", "us-1", 30, true)
+	rep.set("us-1", "ap-1", 30, true)
+	rep.set("eu-1", "ap-1", 50, true)
+	rep.mu.Lock()
+	rep.version = 1000
+	rep.mu.Unlock()
+	testenv.WaitFor(t, 10*time.Second, "a table above version 1000", func() bool {
+		nr := pushed.last()
+		return nr.Version > 1000 && len(nr.Routes) == 2
+	})
 }

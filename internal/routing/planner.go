@@ -70,8 +70,10 @@ type Planner struct {
 	// left records, for nodes that left, the first version without them.
 	left map[string]uint64
 	// seeded: the current tables came from Seed; the next plan is full.
-	seeded  bool
-	scratch scratch
+	seeded bool
+	// renumber: the next plan makes a new version (Renumber).
+	renumber bool
+	scratch  scratch
 }
 
 type pair struct{ d, v int32 }
@@ -98,6 +100,16 @@ func NewPlanner(o Options) *Planner {
 func (p *Planner) StartAt(v uint64) {
 	if p.g == nil {
 		p.version = v
+	}
+}
+
+// Renumber makes the next plan a new version numbered above v, even if
+// nothing changes: the controller calls it when a node runs a version the
+// planner has not made (the bus lost the stored tables and their version,
+// and nodes apply only versions above the one they run).
+func (p *Planner) Renumber(v uint64) {
+	if v > p.version {
+		p.version, p.renumber = v, true
 	}
 }
 
@@ -142,11 +154,12 @@ func (p *Planner) Plan(g Graph) (*Tables, error) {
 	p.alternates(r)
 	changes := p.changes(r)
 	p.watch = r.watch
-	if !r.changed && (p.unrouted() || len(held) > 0) {
+	if !r.changed && (p.unrouted() || len(held) > 0 || p.renumber) {
 		// Nothing changed, but some node waits for loop freedom: a new
 		// version (same routes) moves the window on so it can get one.
 		r.changed = true
 	}
+	p.renumber = false
 	if r.changed {
 		p.bump()
 	} else {
