@@ -128,10 +128,11 @@ type plan struct {
 	watch      []pair
 }
 
-// Plan computes the tables for g. It returns the previous tables' content
-// under a new version number when anything changed, else the same version
-// with fresh costs and reasons. Node joins and leaves and links becoming
-// unusable take effect at once; cheaper routes only through hysteresis.
+// Plan computes the tables for g. When a next hop or an alternate changed
+// they get a new version (Tables.NewVersion); otherwise they keep the
+// version, with fresh costs and reasons. Node joins and leaves and links
+// becoming unusable take effect at once; cheaper routes only through
+// hysteresis. Each call is one round of the hysteresis.
 func (p *Planner) Plan(g Graph) (*Tables, error) {
 	g, held := p.holdBack(g)
 	c, err := compile(g, p.o.Model)
@@ -155,8 +156,9 @@ func (p *Planner) Plan(g Graph) (*Tables, error) {
 	changes := p.changes(r)
 	p.watch = r.watch
 	if !r.changed && (p.unrouted() || len(held) > 0 || p.renumber) {
-		// Nothing changed, but some node waits for loop freedom: a new
-		// version (same routes) moves the window on so it can get one.
+		// Nothing changed, but a node waits for loop freedom or a node
+		// is held back: a new version (same routes) moves the window on.
+		// Or the caller asked for a new number.
 		r.changed = true
 	}
 	p.renumber = false
