@@ -6,7 +6,7 @@ type Options struct {
 	Model CostModel
 	// A route through another next hop replaces the current one only when
 	// it is cheaper by at least Margin of the current cost (default 0.1)
-	// and by at least MinGain (default 2), in Rounds consecutive plans
+	// and by at least MinGain (default 5), in Rounds consecutive plans
 	// (default 3). A next hop that became unusable is replaced at once.
 	Margin  float64
 	MinGain float64
@@ -28,7 +28,7 @@ func (o *Options) defaults() {
 		o.Margin = 0.1
 	}
 	if o.MinGain <= 0 {
-		o.MinGain = 2
+		o.MinGain = 5
 	}
 	if o.Rounds <= 0 {
 		o.Rounds = 3
@@ -52,7 +52,8 @@ type Planner struct {
 	dist [][]float64 // dist[d][v]: cheapest path cost from v to d now
 
 	next, alt [][]int32   // the current version; -1 none, < -1 a node that left
-	phi       [][]float64 // path cost along next: the current version's potential
+	phi       [][]float64 // the current version's potential: path costs when it was made
+	cur       [][]float64 // path costs along the current next hops now
 	altCost   [][]float64
 	altStrict [][]bool      // the alternate is strictly closer to the destination
 	frozen    [][][]float64 // potentials of the Window-1 versions before, newest first
@@ -163,10 +164,10 @@ func (p *Planner) Plan(g Graph) (*Tables, error) {
 	}
 	p.renumber = false
 	if r.changed {
+		p.revalidateAlts(r)
 		p.bump()
-	} else {
-		p.phi, p.newPhi = p.newPhi, p.phi
 	}
+	p.cur, p.newPhi = p.newPhi, p.cur
 	p.next, p.newNext = p.newNext, p.next
 	p.alt, p.newAlt = p.newAlt, p.alt
 	t := p.snapshot(r.changed, changes)
@@ -222,27 +223,27 @@ func (p *Planner) unrouted() bool {
 	return false
 }
 
-// bump makes the new tables the current version and shifts the window of
-// older potentials.
+// bump makes the new tables the current version: the potential of the
+// version before joins the window and the new path costs become the new
+// version's potential.
 func (p *Planner) bump() {
 	p.version++
 	w := p.o.Window - 1
-	old := p.phi
-	if w == 0 {
-		p.phi, p.newPhi = p.newPhi, old
-		return
-	}
 	var spare [][]float64
-	if len(p.frozen) == w {
-		spare = p.frozen[w-1]
-		p.frozen = p.frozen[:w-1]
+	if w == 0 {
+		spare = p.phi
+	} else {
+		if len(p.frozen) == w {
+			spare = p.frozen[w-1]
+			p.frozen = p.frozen[:w-1]
+		}
+		p.frozen = append([][][]float64{p.phi}, p.frozen...)
 	}
-	p.frozen = append([][][]float64{old}, p.frozen...)
-	p.phi = p.newPhi
 	if spare == nil {
-		spare = newMatrix(len(old), inf)
+		spare = newMatrix(len(p.newPhi), inf)
 	}
-	p.newPhi = spare
+	copyMatrix(spare, p.newPhi)
+	p.phi = spare
 }
 
 // prepare installs the compiled graph and finds what must be recomputed.
@@ -267,7 +268,7 @@ func (p *Planner) prepare(c *compiled) *plan {
 	for d := range n {
 		copy(p.newNext[d], p.next[d])
 		copy(p.newAlt[d], p.alt[d])
-		copy(p.newPhi[d], p.phi[d])
+		copy(p.newPhi[d], p.cur[d])
 	}
 	return r
 }
