@@ -89,15 +89,36 @@ func TestDrainMigratesParticipants(t *testing.T) {
 	}
 }
 
+// TestShutdownMigratesParticipants stops the room's node with SIGTERM, as
+// Kubernetes does in a rolling upgrade: with sfu.migrate_on_shutdown the
+// node first moves every participant to the other node, then exits.
+func TestShutdownMigratesParticipants(t *testing.T) {
+	cl, urls, nodes, out := twoNodeCluster(t, "RTCLOUD_MIGRATE_ON_SHUTDOWN=10s")
+	stopped := ""
+	rep := benchAround(t, urls, func() {
+		stopped = roomNode(t, urls, nodes)
+		if err := cl.Terminate(stopped); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Logf("stopped %s", stopped)
+	checkMoved(t, rep)
+	if !strings.Contains(out.String(), "migrating the node's sessions to other nodes") {
+		t.Error("the stopping node did not migrate its sessions")
+	}
+	testenv.WaitFor(t, 10*time.Second, stopped+" exits", func() bool { return sessionsOn(urls[stopped], stopped) == -1 })
+}
+
 // twoNodeCluster starts two SFU nodes, one controller and one signaling
-// server, and waits until each is healthy.
-func twoNodeCluster(t *testing.T) (*Cluster, map[string]string, []string, *testenv.LogBuffer) {
+// server (with env added to each child's environment), and waits until
+// each is healthy.
+func twoNodeCluster(t *testing.T, env ...string) (*Cluster, map[string]string, []string, *testenv.LogBuffer) {
 	t.Helper()
 	exe := testenv.Binary(t)
 	base := freeBase(t)
 	out := &testenv.LogBuffer{}
 	cl, err := Start(Options{Exe: exe, Nodes: 2, Signals: 1, Controllers: 1, SignalPort: base, ControllerPort: base + 100,
-		AdvertiseIP: "127.0.0.1", Out: out, Info: out, Logger: testenv.Logger(), LogLevel: "info", DevTokens: true})
+		AdvertiseIP: "127.0.0.1", Out: out, Info: out, Logger: testenv.Logger(), LogLevel: "info", DevTokens: true, ExtraEnv: env})
 	if err != nil {
 		t.Fatal(err)
 	}
