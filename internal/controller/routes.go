@@ -94,7 +94,9 @@ func (r *router) onReport(m *nats.Msg) {
 	}
 	if err == nil {
 		if _, live := r.c.dir.Node(node); !live {
-			err = errors.New("report from a node that sends no heartbeats")
+			// Not heard of yet (its first heartbeat may follow), or dead.
+			r.log.Debug("link report from a node without heartbeats ignored", "node", node)
+			return
 		}
 	}
 	if err != nil {

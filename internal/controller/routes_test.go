@@ -306,10 +306,10 @@ func TestRoutesFromReports(t *testing.T) {
 	if err := b.Publish(bus.LinkReports("us-1"), forged); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Publish(bus.LinkReports("nobody"), bus.LinkReport{NodeID: "nobody"}); err != nil {
+	if err := b.Publish(bus.LinkReports("us-1"), bus.LinkReport{NodeID: "us-1", Links: []bus.LinkSample{{Peer: "ap-1", RTTMs: -5}}}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, 5*time.Second, "forged reports rejected", func() bool { return c.routes.rejected.Load() >= before+2 })
+	testenv.WaitFor(t, 5*time.Second, "forged and bad reports rejected", func() bool { return c.routes.rejected.Load() >= before+2 })
 }
 
 // TestRoutesSurviveLeaderFailover: a standby serves the published tables;
