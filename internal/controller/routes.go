@@ -94,7 +94,9 @@ func (r *router) onReport(m *nats.Msg) {
 	}
 	if err == nil {
 		if _, live := r.c.dir.Node(node); !live {
-			err = errors.New("report from a node that sends no heartbeats")
+			// Not heard of yet (its first heartbeat may follow), or dead.
+			r.log.Debug("link report from a node without heartbeats ignored", "node", node)
+			return
 		}
 	}
 	if err != nil {
@@ -226,6 +228,7 @@ func (r *router) plan(ctx context.Context, nodes []bus.NodeInfo) {
 	}
 	r.mu.Lock()
 	reports := make(map[string]receivedReport, len(r.reports))
+	var running uint64 // the highest version a node runs
 	live := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		live[n.ID] = true
@@ -233,11 +236,18 @@ func (r *router) plan(ctx context.Context, nodes []bus.NodeInfo) {
 	for id, rep := range r.reports {
 		if live[id] {
 			reports[id] = rep
+			running = max(running, rep.rep.RoutesVersion)
 		} else {
 			delete(r.reports, id)
 		}
 	}
 	r.mu.Unlock()
+	if running > r.planner.Version() {
+		// The stored tables were lost (a NATS restart without file
+		// storage); nodes take only versions above the one they run.
+		r.log.Warn("a node runs a routes version above the last published; renumbering", "running", running, "published", r.planner.Version())
+		r.planner.Renumber(running)
+	}
 	g, _ := buildGraph(nodes, reports, r.cfg, r.model, time.Now())
 	tab, err := r.planner.Plan(g)
 	if err != nil {
