@@ -338,6 +338,13 @@ func (r *relayNode) onFeedback(from string, p *relay.Packet) {
 		r.drop(dropBadFeedback)
 		return
 	}
+	if fb.report {
+		// Layer state from the feeder of a track received here.
+		if in := r.ingressOf(up); in != nil && in.feeder() == p.Dests[0] {
+			in.applyReport(fb.usable, fb.bitrates)
+		}
+		return
+	}
 	if fb.demand {
 		r.demand(up, p.Dests[0], fb.layers)
 	}
@@ -388,6 +395,7 @@ func (r *relayNode) maintain(now time.Time) {
 	}
 	r.mu.Unlock()
 	for _, o := range outs {
+		o.report(now)
 		if o.expire(now) {
 			r.mu.Lock()
 			if r.outs[o.up] == o && o.empty() {

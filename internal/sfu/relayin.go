@@ -56,6 +56,24 @@ func (in *relayIn) deliver(idx int, raw []byte, pkt *rtp.Packet, now int64) {
 	}
 }
 
+// applyReport takes the feeder's view of the layers: which are usable
+// (present and not paused at the origin) and their bitrates, for layer
+// choice here as at the origin.
+func (in *relayIn) applyReport(usable uint8, bitrates [maxLayers]uint32) {
+	if !in.up.simulcst {
+		return
+	}
+	for i, l := range in.up.layers {
+		ok := usable&(1<<i) != 0
+		if ok {
+			l.present.Store(true)
+		}
+		l.idle.Store(l.present.Load() && !ok)
+		l.bitrate.Store(uint64(bitrates[i]))
+	}
+	in.up.reported.Store(true)
+}
+
 // wanted is the layers this node's subscribers forward or wait for, and
 // those the nodes it feeds in turn ask for; subs counts both.
 func (in *relayIn) wanted() (uint8, int) {
