@@ -295,3 +295,62 @@ func roomEventsAcrossNodes(t *testing.T, ctx context.Context, controller, admin 
 		t.Fatalf("ap still lists the kicked participant: %+v", subAP.Participants())
 	}
 }
+
+// TestMultiHopByRoutes: with relay.links allowing eu-us and us-ap only,
+// the leader's routing tables send eu's media to ap through us.
+func TestMultiHopByRoutes(t *testing.T) {
+	exe := testenv.Binary(t)
+	base := freeBase(t)
+	var out testenv.LogBuffer
+	cl, err := Start(Options{Exe: exe, Nodes: 3, Regions: []string{"eu", "us", "ap"}, SignalPort: base, ControllerPort: base + 100,
+		Signals: 1, Controllers: 1, AdvertiseIP: "127.0.0.1", TrustedProxies: []string{"127.0.0.1"},
+		RelayLinks: [][]string{{"eu", "us"}, {"us", "ap"}}, Out: &out, Info: &out, Logger: testenv.Logger(), LogLevel: "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cl.Stop()
+		if t.Failed() {
+			t.Logf("cluster output:\n%s", out.String())
+		}
+	}()
+	urls := map[string]string{}
+	for _, c := range cl.Children {
+		urls[c.Name] = c.URL
+	}
+	for _, name := range []string{"controller-1", "signal-1", "sfu-eu-1", "sfu-us-1", "sfu-ap-1"} {
+		testenv.WaitFor(t, 20*time.Second, name+" healthy", func() bool { return getJSON(urls[name]+"/healthz", nil) == 200 })
+	}
+	testenv.WaitFor(t, 20*time.Second, "eu routes to ap through us", func() bool {
+		return regexp.MustCompile(`msg="routing table" component=sfu node=sfu-eu-1 .*routes=2`).MatchString(out.String())
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	connect := func(ip, identity string) *client.Client {
+		c, err := client.Connect(ctx, wsURL(regionProxy(t, urls["signal-1"], ip)), testenv.Mint(t, "default", "hops", identity),
+			client.Options{Name: identity, Logger: testenv.Logger(), Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}})
+		if err != nil {
+			t.Fatalf("%s joins: %v", identity, err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	pub := connect("10.1.0.1", "pub-eu")
+	tracks, err := pub.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WaitPublished(ctx, tracks...); err != nil {
+		t.Fatal(err)
+	}
+	sub := connect("10.3.0.1", "sub-ap")
+	rt := subscribe(t, ctx, sub, tracks[0].ID())
+	testenv.WaitFor(t, 20*time.Second, "media at ap", func() bool { return rt.Stats().Packets > 60 })
+	toUS := metric(t, urls["sfu-eu-1"], `rtcloud_relay_packets_total{direction="out",node="sfu-eu-1",peer="sfu-us-1"}`)
+	toAP := metric(t, urls["sfu-eu-1"], `rtcloud_relay_packets_total{direction="out",node="sfu-eu-1",peer="sfu-ap-1"}`)
+	transit := metric(t, urls["sfu-us-1"], `rtcloud_sfu_relay_transit_packets_total{node="sfu-us-1"}`)
+	t.Logf("eu -> us %v, eu -> ap %v datagrams; us passed on %v", toUS, toAP, transit)
+	if transit < 50 || toAP > toUS/5 {
+		t.Fatalf("media did not go through us: eu -> us %v, eu -> ap %v, transit at us %v", toUS, toAP, transit)
+	}
+}
