@@ -142,7 +142,7 @@ func runSignal(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer sig.Close()
-	return serveHTTP(ctx, c.Signal.HTTPAddr, httpHandler(sig, nil), log)
+	return serveHTTP(ctx, c.Signal.HTTPAddr, httpHandler(sig, nil), c.HTTP, log)
 }
 
 func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
@@ -174,7 +174,7 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := serveHTTP(ctx, c.SFU.MetricsAddr, mux, log); err != nil {
+			if err := serveHTTP(ctx, c.SFU.MetricsAddr, mux, c.HTTP, log); err != nil {
 				log.Error("metrics server", "err", err)
 			}
 		}()
@@ -231,16 +231,22 @@ func logKeys(log *slog.Logger, c config.Config) {
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+func serveHTTP(ctx context.Context, addr string, h http.Handler, t config.HTTP, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	return serveListener(ctx, ln, h, log)
+	return serveListener(ctx, ln, h, t, log)
 }
 
-func serveListener(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+// serveListener serves h on ln with the read, write and idle timeouts of
+// t, so no request holds a connection forever. Streaming handlers
+// (WebSocket, server-sent events) clear their connection's deadlines with
+// http.ResponseController once they have accepted the stream.
+func serveListener(ctx context.Context, ln net.Listener, h http.Handler, t config.HTTP, log *slog.Logger) error {
+	t = t.WithDefaults()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeaderTimeout, ReadTimeout: t.ReadTimeout,
+		WriteTimeout: t.WriteTimeout, IdleTimeout: t.IdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

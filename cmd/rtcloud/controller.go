@@ -83,5 +83,5 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer ctl.Close()
 	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID())
-	return serveHTTP(ctx, c.Controller.HTTPAddr, ctl.Handler(), log)
+	return serveHTTP(ctx, c.Controller.HTTPAddr, ctl.Handler(), c.HTTP, log)
 }

@@ -132,7 +132,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if f.pprof {
 		mountPprof(mux)
 	}
-	err = serveListener(ctx, ln, mux, log)
+	err = serveListener(ctx, ln, mux, c.HTTP, log)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -33,6 +33,8 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// HTTP holds the timeouts of every HTTP server (http.go).
+	HTTP HTTP `yaml:"http"`
 }
 
 // NATS is the bus connection.
@@ -267,6 +269,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	errs = append(errs, c.HTTP.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -77,6 +77,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if len(s.opts.Config.AllowedOrigins) == 0 {
 		opts.InsecureSkipVerify = true // no list configured: every origin may connect
 	}
+	// A WebSocket outlives the HTTP server's read and write timeouts (the
+	// deadlines stay on the connection once it is taken over): its own
+	// idle timeout, join deadline and write timeout bound it instead.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		return // Accept wrote the HTTP error
