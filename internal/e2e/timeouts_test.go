@@ -131,4 +131,3 @@ func expectEOF(r io.Reader) error {
 	}
 	return nil
 }
-
