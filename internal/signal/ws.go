@@ -183,7 +183,7 @@ func decodeMessage(data []byte) (protocol.Message, *protocol.Error) {
 			ID string `json:"id"`
 		}
 		_ = json.Unmarshal(data, &probe)
-		return protocol.Message{ID: probe.ID}, &protocol.Error{Code: protocol.CodeMalformed, Message: "not a valid message: " + err.Error()}
+		return protocol.Message{ID: probe.ID}, &protocol.Error{Code: protocol.CodeMalformed, Message: "not a JSON message with the documented fields"}
 	}
 	if m.Type == "" {
 		return m, &protocol.Error{Code: protocol.CodeMalformed, Message: `missing "type"`}
