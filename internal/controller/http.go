@@ -79,7 +79,9 @@ func (c *Controller) handleAllocate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p, err := c.Allocate(r.Context(), req, "http")
+	// Without a token the answer is a preview: nothing is stored until a
+	// participant joins (through a signaling server) or a token is sent.
+	p, err := c.allocate(r.Context(), req, "http", tok != "")
 	if err != nil {
 		c.fail(w, "allocate", err)
 		return

@@ -1,6 +1,9 @@
 package controller
 
 import (
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
 	"strings"
 	"testing"
 
@@ -58,5 +61,65 @@ func TestErrorsHideInternals(t *testing.T) {
 		if strings.Contains(e.Error.Message, leak) {
 			t.Fatalf("message %q shows internals (%q)", e.Error.Message, leak)
 		}
+	}
+}
+
+// Anonymous allocate requests store nothing: a flood of fresh room names
+// leaves the rooms bucket empty. A token-bearing allocate stores the
+// placement, and the buckets have limits.
+func TestAnonymousAllocatePersistsNothing(t *testing.T) {
+	url := startNATS(t)
+	c := startController(t, url, testConfig(), 1)
+	startNode(t, url, bus.NodeInfo{ID: "n1", Region: "eu"})
+	waitNodes(t, c, 1)
+	for i := range 50 {
+		var a allocationJSON
+		if code := call(t, "GET", c.url+"/v1/allocate?room="+fmt.Sprintf("fresh%d", i), "", &a); code != 200 || a.Node.ID != "n1" {
+			t.Fatalf("anonymous allocate: %d %+v", code, a)
+		}
+	}
+	ctx := t.Context()
+	st, err := c.rooms.kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Values() != 0 {
+		t.Fatalf("anonymous allocates left %d entries in the rooms bucket", st.Values())
+	}
+	if a, code := allocate(t, c.url, "default", "real", "10.1.0.1"); code != 200 || a.Node.ID != "n1" {
+		t.Fatalf("allocate with a token: %d", code)
+	}
+	if st, _ = c.rooms.kv.Status(ctx); st.Values() != 1 {
+		t.Fatalf("allocate with a token stored %d entries, want 1", st.Values())
+	}
+	if st.History() != 1 || st.TTL() <= 0 || st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.MaxBytes <= 0 {
+		t.Fatalf("rooms bucket without limits: history %d, ttl %v", st.History(), st.TTL())
+	}
+}
+
+// The leader purges the markers deleted keys leave.
+func TestDeleteMarkersPurged(t *testing.T) {
+	url := startNATS(t)
+	c := startController(t, url, testConfig(), 1)
+	ctx := t.Context()
+	for i := range 20 {
+		key := fmt.Sprintf("PA_gone%d", i)
+		if _, err := c.sessions.Put(ctx, key, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.sessions.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := c.sessions.Status(ctx); st.Values() != 20 {
+		t.Fatalf("%d entries before the purge, want 20 delete markers", st.Values())
+	}
+	c.purgeDeletes(ctx, deleteMarkerAge) // too young: they stay
+	if st, _ := c.sessions.Status(ctx); st.Values() != 20 {
+		t.Fatalf("%d entries after purging markers older than %v", st.Values(), deleteMarkerAge)
+	}
+	c.purgeDeletes(ctx, -1)
+	if st, _ := c.sessions.Status(ctx); st.Values() != 0 {
+		t.Fatalf("%d entries after the purge", st.Values())
 	}
 }
