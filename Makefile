@@ -2,13 +2,21 @@
 GO ?= go
 TEST_TIMEOUT ?= 20m
 
-.PHONY: dev build test test-deps vet fuzz bench
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/rtcloud/rtcloud/internal/version.Version=$(VERSION)
+
+.PHONY: dev build image test test-deps vet fuzz bench
 
 dev:
 	$(GO) run ./cmd/rtcloud dev
 
 build:
-	$(GO) build -o bin/rtcloud ./cmd/rtcloud
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rtcloud ./cmd/rtcloud
+
+# The container image (Containerfile), with podman, buildah or docker:
+# rtcloud:$(VERSION). IMAGE=registry/name to name it for a registry.
+image:
+	VERSION=$(VERSION) ./scripts/image.sh
 
 test-deps:
 	./scripts/test-deps.sh

@@ -9,11 +9,13 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "installing: ${need[*]}"
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=600 "${need[@]}"
 fi
 
 if [ -f test/node/package.json ] && [ ! -d test/node/node_modules ]; then

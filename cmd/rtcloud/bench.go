@@ -12,7 +12,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bench"
-	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // runBench runs the load generator against a running deployment.

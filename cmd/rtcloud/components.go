@@ -20,6 +20,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/sfu"
 	"github.com/rtcloud/rtcloud/internal/signal"
+	"github.com/rtcloud/rtcloud/internal/version"
 )
 
 // commonFlags are the flags every long-running component understands;
@@ -29,6 +30,7 @@ type commonFlags struct {
 	nats        string
 	httpAddr    string
 	mediaPort   optionalInt
+	relayPort   optionalInt
 	advertiseIP string
 	nodeID      string
 	region      string
@@ -50,6 +52,7 @@ func (f *commonFlags) register(fs *flag.FlagSet, withHTTP, withMedia bool) {
 	}
 	if withMedia {
 		fs.Var(&f.mediaPort, "media-port", "the one UDP and TCP media `port`; 0 picks a free one (default 7801)")
+		fs.Var(&f.relayPort, "relay-port", "the UDP `port` of the node-to-node relay (with relay.secret); 0 picks a free one (default 7802)")
 		fs.StringVar(&f.advertiseIP, "advertise-ip", "", "IP addresses put in ICE candidates, comma-separated (default: this machine's)")
 		fs.StringVar(&f.nodeID, "node-id", "", "SFU node id (default: generated)")
 		fs.StringVar(&f.region, "region", "", "SFU node region label")
@@ -75,6 +78,9 @@ func (f *commonFlags) load() (config.Config, error) {
 	}
 	if f.mediaPort.set {
 		c.SFU.MediaPort = f.mediaPort.n
+	}
+	if f.relayPort.set {
+		c.SFU.RelayPort = f.relayPort.n
 	}
 	if f.advertiseIP != "" {
 		c.SFU.AdvertiseIPs = config.SplitList(f.advertiseIP)
@@ -154,12 +160,19 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := regionFromKubernetes(ctx, &c.SFU); err != nil {
+		return err
+	}
 	b, log, err := connect(c, "rtcloud-sfu", stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch})
+	if c.SFU.KubernetesNode != "" {
+		log.Info("location from the Kubernetes node", "node", c.SFU.KubernetesNode, "region", c.SFU.Region, "zone", c.SFU.Zone)
+	}
+	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch,
+		RelaySecret: []byte(c.Relay.Secret)})
 	if err != nil {
 		return err
 	}
@@ -168,6 +181,7 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", node.MetricsHandler())
 		mux.HandleFunc("/healthz", healthz(node.Ready))
+		mux.Handle("GET /version", version.Handler())
 		if f.pprof {
 			mountPprof(mux)
 		}
@@ -265,6 +279,7 @@ func serveListener(ctx context.Context, ln net.Listener, h http.Handler, t confi
 
 func healthz(ready ...func() bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Rtcloud-Version", version.String())
 		for _, r := range ready {
 			if !r() {
 				http.Error(w, "not ready", http.StatusServiceUnavailable)

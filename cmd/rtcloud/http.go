@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rtcloud/rtcloud/internal/signal"
+	"github.com/rtcloud/rtcloud/internal/version"
 	"github.com/rtcloud/rtcloud/web"
 )
 
@@ -14,6 +15,7 @@ func httpHandler(sig *signal.Server, extraReady []func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", web.HandlerWith(sig.Handler())) // pages; everything else goes to signaling
 	mux.Handle("/metrics", metricsHandler())
+	mux.Handle("GET /version", version.Handler())
 	mux.HandleFunc("/healthz", healthz(append([]func() bool{sig.Ready}, extraReady...)...))
 	return mux
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/rtcloud/rtcloud/internal/version"
 )
 
 const usage = `rtcloud: an RTC cloud of SFU media nodes.
@@ -24,6 +26,7 @@ Usage:
   rtcloud controller [flags] controller: placement, admin API, leader election
   rtcloud token    [flags]   print an access token
   rtcloud bench    [flags]   load generator: publishers, subscribers, figures
+  rtcloud version            print the version (also: rtcloud --version)
   rtcloud help               this text
 
 Run "rtcloud COMMAND -h" for a command's flags.
@@ -53,6 +56,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runToken(rest, stdout, stderr)
 	case "bench":
 		err = withSignals(func(ctx context.Context) error { return runBench(ctx, rest, stdout, stderr) })
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "rtcloud", version.String())
+		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

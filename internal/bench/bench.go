@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // run is the state of one benchmark run.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/protocol"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // subscriber is one receiving participant and when it started joining.

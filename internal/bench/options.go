@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/auth"
-	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // Options configure one benchmark run.

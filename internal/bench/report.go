@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/rtcloud/rtcloud/internal/client"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // Report is the outcome of one run. Rates are over the measured window;

@@ -66,6 +66,9 @@ type ParticipantInfo struct {
 	Participant
 	Tracks   []TrackInfo `json:"tracks"`
 	JoinedAt time.Time   `json:"joined_at"`
+	// Node is the SFU node the participant is connected to (its tracks'
+	// origin).
+	Node string `json:"node,omitempty"`
 }
 
 // PublishSpec describes a track the client offers to send, by the mid of
@@ -229,6 +232,10 @@ type Event struct {
 	From    string   `json:"from,omitempty"`
 	To      []string `json:"to,omitempty"`
 	Payload []byte   `json:"payload,omitempty"`
+	// Node is the SFU node that published the event (room events from
+	// nodes). Active speakers are per node: a room that spans nodes gets
+	// one set from each, and receivers merge them.
+	Node string `json:"node,omitempty"`
 }
 
 // Speaker is one entry of an active-speakers event; Level is 0 (silent) to 1.
@@ -241,12 +248,15 @@ type Speaker struct {
 // NodeInfo describes an SFU node; it is published as a heartbeat every
 // second and stored in BucketNodes.
 type NodeInfo struct {
-	ID        string    `json:"id"`
-	Region    string    `json:"region,omitempty"`
-	Zone      string    `json:"zone,omitempty"`
-	ISP       string    `json:"isp,omitempty"`
-	PublicIPs []string  `json:"public_ips"`
-	MediaPort int       `json:"media_port"`
+	ID        string   `json:"id"`
+	Region    string   `json:"region,omitempty"`
+	Zone      string   `json:"zone,omitempty"`
+	ISP       string   `json:"isp,omitempty"`
+	PublicIPs []string `json:"public_ips"`
+	MediaPort int      `json:"media_port"`
+	// RelayAddr is the node's relay UDP address (ip:port) for other nodes;
+	// empty when the node runs no relay.
+	RelayAddr string    `json:"relay_addr,omitempty"`
 	Capacity  int       `json:"capacity"` // max participants, 0 = unlimited
 	Draining  bool      `json:"draining,omitempty"`
 	StartedAt time.Time `json:"started_at"`

@@ -42,6 +42,12 @@ type Options struct {
 	// in steps of 10 (7800, 7810, ...). SFU node i uses media port
 	// SignalPort+1+i. ControllerPort is the first controller's port.
 	SignalPort, ControllerPort int
+	// RelayPorts are the nodes' relay UDP ports; Start picks free ones
+	// when there are fewer than Nodes.
+	RelayPorts []int
+	// RelaySecret is the cluster's relay key; Start generates one when
+	// it is empty (and relay.secret is not in the environment).
+	RelaySecret string
 	// AdvertiseIP is put in the nodes' ICE candidates (default: the
 	// machine's addresses).
 	AdvertiseIP string
@@ -141,6 +147,9 @@ func (o Options) Plan(natsURL, configPath string) []*Child {
 		metrics := o.Host + ":" + strconv.Itoa(o.ControllerPort+20+i)
 		args := append([]string{"sfu", "--node-id", name, "--region", region, "--media-port", strconv.Itoa(o.SignalPort + 1 + i),
 			"--metrics-addr", metrics}, common...)
+		if i < len(o.RelayPorts) {
+			args = append(args, "--relay-port", strconv.Itoa(o.RelayPorts[i]))
+		}
 		if o.AdvertiseIP != "" {
 			args = append(args, "--advertise-ip", o.AdvertiseIP)
 		}
@@ -217,6 +226,10 @@ func Start(o Options) (*Cluster, error) {
 	cl.cleanup = append(cl.cleanup, func() { _ = os.RemoveAll(dir) })
 	cfgPath := filepath.Join(dir, "controller.yaml")
 	if err := os.WriteFile(cfgPath, []byte(DemoCIDRs(o.Regions)+keysYAML(o.Keys)), 0o600); err != nil {
+		cl.Stop()
+		return nil, err
+	}
+	if err := o.relaySetup(); err != nil {
 		cl.Stop()
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,8 @@ type Config struct {
 	Controller Controller `yaml:"controller"`
 	// HTTP holds the timeouts of every HTTP server (http.go).
 	HTTP HTTP `yaml:"http"`
+	// Relay configures node-to-node relaying and routing.
+	Relay Relay `yaml:"relay"`
 }
 
 // NATS is the bus connection.
@@ -67,8 +70,16 @@ type SFU struct {
 	Region string `yaml:"region"`
 	Zone   string `yaml:"zone"`
 	ISP    string `yaml:"isp"`
+	// KubernetesNode names the Kubernetes node the SFU pod runs on (set
+	// from spec.nodeName): the region and zone left empty are read from
+	// that node's topology.kubernetes.io labels at startup.
+	KubernetesNode string `yaml:"kubernetes_node"`
 	// MediaPort is the one UDP port and the one TCP port all clients use.
 	MediaPort int `yaml:"media_port"`
+	// RelayPort is the UDP port other nodes send relay traffic to (rooms
+	// that span nodes); 0 picks a free port. The relay runs when
+	// relay.secret is set.
+	RelayPort int `yaml:"relay_port"`
 	// BindIP is the address the media sockets listen on (default all).
 	BindIP string `yaml:"bind_ip"`
 	// AdvertiseIPs are put in ICE candidates; default: the machine's
@@ -123,10 +134,12 @@ func Default() Config {
 		Signal: Signal{HTTPAddr: ":7800"},
 		SFU: SFU{
 			MediaPort:         7801,
+			RelayPort:         7802,
 			HeartbeatInterval: time.Second,
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Relay:      DefaultRelay(),
 	}
 }
 
@@ -162,17 +175,19 @@ func decodeStrict(data []byte, c *Config) error {
 // applyEnv applies RTCLOUD_* environment variables.
 func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	str := map[string]*string{
-		"RTCLOUD_NATS_URL":     &c.NATS.URL,
-		"RTCLOUD_HTTP_ADDR":    &c.Signal.HTTPAddr,
-		"RTCLOUD_PUBLIC_URL":   &c.Signal.PublicURL,
-		"RTCLOUD_NODE_ID":      &c.SFU.NodeID,
-		"RTCLOUD_REGION":       &c.SFU.Region,
-		"RTCLOUD_ZONE":         &c.SFU.Zone,
-		"RTCLOUD_ISP":          &c.SFU.ISP,
-		"RTCLOUD_BIND_IP":      &c.SFU.BindIP,
-		"RTCLOUD_METRICS_ADDR": &c.SFU.MetricsAddr,
-		"RTCLOUD_LOG_LEVEL":    &c.Log.Level,
-		"RTCLOUD_LOG_FORMAT":   &c.Log.Format,
+		"RTCLOUD_NATS_URL":        &c.NATS.URL,
+		"RTCLOUD_HTTP_ADDR":       &c.Signal.HTTPAddr,
+		"RTCLOUD_PUBLIC_URL":      &c.Signal.PublicURL,
+		"RTCLOUD_NODE_ID":         &c.SFU.NodeID,
+		"RTCLOUD_REGION":          &c.SFU.Region,
+		"RTCLOUD_ZONE":            &c.SFU.Zone,
+		"RTCLOUD_ISP":             &c.SFU.ISP,
+		"RTCLOUD_KUBERNETES_NODE": &c.SFU.KubernetesNode,
+		"RTCLOUD_BIND_IP":         &c.SFU.BindIP,
+		"RTCLOUD_METRICS_ADDR":    &c.SFU.MetricsAddr,
+		"RTCLOUD_LOG_LEVEL":       &c.Log.Level,
+		"RTCLOUD_LOG_FORMAT":      &c.Log.Format,
+		"RTCLOUD_RELAY_SECRET":    &c.Relay.Secret,
 	}
 	for k, p := range str {
 		if v, ok := lookup(k); ok {
@@ -270,6 +285,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Controller.validate()...)
 	errs = append(errs, c.HTTP.validate()...)
+	errs = append(errs, c.Relay.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -281,4 +297,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format %q: use text or json", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+// EnvNames lists every environment variable Load reads, sorted (for docs
+// and for checking deployment manifests against the code).
+func EnvNames() []string {
+	var names []string
+	c := Default()
+	_ = c.applyEnv(func(k string) (string, bool) {
+		names = append(names, k)
+		return "", false
+	})
+	slices.Sort(names)
+	return slices.Compact(names)
 }

@@ -135,8 +135,8 @@ func allowsNamespace(claims *auth.Claims, ns string) bool {
 	return claims.Grant.Admin && claims.Grant.Namespace == ns
 }
 
-// roomStatus asks every live node for the room's participants: with the
-// nearest policy a room spans nodes.
+// roomStatus asks every live node for the room's participants connected
+// to it: with the nearest policy a room spans nodes.
 func (c *Controller) roomStatus(ctx context.Context, rec bus.RoomRecord) RoomStatus {
 	st := RoomStatus{Namespace: rec.Namespace, Room: rec.Room, NodeID: rec.NodeID, CreatedAt: rec.CreatedAt, Participants: []ParticipantStatus{}}
 	nodes := c.liveNodes()
@@ -149,7 +149,7 @@ func (c *Controller) roomStatus(ctx context.Context, rec bus.RoomRecord) RoomSta
 			defer wg.Done()
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			errs[i] = c.opts.Bus.Request(rctx, bus.NodeCommand(n.ID, bus.CmdRoomState),
+			errs[i] = c.opts.Bus.Request(rctx, bus.NodeCommand(n.ID, bus.CmdRoomStateLocal),
 				bus.RoomStateRequest{Namespace: rec.Namespace, Room: rec.Room}, &replies[i])
 		}()
 	}

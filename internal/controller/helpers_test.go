@@ -136,7 +136,7 @@ func (n *fakeNode) set(fn func(*bus.NodeInfo)) {
 
 func (n *fakeNode) serve(m *nats.Msg) {
 	switch {
-	case strings.HasSuffix(m.Subject, "."+bus.CmdRoomState):
+	case strings.HasSuffix(m.Subject, "."+bus.CmdRoomState), strings.HasSuffix(m.Subject, "."+bus.CmdRoomStateLocal):
 		bus.ServeMsg(m, func(_ context.Context, req bus.RoomStateRequest) (any, error) {
 			n.mu.Lock()
 			defer n.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/version"
 )
 
 // Handler serves the controller's HTTP API: /healthz, /v1/status,
@@ -22,6 +23,7 @@ func (c *Controller) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.Handle("GET /version", version.Handler())
 	mux.HandleFunc("GET /v1/status", c.handleStatus)
 	mux.HandleFunc("GET /v1/allocate", c.handleAllocate)
 	mux.HandleFunc("GET /v1/admin/nodes", c.admin(true, c.handleNodes))

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/netsim"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // netsimSeed is RTCLOUD_NETSIM_SEED when set (to replay a run), else a

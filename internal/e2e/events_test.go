@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // nextEvent returns the next event of type typ that satisfies match.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // firstTimeLoss drops every packet whose sequence number is a multiple of

@@ -8,9 +8,9 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // Two namespaces with a room of the same name: nothing of one is visible

@@ -13,8 +13,8 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // child is a running rtcloud process; its output is kept for failures.

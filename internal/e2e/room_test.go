@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // Two publishers (VP8 and Opus each) and five subscribers in one room:

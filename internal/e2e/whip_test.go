@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/testenv"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 func closeSession(t *testing.T, s *client.HTTPSession) {

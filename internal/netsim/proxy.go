@@ -2,7 +2,9 @@
 // netem: a proxy between one client and a server's UDP port that limits
 // the rate of what the server sends (a token bucket that drops beyond
 // it) and drops packets at random from a seeded generator, so a failing
-// run can be replayed with the same seed. Only tests import it.
+// run can be replayed with the same seed. It also delays what the server
+// sends by a fixed time plus seeded jitter (delay.go). Only tests import
+// it.
 package netsim
 
 import (
@@ -30,9 +32,13 @@ type Options struct {
 	Burst int
 	// Loss is the probability of dropping a server-to-client datagram.
 	Loss float64
-	// Seed seeds the loss generator.
-	Seed   uint64
-	Logger *slog.Logger
+	// Seed seeds the loss and jitter generator.
+	Seed uint64
+	// Delay holds every server-to-client datagram this long, plus a
+	// uniform random Jitter in [-Jitter, +Jitter] (never below zero).
+	// Jitter reorders datagrams, as netem's does.
+	Delay, Jitter time.Duration
+	Logger        *slog.Logger
 }
 
 // Stats counts datagrams by direction and fate.
@@ -57,6 +63,7 @@ type Proxy struct {
 	up1, down1 atomic.Uint64
 	dropRate   atomic.Uint64
 	dropLoss   atomic.Uint64
+	delay      delayLine
 	closeOnce  sync.Once
 	wg         sync.WaitGroup
 }
@@ -94,15 +101,23 @@ func Listen(o Options) (*Proxy, error) {
 		rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)), tokens: float64(o.Burst)}
 	p.rate.Store(o.Rate)
 	p.loss.Store(math.Float64bits(o.Loss))
-	p.log.Info("netsim proxy", "listen", down.LocalAddr(), "upstream", o.Upstream, "rate", o.Rate, "loss", o.Loss, "seed", o.Seed)
-	p.wg.Add(2)
+	p.delay.init(o.Delay, o.Jitter)
+	p.log.Info("netsim proxy", "listen", down.LocalAddr(), "upstream", o.Upstream, "rate", o.Rate, "loss", o.Loss,
+		"delay", o.Delay, "jitter", o.Jitter, "seed", o.Seed)
+	p.wg.Add(3)
 	go p.toServer()
 	go p.toClient()
+	go p.release()
 	return p, nil
 }
 
 // Addr is where the client sends.
 func (p *Proxy) Addr() *net.UDPAddr { return p.down.LocalAddr().(*net.UDPAddr) }
+
+// UpstreamAddr is the address the server sees the proxy's datagrams come
+// from: a server that sends there reaches the client through the proxy
+// (once the client has sent a first datagram).
+func (p *Proxy) UpstreamAddr() *net.UDPAddr { return p.up.LocalAddr().(*net.UDPAddr) }
 
 // SetRate changes the server-to-client limit (0: unlimited).
 func (p *Proxy) SetRate(bps uint64) { p.rate.Store(bps) }
@@ -120,6 +135,7 @@ func (p *Proxy) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
 		err = errors.Join(p.down.Close(), p.up.Close())
+		p.delay.close()
 		p.wg.Wait()
 	})
 	return err
@@ -156,10 +172,22 @@ func (p *Proxy) toClient() {
 			continue // ICMP port unreachable and the like
 		}
 		c := p.client.Load()
-		if c == nil || !p.admit(n, time.Now()) {
+		now := time.Now()
+		if c == nil || !p.admit(n, now) {
 			continue
 		}
-		if _, err := p.down.WriteToUDP(buf[:n], c); err == nil {
+		if d, ok := p.delay.hold(p.rng); ok {
+			p.delay.push(buf[:n], now.Add(d))
+			continue
+		}
+		p.deliver(buf[:n])
+	}
+}
+
+// deliver sends one datagram to the client.
+func (p *Proxy) deliver(b []byte) {
+	if c := p.client.Load(); c != nil {
+		if _, err := p.down.WriteToUDP(b, c); err == nil {
 			p.down1.Add(1)
 		}
 	}

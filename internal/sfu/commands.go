@@ -32,6 +32,7 @@ func (n *Node) serveCommands() ([]*nats.Subscription, error) {
 		add(bus.Handle(n.bus, subj(bus.CmdMute), wrap(n.mute))),
 		add(bus.Handle(n.bus, subj(bus.CmdClose), wrap(n.closeSession))),
 		add(bus.Handle(n.bus, subj(bus.CmdRoomState), wrap(n.roomState))),
+		add(bus.Handle(n.bus, subj(bus.CmdRoomStateLocal), wrap(n.roomStateLocal))),
 		add(bus.Handle(n.bus, subj(bus.CmdDrain), wrap(n.drain))),
 	} {
 		if err != nil {
@@ -166,12 +167,12 @@ func (n *Node) trickle(_ context.Context, req bus.Trickle) (any, error) {
 	return bus.Reply{}, nil
 }
 
-func (n *Node) subscribe(_ context.Context, req bus.Subscribe) (any, error) {
+func (n *Node) subscribe(ctx context.Context, req bus.Subscribe) (any, error) {
 	s, err := n.session(req.SessionID)
 	if err != nil {
 		return nil, err
 	}
-	ups, err := n.checkSubscriptions(s, nil, req.Subscriptions)
+	ups, err := n.checkSubscriptions(ctx, s, nil, req.Subscriptions)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +183,7 @@ func (n *Node) subscribe(_ context.Context, req bus.Subscribe) (any, error) {
 		}
 	}
 	for i, sub := range req.Subscriptions {
-		if err := downs[i].setSource(ups[i], wantOf(sub.Layer)); err != nil {
+		if err := n.setSource(downs[i], ups[i], wantOf(sub.Layer)); err != nil {
 			return nil, fmt.Errorf("mid %s: %w", sub.MID, err)
 		}
 	}
@@ -200,7 +201,7 @@ func (n *Node) unsubscribe(_ context.Context, req bus.Unsubscribe) (any, error) 
 		}
 	}
 	for _, mid := range req.MIDs {
-		_ = s.down(mid).setSource(nil, autoLayer)
+		_ = n.setSource(s.down(mid), nil, autoLayer)
 	}
 	return bus.Reply{}, nil
 }
@@ -266,20 +267,17 @@ func (n *Node) closeSession(_ context.Context, req bus.Close) (any, error) {
 	return bus.Reply{}, nil
 }
 
-func (n *Node) roomState(_ context.Context, req bus.RoomStateRequest) (any, error) {
-	n.mu.Lock()
-	var in []*session
-	for _, s := range n.sessions {
-		if s.p.Namespace == req.Namespace && s.p.Room == req.Room {
-			in = append(in, s)
-		}
-	}
-	n.mu.Unlock()
-	st := bus.RoomState{Participants: make([]bus.ParticipantInfo, 0, len(in))}
-	for _, s := range in {
-		st.Participants = append(st.Participants, s.info())
-	}
-	return st, nil
+// roomState answers with the room's participants on every node: those
+// connected here and, with the relay, those of the other nodes.
+func (n *Node) roomState(ctx context.Context, req bus.RoomStateRequest) (any, error) {
+	parts := n.localParticipants(req.Namespace, req.Room)
+	parts = append(parts, n.remoteRoomState(ctx, req.Namespace, req.Room)...)
+	return bus.RoomState{Participants: parts}, nil
+}
+
+// roomStateLocal answers with the room's participants connected here.
+func (n *Node) roomStateLocal(_ context.Context, req bus.RoomStateRequest) (any, error) {
+	return bus.RoomState{Participants: n.localParticipants(req.Namespace, req.Room)}, nil
 }
 
 // drain makes the node refuse (Draining true) or take again (false) new

@@ -31,51 +31,31 @@ type downTrack struct {
 	streamID string
 	kind     webrtc.RTPCodecType
 	mid      string
-	bw       *bandwidth
-	selector LayerSelector
 	// onLayer is called (without locks held) when the forwarded layer
 	// changes on a simulcast source.
 	onLayer  func(d *downTrack, layer int)
 	bytesOut *atomic.Uint64 // node-wide counter, may be nil
 	m        *metrics.SFU   // may be nil (unit tests)
 	video    bool
-	naive    bool              // forwarded by the naive forwarder (naive.go)
-	sender   *webrtc.RTPSender // set for the naive forwarder
 
-	mu      sync.Mutex
-	writer  webrtc.TrackLocalWriter
-	ssrc    uint32
-	codecs  []webrtc.RTPCodecParameters
-	pt      uint8
-	src     *upTrack
-	want    int // wanted layer index or autoLayer
-	target  int // layer to switch to on its next keyframe
-	current int // layer being forwarded, -1 before the first keyframe
-	stalled int // layer forwarded before a resync, else -1
-	// waitSince is when d started waiting for a keyframe with nothing to
-	// forward (current < 0); zero while it forwards.
-	waitSince time.Time
-
-	rebase    bool
-	hasOut    bool
-	seqOffset uint16
-	tsOffset  uint32
-	lastSeq   uint16
-	lastTS    uint32
-	lastAt    time.Time
-	epoch     uint16 // first outgoing sequence number of the current source
-	hdr       rtp.Header
-	ext       [4]rtp.Extension // capacity for extensions interceptors add
-	twcc      [2]byte          // d.hdr's transport-wide sequence number
+	mu sync.Mutex
+	forwarder
+	writer webrtc.TrackLocalWriter
+	ssrc   uint32
+	codecs []webrtc.RTPCodecParameters
+	pt     uint8
+	hdr    rtp.Header
+	ext    [4]rtp.Extension // capacity for extensions interceptors add
+	twcc   [2]byte          // d.hdr's transport-wide sequence number
 
 	// Transport-wide congestion control: the negotiated extension id (0:
 	// not negotiated) and the session's counter (nil in unit tests).
 	twccID       uint8
 	transportSeq *atomic.Uint32
 
-	sent    uint64
-	octets  uint64 // payload bytes sent (for sender reports)
-	dropped uint64
+	sentPackets uint64
+	octets      uint64 // payload bytes sent (for sender reports)
+	dropped     uint64
 
 	// Retransmissions (rtx.go): the node's budget (nil in unit tests) and
 	// this track's own state, outside d.mu.
@@ -88,8 +68,7 @@ type downTrack struct {
 func newDownTrack(id, streamID, mid string, kind webrtc.RTPCodecType) *downTrack {
 	return &downTrack{
 		id: id, streamID: streamID, mid: mid, kind: kind, video: kind == webrtc.RTPCodecTypeVideo,
-		bw: newBandwidth(), selector: fitSelector{},
-		want: autoLayer, current: -1, stalled: -1, rebase: true,
+		forwarder: newForwarder(),
 	}
 }
 
@@ -153,9 +132,6 @@ func (d *downTrack) source() *upTrack {
 // setSource makes d forward up (nil stops forwarding) starting with layer
 // want. The next packet forwarded continues d's sequence numbers.
 func (d *downTrack) setSource(up *upTrack, want int) error {
-	if d.naive {
-		return d.setNaiveSource(up, want)
-	}
 	d.mu.Lock()
 	if up != nil && d.codecs != nil {
 		c, ok := d.codecFor(up.mime)
@@ -166,16 +142,13 @@ func (d *downTrack) setSource(up *upTrack, want int) error {
 		d.pt = uint8(c.PayloadType)
 	}
 	old := d.src
-	d.src, d.current, d.rebase, d.want = up, -1, true, want
-	d.waitSince = time.Now()
-	d.target = d.pickTarget(d.waitSince)
-	target := d.target
+	target := d.switchTo(up, want, time.Now())
 	d.mu.Unlock()
 	if old != nil && old != up {
-		old.removeDown(d)
+		old.removeSink(d)
 	}
 	if up != nil {
-		up.addDown(d)
+		up.addSink(d)
 		up.requestKeyframe(target)
 	}
 	return nil
@@ -186,22 +159,6 @@ func (d *downTrack) setSource(up *upTrack, want int) error {
 // a publisher short of CPU may keep a layer alive but starved, sending
 // too little to ever answer a keyframe request.
 const keyframeWaitLimit = 1500 * time.Millisecond
-
-// pickTarget resolves the wanted layer at now; d.mu is held.
-func (d *downTrack) pickTarget(now time.Time) int {
-	if d.src == nil {
-		return 0
-	}
-	if d.current < 0 && !d.waitSince.IsZero() && now.Sub(d.waitSince) > keyframeWaitLimit {
-		// Something to show first; the wanted layer follows, switching
-		// on its keyframe while this one plays.
-		return d.src.resolveLayer(0)
-	}
-	if d.want == autoLayer {
-		return d.src.resolveLayer(d.selector.Select(d.bw.estimate(), d.src.presentBitrates()))
-	}
-	return d.src.resolveLayer(d.want)
-}
 
 // setWant changes the wanted layer (autoLayer to follow bandwidth).
 func (d *downTrack) setWant(want int) {
@@ -228,43 +185,30 @@ func (d *downTrack) retarget() {
 	}
 }
 
-// forward writes one packet of layer idx of src, if d forwards that layer.
-// Layer switches happen only on keyframes. now is when the fan-out read
-// the packet: one clock read per packet, not one per subscriber.
-func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool, now time.Time) {
-	changed, needKey := -1, -1
+// forward writes one packet of layer idx of src, if d forwards that layer
+// (the forwarding core decides). now is when the fan-out read the packet:
+// one clock read per packet, not one per subscriber.
+func (d *downTrack) forward(src *upTrack, idx int, _ []byte, pkt *rtp.Packet, key bool, now time.Time) {
 	d.mu.Lock()
-	if d.src != src || d.writer == nil {
+	if d.writer == nil {
 		d.mu.Unlock()
 		return
 	}
-	if src.kind == "video" && idx != d.current {
-		if idx != d.target || !key {
-			if idx == d.target {
-				needKey = idx
-			}
-			d.dropped++
-			if d.m != nil {
-				d.m.Dropped.Inc()
-			}
-			d.mu.Unlock()
-			if needKey >= 0 {
-				src.requestKeyframe(needKey)
-			}
-			return
+	verdict, changed, needKey := d.admit(src, idx, pkt, key, now)
+	switch verdict {
+	case admitIgnore:
+		d.mu.Unlock()
+		return
+	case admitDrop:
+		d.dropped++
+		if d.m != nil {
+			d.m.Dropped.Inc()
 		}
-		d.current, d.rebase, changed = idx, true, idx
-		d.waitSince = time.Time{}
-		if idx == d.stalled { // resuming after resync, same layer
-			changed = -1
+		d.mu.Unlock()
+		if needKey >= 0 {
+			src.requestKeyframe(needKey)
 		}
-		d.stalled = -1
-	} else if d.current < 0 {
-		d.current, d.rebase = idx, true
-		d.waitSince = time.Time{}
-	}
-	if d.rebase {
-		d.rebaseOn(src, pkt, now)
+		return
 	}
 	d.write(pkt, now)
 	d.mu.Unlock()
@@ -278,28 +222,13 @@ func (d *downTrack) forward(src *upTrack, idx int, pkt *rtp.Packet, key bool, no
 	}
 }
 
-// rebaseOn sets the offsets so pkt follows the last packet sent; d.mu is
-// held.
-func (d *downTrack) rebaseOn(src *upTrack, pkt *rtp.Packet, now time.Time) {
-	d.rebase = false
-	if !d.hasOut {
-		d.seqOffset, d.tsOffset = 0, 0
-	} else {
-		gap := uint32(now.Sub(d.lastAt).Seconds() * float64(src.clockRate))
-		d.seqOffset = d.lastSeq + 1 - pkt.SequenceNumber
-		d.tsOffset = d.lastTS + max(gap, 1) - pkt.Timestamp
-	}
-	d.epoch = pkt.SequenceNumber + d.seqOffset
-}
-
 // write rewrites pkt's header into d.hdr and sends it; d.mu is held. A
 // packet the transport refuses is counted as dropped and false returned.
 func (d *downTrack) write(pkt *rtp.Packet, now time.Time) bool {
 	d.hdr = pkt.Header
 	d.hdr.SSRC = d.ssrc
 	d.hdr.PayloadType = d.pt
-	d.hdr.SequenceNumber = pkt.SequenceNumber + d.seqOffset
-	d.hdr.Timestamp = pkt.Timestamp + d.tsOffset
+	d.hdr.SequenceNumber, d.hdr.Timestamp = d.rewrite(pkt)
 	d.hdr.Extension = false
 	d.hdr.Extensions = d.ext[:0]
 	d.hdr.ExtensionProfile = 0
@@ -315,11 +244,8 @@ func (d *downTrack) write(pkt *rtp.Packet, now time.Time) bool {
 		}
 		return false
 	}
-	// A refused packet leaves no gap: the next one takes its number.
-	if !d.hasOut || int16(seq-d.lastSeq) > 0 {
-		d.lastSeq, d.lastTS, d.lastAt, d.hasOut = seq, ts, now, true
-	}
-	d.sent++
+	d.sent(seq, ts, now)
+	d.sentPackets++
 	d.octets += uint64(len(pkt.Payload))
 	if d.bytesOut != nil {
 		d.bytesOut.Add(uint64(n))
@@ -412,14 +338,12 @@ func (d *downTrack) onRTCPBytes(b []byte, now time.Time) {
 // sequence numbers continuing from the last packet sent.
 func (d *downTrack) resync() {
 	d.mu.Lock()
-	src, target := d.src, d.target
-	if src == nil || !d.video || d.current < 0 {
-		d.mu.Unlock()
-		return
-	}
-	d.stalled, d.current, d.waitSince = d.current, -1, time.Now()
+	target, ok := d.resyncing(time.Now())
+	src := d.src
 	d.mu.Unlock()
-	src.requestKeyframe(target)
+	if ok {
+		src.requestKeyframe(target)
+	}
 }
 
 // resume prepares d for its source coming back from a mute, during which

@@ -1,6 +1,9 @@
 package sfu
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/pion/webrtc/v4"
 )
 
@@ -14,38 +17,86 @@ import (
 // no layer switching: a subscriber keeps the layer it got when it
 // subscribed. It runs behind the same bus commands as the rtcloud
 // forwarder, so the same load generator drives both.
+//
+// Its state lives here, beside the production types rather than in them:
+// a node runs it only with Options.Forwarder = ForwarderNaive.
+type naiveForwarder struct {
+	mu      sync.Mutex
+	locals  map[*upTrack]*naiveLocals
+	senders map[*downTrack]*webrtc.RTPSender
+}
 
-// newNaiveLocals creates the up track's local tracks, one per layer, once
-// its codec is known; up.mu is held.
-func (t *upTrack) newNaiveLocals() {
+// naiveLocals are an up track's local tracks, one per layer, and how many
+// subscribers each has.
+type naiveLocals struct {
+	tracks [maxLayers]*webrtc.TrackLocalStaticRTP
+	subs   [maxLayers]atomic.Int64
+}
+
+func newNaiveForwarder() *naiveForwarder {
+	return &naiveForwarder{locals: map[*upTrack]*naiveLocals{}, senders: map[*downTrack]*webrtc.RTPSender{}}
+}
+
+func (f *naiveForwarder) localsOf(t *upTrack) *naiveLocals {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.locals[t]
+}
+
+// bindSender records the sender of a new down track.
+func (f *naiveForwarder) bindSender(d *downTrack, s *webrtc.RTPSender) {
+	f.mu.Lock()
+	f.senders[d] = s
+	f.mu.Unlock()
+}
+
+// forget drops what the forwarder keeps of a closed session's tracks.
+func (f *naiveForwarder) forget(ups []*upTrack, downs []*downTrack) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range ups {
+		delete(f.locals, t)
+	}
+	for _, d := range downs {
+		delete(f.senders, d)
+	}
+}
+
+// newLocals creates the up track's local tracks, one per layer, once its
+// codec is known.
+func (f *naiveForwarder) newLocals(t *upTrack) {
 	c := webrtc.RTPCodecCapability{MimeType: t.mime, ClockRate: t.clockRate}
 	if t.kind == "audio" {
 		c.Channels = 2
 	}
-	for i := range t.naive {
-		l, err := webrtc.NewTrackLocalStaticRTP(c, t.id, t.pub.p.SessionID)
+	nl := &naiveLocals{}
+	for i := range nl.tracks {
+		l, err := webrtc.NewTrackLocalStaticRTP(c, t.id, t.owner.SessionID)
 		if err != nil {
 			return
 		}
-		t.naive[i] = l
+		nl.tracks[i] = l
 	}
+	f.mu.Lock()
+	f.locals[t] = nl
+	f.mu.Unlock()
 }
 
-// naiveReadLoop reads one layer and writes every packet to the layer's
-// local track, which writes it to every subscriber bound to it.
-func (t *upTrack) naiveReadLoop(remote *webrtc.TrackRemote, l *layer) {
-	local := t.naive[l.idx]
+// readLoop reads one layer and writes every packet to the layer's local
+// track, which writes it to every subscriber bound to it.
+func (f *naiveForwarder) readLoop(t *upTrack, remote *webrtc.TrackRemote, l *layer) {
+	nl := f.localsOf(t)
 	buf := make([]byte, maxPacketBuffer)
 	for {
 		n, _, err := remote.Read(buf)
-		if err != nil || local == nil {
+		if err != nil || nl == nil {
 			return
 		}
 		l.bytes.Add(uint64(n))
 		t.packetsIn.Add(1)
 		if t.m != nil {
 			t.m.In.Add(t.video, n)
-			if subs := l.naiveSubs.Load(); subs > 0 {
+			if subs := nl.subs[l.idx].Load(); subs > 0 {
 				out := &t.m.Out
 				if t.video {
 					out.VideoPackets.Add(float64(subs))
@@ -56,27 +107,25 @@ func (t *upTrack) naiveReadLoop(remote *webrtc.TrackRemote, l *layer) {
 				}
 			}
 		}
-		_, _ = local.Write(buf[:n])
+		_, _ = nl.tracks[l.idx].Write(buf[:n])
 	}
 }
 
-// setNaiveSource points d's sender at up's local track for the layer want
+// setSource points d's sender at up's local track for the layer want
 // resolves to (nil: back to d itself, which sends nothing).
-func (d *downTrack) setNaiveSource(up *upTrack, want int) error {
+func (f *naiveForwarder) setSource(d *downTrack, up *upTrack, want int) error {
 	var local webrtc.TrackLocal = d
 	layer := 0
+	var nl *naiveLocals
 	if up != nil {
 		layer = up.resolveLayer(want)
 		if layer < 0 || layer >= maxLayers {
 			layer = 0
 		}
-		up.mu.Lock()
-		nl := up.naive[layer]
-		up.mu.Unlock()
-		if nl == nil {
+		if nl = f.localsOf(up); nl == nil {
 			return ErrCodec
 		}
-		local = nl
+		local = nl.tracks[layer]
 	}
 	d.mu.Lock()
 	old, oldLayer := d.src, d.current
@@ -84,17 +133,19 @@ func (d *downTrack) setNaiveSource(up *upTrack, want int) error {
 	if up != nil {
 		d.current = layer
 	}
-	sender := d.sender
 	d.mu.Unlock()
+	f.mu.Lock()
+	sender := f.senders[d]
+	f.mu.Unlock()
 	if old != nil {
-		if oldLayer >= 0 {
-			old.layers[oldLayer].naiveSubs.Add(-1)
+		if ol := f.localsOf(old); ol != nil && oldLayer >= 0 {
+			ol.subs[oldLayer].Add(-1)
 		}
-		old.removeDown(d)
+		old.removeSink(d)
 	}
 	if up != nil {
-		up.layers[layer].naiveSubs.Add(1)
-		up.addDown(d)
+		nl.subs[layer].Add(1)
+		up.addSink(d)
 	}
 	if sender != nil {
 		if err := sender.ReplaceTrack(local); err != nil {

@@ -41,6 +41,10 @@ type Options struct {
 	// Forwarder selects the forwarding path: ForwarderRTCloud (default) or
 	// ForwarderNaive, the textbook Pion way kept as a benchmark baseline.
 	Forwarder string
+	// RelaySecret is the cluster key of the relay (config relay.secret);
+	// when set, the node listens on Config.RelayPort and joins rooms that
+	// span nodes. Without it the node serves only its own participants.
+	RelaySecret []byte
 	// NoBatchSend sends every packet with its own sendto instead of
 	// batching each fan-out into sendmmsg calls (to measure the gain).
 	NoBatchSend bool
@@ -68,7 +72,8 @@ type Node struct {
 	api       *webrtc.API
 	startedAt time.Time
 	metrics   *metrics.SFU
-	naive     bool // ForwarderNaive
+	naive     *naiveForwarder // ForwarderNaive only
+	relay     *relayNode      // nil without Options.RelaySecret
 	rtx       *rtxBudget
 	fwdTime   prometheus.Histogram // see upTrack.forward
 	certMu    sync.Mutex
@@ -153,11 +158,20 @@ func NewNode(o Options) (*Node, error) {
 	}
 	n := &Node{
 		cfg: o.Config, bus: o.Bus, log: o.Logger.With("component", "sfu", "node", id), id: id,
-		mux: mux, api: api, startedAt: time.Now(), metrics: m, naive: naive, negotiateTimeout: 30 * time.Second,
+		mux: mux, api: api, startedAt: time.Now(), metrics: m, negotiateTimeout: 30 * time.Second,
 		sessions: map[string]*session{}, tracks: map[string]*upTrack{}, speakers: map[string]string{},
 		stopping: make(chan struct{}),
 		fwdTime:  fwdTime,
 		rtx:      newRTXBudget(o.Config.Retransmit, m.Registry, map[string]string{"node": id}),
+	}
+	if naive {
+		n.naive = newNaiveForwarder()
+	}
+	if len(o.RelaySecret) > 0 {
+		if err := n.startRelay(o); err != nil {
+			_ = mux.Close()
+			return nil, err
+		}
 	}
 	if o.Bus != nil {
 		n.events = o.Bus
@@ -168,6 +182,15 @@ func NewNode(o Options) (*Node, error) {
 
 // ID is the node's id.
 func (n *Node) ID() string { return n.id }
+
+// RelayAddr is the address other nodes reach the node's relay on, or ""
+// without a relay.
+func (n *Node) RelayAddr() string {
+	if n.relay == nil {
+		return ""
+	}
+	return n.relay.relayAddr()
+}
 
 // MediaPort is the UDP and TCP port clients reach the node on.
 func (n *Node) MediaPort() int { return n.mux.Port() }
@@ -202,8 +225,9 @@ func (n *Node) Run(ctx context.Context) error {
 		n.shutdown()
 		return err
 	}
+	subs = append(subs, n.followCluster(ctx)...)
 	n.ready.Store(true)
-	n.log.Info("sfu node running", "media_port", n.MediaPort(), "advertise", n.mux.AdvertiseIPs())
+	n.log.Info("sfu node running", "media_port", n.MediaPort(), "advertise", n.mux.AdvertiseIPs(), "relay", n.RelayAddr())
 	tickDone := make(chan struct{})
 	go func() { defer close(tickDone); n.tick(ctx) }()
 	<-ctx.Done()
@@ -226,6 +250,9 @@ func (n *Node) shutdown() {
 	n.mu.Unlock()
 	for _, s := range all {
 		s.close("node shutting down", true)
+	}
+	if n.relay != nil {
+		n.relay.close()
 	}
 	_ = n.mux.Close()
 	n.wg.Wait()
@@ -250,6 +277,7 @@ func (n *Node) emit(subject string, ev bus.Event) {
 	if n.events == nil {
 		return
 	}
+	ev.Node = n.id
 	if err := n.events.Publish(subject, ev); err != nil {
 		n.log.Warn("publish event", "type", ev.Type, "err", err)
 	}
@@ -299,7 +327,7 @@ func (n *Node) registerTracks(ups []*upTrack) {
 	n.mu.Unlock()
 	for _, up := range ups {
 		info := up.trackInfo()
-		p := up.pub.p
+		p := up.owner
 		n.emitRoom(bus.Event{Type: bus.EventTrackPublished, Participant: &p, Track: &info})
 	}
 }
@@ -313,17 +341,34 @@ func (n *Node) unpublish(up *upTrack) {
 	delete(n.tracks, up.id)
 	n.mu.Unlock()
 	for _, d := range up.downTracks() {
-		_ = d.setSource(nil, autoLayer)
+		_ = n.setSource(d, nil, autoLayer)
 	}
 	info := up.trackInfo()
-	p := up.pub.p
+	p := up.owner
 	n.emitRoom(bus.Event{Type: bus.EventTrackUnpublished, Participant: &p, Track: &info})
+}
+
+// setSource makes d forward up (nil: nothing) from layer want, through
+// the node's forwarder.
+func (n *Node) setSource(d *downTrack, up *upTrack, want int) error {
+	if n.naive != nil {
+		return n.naive.setSource(d, up, want)
+	}
+	if err := d.setSource(up, want); err != nil {
+		return err
+	}
+	if up != nil && n.relay != nil {
+		if in := n.relay.ingressOf(up); in != nil {
+			in.refresh(time.Now()) // tell the origin at once
+		}
+	}
+	return nil
 }
 
 // checkSubscriptions finds the tracks subs refer to and checks s may
 // receive them on the given mids of an offer (infos) or, when infos is
 // nil, on its existing down tracks.
-func (n *Node) checkSubscriptions(s *session, infos []mediaInfo, subs []bus.Subscription) ([]*upTrack, error) {
+func (n *Node) checkSubscriptions(ctx context.Context, s *session, infos []mediaInfo, subs []bus.Subscription) ([]*upTrack, error) {
 	if len(subs) > 0 && !s.grants.Subscribe {
 		return nil, fmt.Errorf("%w: subscribe", ErrForbidden)
 	}
@@ -337,7 +382,11 @@ func (n *Node) checkSubscriptions(s *session, infos []mediaInfo, subs []bus.Subs
 		n.mu.Lock()
 		up := n.tracks[sub.TrackID]
 		n.mu.Unlock()
-		if up == nil || up.pub.p.Namespace != s.p.Namespace || up.pub.p.Room != s.p.Room {
+		if up == nil && n.relay != nil {
+			// Published on another node: received over the relay.
+			up, _ = n.relay.ingress(ctx, s.p.Namespace, s.p.Room, sub.TrackID)
+		}
+		if up == nil || up.owner.Namespace != s.p.Namespace || up.owner.Room != s.p.Room {
 			return nil, fmt.Errorf("%w: %s", ErrNoTrack, sub.TrackID)
 		}
 		if infos != nil {

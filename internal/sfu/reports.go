@@ -42,7 +42,7 @@ func (d *downTrack) senderReport(now time.Time) (rtcp.SenderReport, bool) {
 		SSRC:        d.ssrc,
 		NTPTime:     ntpTime(now),
 		RTPTime:     d.lastTS + uint32(elapsed.Seconds()*float64(d.src.clockRate)),
-		PacketCount: uint32(d.sent + d.resent.Load()),
+		PacketCount: uint32(d.sentPackets + d.resent.Load()),
 		OctetCount:  uint32(d.octets + d.resentOctets.Load()),
 	}, true
 }

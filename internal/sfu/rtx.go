@@ -164,19 +164,19 @@ func (d *downTrack) retransmit(seq uint16) {
 		d.m.NACKsReceived.Inc()
 	}
 	d.mu.Lock()
-	if d.src == nil || d.writer == nil || !d.hasOut || d.current < 0 || d.rebase ||
-		int16(seq-d.epoch) < 0 || int16(d.lastSeq-seq) < 0 {
+	orig, ok := d.origSeq(seq)
+	if !ok || d.writer == nil {
 		d.mu.Unlock()
 		d.skip(skipUnknown)
 		return
 	}
-	cache, orig := d.src.layers[d.current].cache, seq-d.seqOffset
+	cache := d.src.layers[d.current].cache
 	writer, ssrc, pt, tsOffset, twccID := d.writer, d.ssrc, d.pt, d.tsOffset, d.twccID
 	d.mu.Unlock()
 
 	now := time.Now().UnixNano()
-	at, ok := cache.At(orig)
-	if !ok {
+	at, cached := cache.At(orig)
+	if !cached {
 		d.skip(skipNotCached)
 		return
 	}

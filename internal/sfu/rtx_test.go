@@ -37,7 +37,7 @@ func (w *gateWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // unitTrack is a VP8 up track with one bound down track writing to w.
 func unitTrack(w webrtc.TrackLocalWriter, b *rtxBudget) (*upTrack, *downTrack) {
-	up := newUpTrack("TR_unit", nil, "video", webrtc.MimeTypeVP8, 90000, false, nil)
+	up := newUpTrack("TR_unit", bus.Participant{}, "video", webrtc.MimeTypeVP8, 90000, false, nil)
 	up.layers[0].present.Store(true)
 	up.rtx = b
 	d := newDownTrack("DT", "s", "0", webrtc.RTPCodecTypeVideo)

@@ -73,7 +73,7 @@ func (s *session) negotiate(ctx context.Context, offer string, publish []bus.Pub
 			return negotiation{}, fmt.Errorf("%w: publish", ErrForbidden)
 		}
 	}
-	targets, err := s.n.checkSubscriptions(s, infos, subs)
+	targets, err := s.n.checkSubscriptions(ctx, s, infos, subs)
 	if err != nil {
 		return negotiation{}, err
 	}
@@ -96,7 +96,7 @@ func (s *session) negotiate(ctx context.Context, offer string, publish []bus.Pub
 		return negotiation{}, err
 	}
 	for i, sub := range subs {
-		if err := s.downs[sub.MID].setSource(targets[i], wantOf(sub.Layer)); err != nil {
+		if err := s.n.setSource(s.downs[sub.MID], targets[i], wantOf(sub.Layer)); err != nil {
 			return negotiation{}, fmt.Errorf("mid %s: %w", sub.MID, err)
 		}
 	}
@@ -180,8 +180,8 @@ func (s *session) applyTransceivers(infos []mediaInfo, publish []bus.PublishSpec
 				_ = s.pc.RemoveTrack(sender)
 				return nil, fmt.Errorf("sender for mid %s: %w", mid, errSenderMismatch)
 			}
-			if s.n.naive {
-				d.naive, d.sender = true, sender
+			if s.n.naive != nil {
+				s.n.naive.bindSender(d, sender)
 			}
 			s.downs[mid] = d
 			downs = append(downs, newDown{d: d, sender: sender})
@@ -200,7 +200,7 @@ func (s *session) newUpTrack(mi mediaInfo, publish []bus.PublishSpec) *upTrack {
 	if spec.Source == "" {
 		spec.Source = defaultSource(mi.kind)
 	}
-	up := newUpTrack("TR_"+randomID(12), s, mi.kind, "", 0, len(mi.rids) > 1, &s.n.bytesIn)
+	up := newUpTrack("TR_"+randomID(12), s.p, mi.kind, "", 0, len(mi.rids) > 1, &s.n.bytesIn)
 	up.upstream = s.pc
 	up.m = s.n.metrics
 	up.batch = s.n.mux
@@ -242,8 +242,8 @@ func (s *session) finishPublished(answer string) {
 			up.mime, up.clockRate, up.codec = canonicalMime(mi.mimes[0]), mi.clock[0], codecOf(mi.mimes[0])
 			up.info.MimeType = up.mime
 			up.levelID = mi.extIDs[extAudioLevel]
-			if s.n.naive {
-				up.newNaiveLocals()
+			if s.n.naive != nil {
+				s.n.naive.newLocals(up)
 			}
 		}
 		up.mu.Unlock()
@@ -286,8 +286,8 @@ func (s *session) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) 
 	l.rid = remote.RID()
 	l.ssrc.Store(uint32(remote.SSRC()))
 	l.present.Store(true)
-	if s.n.naive {
-		s.n.goroutine(func() { up.naiveReadLoop(remote, l) })
+	if s.n.naive != nil {
+		s.n.goroutine(func() { s.n.naive.readLoop(up, remote, l) })
 	} else {
 		s.n.goroutine(func() { up.readLoop(remote, l) })
 	}
@@ -318,7 +318,10 @@ func (s *session) close(reason string, byNode bool) {
 		s.n.unpublish(up)
 	}
 	for _, d := range downs {
-		_ = d.setSource(nil, autoLayer)
+		_ = s.n.setSource(d, nil, autoLayer)
+	}
+	if s.n.naive != nil {
+		s.n.naive.forget(ups, downs)
 	}
 	if pc != nil {
 		if err := pc.Close(); err != nil {

@@ -33,10 +33,15 @@ func (n *Node) tick(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hb.C:
+		case now := <-hb.C:
 			n.heartbeat()
+			n.publishLinks(now)
 		case now := <-maint.C:
 			n.maintain(now.Sub(last))
+			if n.relay != nil {
+				n.relay.maintain(now)
+				n.relay.unwatchIdleRooms()
+			}
 			last = now
 			if now.Sub(lastSpeakers) >= speakerInterval {
 				n.activeSpeakers()
@@ -55,7 +60,7 @@ func (n *Node) tick(ctx context.Context) {
 // sendReports sends every session its sender reports. The naive
 // forwarder leaves them to Pion's interceptor.
 func (n *Node) sendReports(now time.Time) {
-	if n.naive {
+	if n.naive != nil {
 		return
 	}
 	sessions, _ := n.snapshot()
@@ -110,10 +115,10 @@ func (n *Node) activeSpeakers() {
 	rooms := map[string][]bus.Speaker{}
 	roomOf := map[string]bus.Participant{}
 	for _, t := range tracks {
-		if t.kind != bus.KindAudio {
+		if t.kind != bus.KindAudio || t.ingress {
 			continue
 		}
-		p := t.pub.p
+		p := t.owner
 		key := bus.RoomKey(p.Namespace, p.Room)
 		roomOf[key] = p
 		if lvl := t.takeLevel(); lvl >= speakerThreshold {
@@ -153,6 +158,7 @@ func (n *Node) Info() bus.NodeInfo {
 	return bus.NodeInfo{
 		ID: n.id, Region: n.cfg.Region, Zone: n.cfg.Zone, ISP: n.cfg.ISP,
 		PublicIPs: n.mux.AdvertiseIPs(), MediaPort: n.MediaPort(), Capacity: n.cfg.Capacity,
+		RelayAddr: n.RelayAddr(),
 		Draining:  n.draining.Load(),
 		StartedAt: n.startedAt, SentAt: time.Now(),
 		Load: bus.NodeLoad{

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/metrics"
 )
 
@@ -269,7 +270,7 @@ func (w *discardWriter) Write(b []byte) (int, error) { w.n++; return len(b), nil
 // discardWriters.
 func benchTrack(n int) (*upTrack, []*discardWriter) {
 	m := metrics.NewSFU("bench")
-	up := newUpTrack("TR_bench", nil, "video", webrtc.MimeTypeVP8, 90000, false, nil)
+	up := newUpTrack("TR_bench", bus.Participant{}, "video", webrtc.MimeTypeVP8, 90000, false, nil)
 	up.m = m
 	up.fwdTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fwd", Buckets: prometheus.ExponentialBuckets(10e-6, 2, 15)})
 	up.layers[0].present.Store(true)

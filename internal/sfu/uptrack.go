@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,17 +44,21 @@ type upTrack struct {
 	mime      string
 	codec     codecKind
 	clockRate uint32
-	pub       *session
-	upstream  rtcpWriter
-	video     bool
-	m         *metrics.SFU        // may be nil (unit tests)
-	batch     batcher             // may be nil
-	rtx       *rtxBudget          // may be nil (unit tests)
-	fwdTime   prometheus.Observer // read to last write of a fan-out; may be nil
+	// owner is the publishing participant: a session of this node, or
+	// of another node when the source is a relay ingress.
+	owner    bus.Participant
+	upstream rtcpWriter
+	video    bool
+	// ingress: the source is the relay (relayin.go), not a local
+	// publisher. Its layers are never idle here: the origin decides.
+	ingress bool
+	m       *metrics.SFU        // may be nil (unit tests)
+	batch   batcher             // may be nil
+	rtx     *rtxBudget          // may be nil (unit tests)
+	fwdTime prometheus.Observer // read to last write of a fan-out; may be nil
 
 	layers [maxLayers]*layer
-	naive  [maxLayers]*webrtc.TrackLocalStaticRTP // naive forwarder only
-	downs  atomic.Pointer[[]*downTrack]           // copy-on-write snapshot
+	sinks  atomic.Pointer[[]sink] // copy-on-write snapshot
 	muted  atomic.Bool
 	closed atomic.Bool
 
@@ -63,9 +68,9 @@ type upTrack struct {
 	bytesIn   *atomic.Uint64
 	packetsIn atomic.Uint64
 
-	mu       sync.Mutex // guards info, downsMu
+	mu       sync.Mutex // guards info
 	info     bus.TrackInfo
-	downsMu  sync.Mutex // serializes writers of downs
+	sinksMu  sync.Mutex // serializes writers of sinks
 	simulcst bool
 	ridIdx   map[string]int // rid -> layer index, fixed at creation
 }
@@ -86,14 +91,12 @@ type layer struct {
 	bitrate  atomic.Uint64 // bits per second, updated by the node's ticker
 	lastRate uint64
 	lastPLI  atomic.Int64 // unix nanos
-
-	naiveSubs atomic.Int64 // subscribers of the naive forwarder's local track
 }
 
-func newUpTrack(id string, pub *session, kind, mime string, clockRate uint32, simulcast bool, nodeBytes *atomic.Uint64) *upTrack {
+func newUpTrack(id string, owner bus.Participant, kind, mime string, clockRate uint32, simulcast bool, nodeBytes *atomic.Uint64) *upTrack {
 	t := &upTrack{
 		id: id, kind: kind, mime: mime, codec: codecOf(mime), clockRate: clockRate,
-		pub: pub, simulcst: simulcast, bytesIn: nodeBytes, video: kind == bus.KindVideo,
+		owner: owner, simulcst: simulcast, bytesIn: nodeBytes, video: kind == bus.KindVideo,
 	}
 	size := cachePackets
 	if kind != bus.KindVideo {
@@ -103,8 +106,8 @@ func newUpTrack(id string, pub *session, kind, mime string, clockRate uint32, si
 		// A cache takes memory on its first packet: layers never sent cost nothing.
 		t.layers[i] = &layer{idx: i, cache: rtpbuf.NewCache(size)}
 	}
-	empty := []*downTrack{}
-	t.downs.Store(&empty)
+	empty := []sink{}
+	t.sinks.Store(&empty)
 	return t
 }
 
@@ -117,36 +120,43 @@ func (t *upTrack) trackInfo() bus.TrackInfo {
 	return info
 }
 
-func (t *upTrack) addDown(d *downTrack) {
-	t.downsMu.Lock()
-	defer t.downsMu.Unlock()
-	old := *t.downs.Load()
-	for _, o := range old {
-		if o == d {
-			return
-		}
+// addSink adds a receiver of the track's packets.
+func (t *upTrack) addSink(k sink) {
+	t.sinksMu.Lock()
+	defer t.sinksMu.Unlock()
+	old := *t.sinks.Load()
+	if slices.Contains(old, k) {
+		return
 	}
-	next := make([]*downTrack, len(old), len(old)+1)
+	next := make([]sink, len(old), len(old)+1)
 	copy(next, old)
-	next = append(next, d)
-	t.downs.Store(&next)
+	next = append(next, k)
+	t.sinks.Store(&next)
 }
 
-func (t *upTrack) removeDown(d *downTrack) {
-	t.downsMu.Lock()
-	defer t.downsMu.Unlock()
-	old := *t.downs.Load()
-	next := make([]*downTrack, 0, len(old))
+func (t *upTrack) removeSink(k sink) {
+	t.sinksMu.Lock()
+	defer t.sinksMu.Unlock()
+	old := *t.sinks.Load()
+	next := make([]sink, 0, len(old))
 	for _, o := range old {
-		if o != d {
+		if o != k {
 			next = append(next, o)
 		}
 	}
-	t.downs.Store(&next)
+	t.sinks.Store(&next)
 }
 
-// downTracks returns the current subscribers.
-func (t *upTrack) downTracks() []*downTrack { return *t.downs.Load() }
+// downTracks returns the local subscribers among the sinks.
+func (t *upTrack) downTracks() []*downTrack {
+	var out []*downTrack
+	for _, k := range *t.sinks.Load() {
+		if d, ok := k.(*downTrack); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
 
 // usableLayers reports which layers a subscriber may be given: the
 // present ones that are not idle, or, when every present layer is idle
@@ -240,7 +250,7 @@ func (t *upTrack) updateRates(dt time.Duration) {
 			l.idleFor = 0
 		}
 		l.lastRate = b
-		l.idle.Store(l.present.Load() && l.idleFor >= layerIdleAfter)
+		l.idle.Store(!t.ingress && l.present.Load() && l.idleFor >= layerIdleAfter)
 	}
 }
 
@@ -297,23 +307,23 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 		return
 	}
 	key := t.kind == bus.KindVideo && isKeyframe(t.codec, pkt.Payload)
-	downs := *t.downs.Load()
-	if len(downs) == 0 {
+	sinks := *t.sinks.Load()
+	if len(sinks) == 0 {
 		return
 	}
-	// Each down track encrypts and writes synchronously; the batch turns
-	// the writes of this fan-out into a few sendmmsg calls.
+	// Each sink encrypts and writes synchronously; the batch turns the
+	// writes of this fan-out into a few sendmmsg calls.
 	if t.batch != nil {
 		t.batch.BeginBatch()
 	}
-	for _, d := range downs {
-		d.forward(t, l.idx, pkt, key, start)
+	for _, k := range sinks {
+		k.forward(t, l.idx, raw, pkt, key, start)
 	}
 	if t.batch != nil {
 		t.batch.EndBatch()
 	}
 	if t.rtx != nil {
-		t.rtx.fanned.Add(uint64(len(downs)))
+		t.rtx.fanned.Add(uint64(len(sinks)))
 	}
 	if t.fwdTime != nil {
 		t.fwdTime.Observe(time.Since(start).Seconds())

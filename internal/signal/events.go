@@ -3,6 +3,7 @@ package signal
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
@@ -36,6 +37,9 @@ func (c *conn) deliver(ev bus.Event) {
 	if !forSession(ev, c.sess) {
 		return
 	}
+	if ev.Type == bus.EventActiveSpeakers && ev.Node != "" {
+		ev.Speakers = c.mergeSpeakers(ev.Node, ev.Speakers)
+	}
 	// Data messages may be dropped for a client whose queue is half full:
 	// the room's state events keep the other half, so another
 	// participant's flood never disconnects this one as too slow.
@@ -44,6 +48,33 @@ func (c *conn) deliver(ev bus.Event) {
 		return
 	}
 	c.send(eventMessage(ev))
+}
+
+// mergeSpeakers records node's active speakers and returns those of every
+// node of the room, loudest first; c.mu is held.
+func (c *conn) mergeSpeakers(node string, sp []bus.Speaker) []bus.Speaker {
+	if c.speakers == nil {
+		c.speakers = map[string][]bus.Speaker{}
+	}
+	if len(sp) == 0 {
+		delete(c.speakers, node)
+	} else {
+		c.speakers[node] = sp
+	}
+	out := []bus.Speaker{}
+	for _, s := range c.speakers {
+		out = append(out, s...)
+	}
+	slices.SortStableFunc(out, func(a, b bus.Speaker) int {
+		switch {
+		case a.Level > b.Level:
+			return -1
+		case a.Level < b.Level:
+			return 1
+		}
+		return strings.Compare(a.SessionID, b.SessionID)
+	})
+	return out
 }
 
 // forSession reports whether a room event is meant for sess: data

@@ -61,8 +61,12 @@ type conn struct {
 	sess    *session
 	joined  bool        // joined was sent: events go straight out
 	pending []bus.Event // events that arrived before joined
-	subs    []*nats.Subscription
-	ended   bool // left, or ended by the node: no resume
+	// speakers holds the latest active speakers of each node of the room
+	// (a room spanning nodes gets one event per node; the client gets
+	// their union).
+	speakers map[string][]bus.Speaker
+	subs     []*nats.Subscription
+	ended    bool // left, or ended by the node: no resume
 }
 
 // session is what a connection knows about its session once joined.

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/internal/client"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // startCluster runs an embedded NATS server, one SFU node and n

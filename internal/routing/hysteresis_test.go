@@ -1,0 +1,131 @@
+package routing
+
+import (
+	"strings"
+	"testing"
+)
+
+// triangle: a -> c directly (RTT ac) or through b (30 + 30 ms).
+func triangle(ac float64, acUp bool) Graph {
+	nodes := []Node{{"a", "eu"}, {"b", "us"}, {"c", "ap"}}
+	g := FullMesh(nodes)
+	for i := range g.Links {
+		l := &g.Links[i]
+		l.Measured, l.RTTMs = true, 30
+		if (l.From == "a" && l.To == "c") || (l.From == "c" && l.To == "a") {
+			l.RTTMs, l.Up = ac, acUp
+		}
+	}
+	return g
+}
+
+func mustPlan(t *testing.T, p *Planner, g Graph) *Tables {
+	t.Helper()
+	tab, err := p.Plan(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
+}
+
+func TestHysteresisSwitchesAfterRounds(t *testing.T) {
+	p := NewPlanner(Options{Rounds: 3})
+	tab := mustPlan(t, p, triangle(50, true))
+	if got := tab.NextHop("a", "c"); got != "c" {
+		t.Fatalf("direct 50 ms vs 60 ms through b: next hop %q, want c", got)
+	}
+	v := tab.Version
+	for round := 1; round <= 2; round++ {
+		tab = mustPlan(t, p, triangle(100, true))
+		r, _ := tab.Route("a", "c")
+		if r.NextHop != "c" || tab.Version != v {
+			t.Fatalf("round %d: next hop %q version %d, want c still at version %d", round, r.NextHop, tab.Version, v)
+		}
+		if !strings.Contains(r.Reason, "hysteresis") || r.Best >= r.Cost {
+			t.Fatalf("round %d: reason %q best %v cost %v", round, r.Reason, r.Best, r.Cost)
+		}
+	}
+	tab = mustPlan(t, p, triangle(100, true))
+	r, _ := tab.Route("a", "c")
+	if r.NextHop != "b" || tab.Version != v+1 || len(tab.Changes) == 0 {
+		t.Fatalf("round 3: next hop %q version %d changes %v, want b at version %d", r.NextHop, tab.Version, tab.Changes, v+1)
+	}
+	if !strings.Contains(r.Reason, "switched") {
+		t.Fatalf("reason %q", r.Reason)
+	}
+}
+
+func TestHysteresisNoFlapping(t *testing.T) {
+	p := NewPlanner(Options{Rounds: 3})
+	v := mustPlan(t, p, triangle(50, true)).Version
+	for i := range 20 {
+		ac := 50.0
+		if i%2 == 0 {
+			ac = 100 // better through b every other round only
+		}
+		tab := mustPlan(t, p, triangle(ac, true))
+		if tab.NextHop("a", "c") != "c" || tab.Version != v {
+			t.Fatalf("round %d: route flapped to %q (version %d)", i, tab.NextHop("a", "c"), tab.Version)
+		}
+	}
+	// A gain under the margin never switches.
+	for i := range 10 {
+		tab := mustPlan(t, p, triangle(64, true))
+		if tab.NextHop("a", "c") != "c" {
+			t.Fatalf("round %d: switched for a 5%% gain", i)
+		}
+	}
+}
+
+func TestTopologyChangesApplyAtOnce(t *testing.T) {
+	p := NewPlanner(Options{})
+	tab := mustPlan(t, p, triangle(50, true))
+	v := tab.Version
+	tab = mustPlan(t, p, triangle(50, false))
+	r, _ := tab.Route("a", "c")
+	if r.NextHop != "b" || tab.Version != v+1 || !strings.Contains(r.Reason, "repair") {
+		t.Fatalf("link down: %+v version %d", r, tab.Version)
+	}
+	// b leaves: a must go direct again at once, though the link is worse.
+	g := triangle(200, true)
+	g.Nodes = g.Nodes[:0:0]
+	g.Nodes = append(g.Nodes, Node{"a", "eu"}, Node{"c", "ap"})
+	g = restrict(g)
+	tab = mustPlan(t, p, g)
+	r, _ = tab.Route("a", "c")
+	if r.NextHop != "c" || !strings.Contains(r.Reason, "left") {
+		t.Fatalf("b left: %+v", r)
+	}
+	if _, ok := tab.Route("a", "b"); ok {
+		t.Fatal("route to a node that left")
+	}
+}
+
+func TestRegionCostsAndAllowedLinks(t *testing.T) {
+	nodes := []Node{{"sfu-eu-1", "eu"}, {"sfu-eu-2", "eu"}, {"sfu-us-1", "us"}, {"sfu-ap-1", "ap"}}
+	g := FullMesh(nodes)
+	for i := range g.Links {
+		l := &g.Links[i]
+		if (l.From == "sfu-eu-1" || l.From == "sfu-eu-2") && l.To == "sfu-ap-1" ||
+			l.From == "sfu-ap-1" && (l.To == "sfu-eu-1" || l.To == "sfu-eu-2") {
+			l.Allowed = false
+		}
+	}
+	tab := mustPlan(t, NewPlanner(Options{}), g)
+	for _, c := range []struct{ src, dst, next, alt string }{
+		{"sfu-eu-1", "sfu-ap-1", "sfu-us-1", ""},
+		{"sfu-ap-1", "sfu-eu-2", "sfu-us-1", ""},
+		{"sfu-eu-1", "sfu-us-1", "sfu-us-1", ""},
+		{"sfu-eu-1", "sfu-eu-2", "sfu-eu-2", ""},
+		// Two us paths of equal cost: the alternate of us->eu-2 is eu-1.
+		{"sfu-us-1", "sfu-eu-2", "sfu-eu-2", "sfu-eu-1"},
+	} {
+		r, _ := tab.Route(c.src, c.dst)
+		if r.NextHop != c.next || r.Alternate != c.alt {
+			t.Errorf("%s -> %s: %+v, want next %s alternate %q", c.src, c.dst, r, c.next, c.alt)
+		}
+	}
+	if r, _ := tab.Route("sfu-eu-1", "sfu-ap-1"); r.Cost != 2*101 {
+		t.Errorf("eu -> ap through us costs %v, want 202", r.Cost)
+	}
+}
