@@ -263,8 +263,19 @@ func (c *conn) send(m protocol.Message) {
 	}
 	select {
 	case c.out <- data:
+		return
 	default:
-		c.log.Warn("client too slow, disconnecting")
+	}
+	// The queue is full: a burst (many events at once) drains within
+	// moments for a client that reads; only one that does not read for
+	// SlowClientGrace is cut off.
+	t := time.NewTimer(c.s.opts.SlowClientGrace)
+	defer t.Stop()
+	select {
+	case c.out <- data:
+	case <-c.closing:
+	case <-t.C:
+		c.log.Warn("client too slow, disconnecting", "queue", cap(c.out), "grace", c.s.opts.SlowClientGrace)
 		c.closeWith(websocket.StatusPolicyViolation, "slow client", false)
 	}
 }
