@@ -242,6 +242,9 @@ func logKeys(log *slog.Logger, c config.Config) {
 	if c.DevKeyActive() {
 		log.Warn("the public dev key is accepted: development only, never in production", "key", auth.DevKey)
 	}
+	if c.Signal.DevTokens {
+		log.Warn("GET /dev/token mints tokens for anyone (signal.dev_tokens): development only, never in production")
+	}
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
