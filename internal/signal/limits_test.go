@@ -263,6 +263,8 @@ func TestCandidateLimit(t *testing.T) {
 	c.expectError(protocol.CodeLimit)
 	c.send(protocol.Message{Type: protocol.TypeSetLayer, ID: "s", MID: strings.Repeat("m", MaxIDBytes+1)})
 	c.expectError(protocol.CodeLimit)
+	c.send(protocol.Message{Type: protocol.TypeUnsubscribe, ID: "u", MIDs: make([]string, MaxListEntries+1)})
+	c.expectError(protocol.CodeLimit)
 }
 
 func manyLines(n int, dir string) string {
