@@ -129,6 +129,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mux := http.NewServeMux()
 	mux.Handle("/", httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected}))
 	mux.Handle("/metrics", node.MetricsHandler())
+	mux.Handle("/metrics/signal", metricsHandler()) // the signaling server's counters (refused requests, dropped events)
 	if f.pprof {
 		mountPprof(mux)
 	}
