@@ -73,7 +73,8 @@ func (c *Controller) handleAllocate(w http.ResponseWriter, r *http.Request) {
 	if tok != "" || c.opts.Config.AllocateRequiresToken {
 		claims, err := c.opts.Verifier.Verify(tok)
 		if err != nil {
-			writeError(w, ErrUnauthorized, err.Error())
+			c.log.Debug("token refused", "err", err)
+			writeError(w, ErrUnauthorized, auth.Message(err))
 			return
 		}
 		if !claims.Allows(req.Namespace, req.Room) {
@@ -99,7 +100,8 @@ func (c *Controller) admin(operator bool, h func(http.ResponseWriter, *http.Requ
 	return func(w http.ResponseWriter, r *http.Request) {
 		claims, err := c.opts.Verifier.Verify(bearer(r))
 		if err != nil {
-			writeError(w, ErrUnauthorized, err.Error())
+			c.log.Debug("token refused", "err", err)
+			writeError(w, ErrUnauthorized, auth.Message(err))
 			return
 		}
 		if !claims.Grant.Admin {

@@ -123,3 +123,15 @@ func TestDeleteMarkersPurged(t *testing.T) {
 		t.Fatalf("%d entries after the purge", st.Values())
 	}
 }
+
+// A refused token gets a plain message, not the token library's words.
+func TestTokenErrorsArePlain(t *testing.T) {
+	url := startNATS(t)
+	c := startController(t, url, testConfig(), 1)
+	for tok, want := range map[string]string{"not.a.jwt": "invalid token", "": "no token"} {
+		var e errorJSON
+		if code := call(t, "GET", c.url+"/v1/admin/rooms", tok, &e); code != 401 || e.Error.Message != want {
+			t.Errorf("token %q: %d %q, want 401 %q", tok, code, e.Error.Message, want)
+		}
+	}
+}
