@@ -75,13 +75,18 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	logKeys(log, c)
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	ctl, err := controller.New(setupCtx, controller.Options{
-		Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
+		Config: c.Controller, Relay: c.Relay, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
 	})
 	cancel()
 	if err != nil {
 		return err
 	}
 	defer ctl.Close()
+	egressAPI, err := newEgressAPI(ctx, c, b, log)
+	if err != nil {
+		return err
+	}
+	defer egressAPI.Close()
 	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID())
-	return serveHTTP(ctx, c.Controller.HTTPAddr, ctl.Handler(), c.HTTP, log)
+	return serveHTTP(ctx, c.Controller.HTTPAddr, withEgressAPI(ctl.Handler(), egressAPI), c.HTTP, log)
 }

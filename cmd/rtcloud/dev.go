@@ -126,8 +126,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 `, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, key, shown, token)
 	// /metrics serves the SFU node's registry (it includes the process
 	// collectors); /debug/pprof only with --pprof.
+	egressAPI, stopEgress, err := devEgress(ctx, c, "ws"+base[len("http"):]+"/ws", log)
+	if err != nil {
+		return err
+	}
+	defer stopEgress()
 	mux := http.NewServeMux()
-	mux.Handle("/", httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected}))
+	mux.Handle("/", withEgressAPI(httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected}), egressAPI))
 	mux.Handle("/metrics", node.MetricsHandler())
 	mux.Handle("/metrics/signal", metricsHandler()) // the signaling server's counters (refused requests, dropped events)
 	if f.pprof {

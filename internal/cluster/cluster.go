@@ -56,6 +56,9 @@ type Options struct {
 	// which a cluster without Keys (a development cluster) always accepts.
 	Keys    map[string]string
 	DevKeys bool
+	// DevTokens makes the signaling servers serve GET /dev/token, so the
+	// conference page works against the cluster (rtcloud dev --nodes).
+	DevTokens bool
 	// NATSURL, when set, is used instead of an embedded server.
 	NATSURL  string
 	LogLevel string
@@ -225,7 +228,11 @@ func Start(o Options) (*Cluster, error) {
 	}
 	cl.cleanup = append(cl.cleanup, func() { _ = os.RemoveAll(dir) })
 	cfgPath := filepath.Join(dir, "controller.yaml")
-	if err := os.WriteFile(cfgPath, []byte(DemoCIDRs(o.Regions)+keysYAML(o.Keys)), 0o600); err != nil {
+	cfg := DemoCIDRs(o.Regions) + keysYAML(o.Keys)
+	if o.DevTokens {
+		cfg += "signal:\n  dev_tokens: true\n"
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		cl.Stop()
 		return nil, err
 	}
@@ -292,7 +299,11 @@ func printBanner(o Options, natsURL string, children []*Child) {
 	for _, c := range children {
 		switch {
 		case strings.HasPrefix(c.Name, "signal"):
-			fmt.Fprintf(w, "  %-14s %s/   (WebSocket ws%s/ws)\n", c.Name+":", c.URL, strings.TrimPrefix(c.URL, "http"))
+			page := ""
+			if o.DevTokens {
+				page = "conference page, "
+			}
+			fmt.Fprintf(w, "  %-14s %s/   (%sWebSocket ws%s/ws)\n", c.Name+":", c.URL, page, strings.TrimPrefix(c.URL, "http"))
 		case strings.HasPrefix(c.Name, "controller"):
 			fmt.Fprintf(w, "  %-14s %s/v1/allocate?room=demo&ip=10.2.0.1\n", c.Name+":", c.URL)
 		default:
