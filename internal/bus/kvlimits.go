@@ -20,11 +20,14 @@ const MaxKVValueBytes = MaxMessageBytes
 // stale ones within seconds); the maximum age only catches what escapes
 // that, and is far longer than any session.
 var bucketLimits = map[string]KVLimits{
-	BucketRooms:    {MaxAge: 30 * 24 * time.Hour, MaxBytes: 64 << 20},
+	BucketRooms:    {MaxAge: 30 * 24 * time.Hour, MaxBytes: 32 << 20},
 	BucketSessions: {MaxAge: 30 * 24 * time.Hour, MaxBytes: 256 << 20},
 	BucketNodes:    {MaxBytes: 16 << 20},
 	BucketControl:  {MaxBytes: 16 << 20},
 	BucketLeader:   {MaxBytes: 1 << 20},
+	BucketRoutes:   {MaxBytes: 16 << 20},
+	// Egress records of finished jobs are kept for a month.
+	BucketEgress: {MaxAge: 30 * 24 * time.Hour, MaxBytes: 64 << 20},
 }
 
 // LimitsOf returns the limits of bucket; ttl, when not zero, is its age
