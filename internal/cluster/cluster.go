@@ -160,7 +160,7 @@ func (o Options) Plan(natsURL, configPath string) []*Child {
 	}
 	for i := range o.Controllers {
 		addr := o.Host + ":" + strconv.Itoa(o.ControllerPort+i)
-		args := append([]string{"controller", "--http", addr, "--id", fmt.Sprintf("controller-%d", i+1)}, common...)
+		args := append([]string{"controller", "--http", addr, "--id", fmt.Sprintf("controller-%d", i+1), "--dashboard-dev-sign-in"}, common...)
 		args = append(args, withKeys...)
 		out = append(out, &Child{Name: fmt.Sprintf("controller-%d", i+1), Args: args, URL: "http://" + addr})
 	}
@@ -305,7 +305,7 @@ func printBanner(o Options, natsURL string, children []*Child) {
 			}
 			fmt.Fprintf(w, "  %-14s %s/   (%sWebSocket ws%s/ws)\n", c.Name+":", c.URL, page, strings.TrimPrefix(c.URL, "http"))
 		case strings.HasPrefix(c.Name, "controller"):
-			fmt.Fprintf(w, "  %-14s %s/v1/allocate?room=demo&ip=10.2.0.1\n", c.Name+":", c.URL)
+			fmt.Fprintf(w, "  %-14s %s/v1/allocate?room=demo&ip=10.2.0.1   (dashboard %s/dashboard/)\n", c.Name+":", c.URL, c.URL)
 		default:
 			fmt.Fprintf(w, "  %-14s %s   (metrics %s/metrics)\n", c.Name+":", strings.Join(c.Args[:7], " "), c.URL)
 		}

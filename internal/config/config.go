@@ -36,6 +36,11 @@ type Config struct {
 	Controller Controller `yaml:"controller"`
 	// HTTP holds the timeouts of every HTTP server (http.go).
 	HTTP HTTP `yaml:"http"`
+	// Ingress and SIP configure the gateways (`rtcloud ingress`, `rtcloud sip`).
+	Ingress Ingress `yaml:"ingress"`
+	SIP     SIP     `yaml:"sip"`
+	// Webhooks configures the controller's HTTP callbacks.
+	Webhooks Webhooks `yaml:"webhooks"`
 	// Relay configures node-to-node relaying and routing.
 	Relay Relay `yaml:"relay"`
 	// Egress configures `rtcloud egress` (see egress.go).
@@ -148,6 +153,9 @@ func Default() Config {
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Ingress:    DefaultIngress(),
+		SIP:        DefaultSIP(),
+		Webhooks:   DefaultWebhooks(),
 		Relay:      DefaultRelay(),
 		Egress:     DefaultEgress(),
 	}
@@ -236,6 +244,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		}
 		c.DevKeys = b
 	}
+	c.Webhooks.applyEnv(lookup)
 	return nil
 }
 
@@ -305,6 +314,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Controller.validate()...)
 	errs = append(errs, c.HTTP.validate()...)
+	errs = append(errs, c.validateIngress()...)
+	errs = append(errs, c.validateSIP()...)
+	errs = append(errs, c.Webhooks.validate(c.APIKeys())...)
 	errs = append(errs, c.Relay.validate()...)
 	if err := c.Egress.Validate(); err != nil {
 		errs = append(errs, err)

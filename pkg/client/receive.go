@@ -48,6 +48,18 @@ type RemoteTrack struct {
 	endOnce sync.Once
 	ended   chan struct{}        // closed when the subscription ends
 	sink    atomic.Pointer[Sink] // see SetSink
+	onRTP   atomic.Pointer[func([]byte)]
+}
+
+// OnRTP sets fn to be called with every received RTP packet of the track
+// (header and payload, decrypted), on the track's read goroutine; the
+// slice is reused after fn returns. nil removes it.
+func (t *RemoteTrack) OnRTP(fn func(pkt []byte)) {
+	if fn == nil {
+		t.onRTP.Store(nil)
+		return
+	}
+	t.onRTP.Store(&fn)
 }
 
 func newRemoteTrack(mid, trackID, kind string) *RemoteTrack {
@@ -253,6 +265,9 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		t.handle(buf[:n], time.Now().UnixNano(), isKey)
 		if sk := t.sink.Load(); sk != nil {
 			(*sk)(buf[:n])
+		}
+		if fn := t.onRTP.Load(); fn != nil {
+			(*fn)(buf[:n])
 		}
 	}
 }
