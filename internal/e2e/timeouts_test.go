@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/testenv"
@@ -48,6 +49,12 @@ func TestHTTPTimeouts(t *testing.T) {
 		if err := closedWithoutBody(addr); err != nil {
 			t.Errorf("%s: request without its body: %v", name, err)
 		}
+	}
+
+	// The dashboard's event stream lives on past the write timeout: the
+	// second history event comes 5 s after the first.
+	if err := streamOutlives(t, fmt.Sprintf("http://127.0.0.1:%d/dashboard/api/stream", ctlPort)); err != nil {
+		t.Errorf("dashboard event stream: %v", err)
 	}
 
 	// A joined WebSocket lives on past the read and idle timeouts.
@@ -130,4 +137,35 @@ func expectEOF(r io.Reader) error {
 		return errors.New("the server kept the connection open")
 	}
 	return nil
+}
+
+// streamOutlives reads a server-sent event stream with an operator token
+// until it has two "history" events.
+func streamOutlives(t *testing.T, url string) error {
+	ctx := testenv.Context(t, 20*time.Second)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret,
+		Identity: "ops", Grant: auth.Grant{Namespace: auth.DefaultNamespace, Room: "*", Admin: true}}))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	histories := 0
+	for sc.Scan() {
+		if sc.Text() == "event: history" {
+			if histories++; histories == 2 {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("the stream ended after %d history events: %v", histories, sc.Err())
 }
