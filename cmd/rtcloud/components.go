@@ -250,7 +250,15 @@ func startSignal(ctx context.Context, c config.Config, b *bus.Client, log *slog.
 		Keys:     c.APIKeys(),
 		Logger:   log,
 		Metrics:  prometheus.DefaultRegisterer,
+		Limits:   signalLimits(c.Signal.Limits),
 	})
+}
+
+// signalLimits maps the configured limits onto the signaling server's
+// (zero values take its defaults).
+func signalLimits(l config.SignalLimits) signal.Limits {
+	return signal.Limits{DataRate: l.DataRate, DataBurst: l.DataBurst, DataBytesRate: l.DataBytesRate,
+		MediaSections: l.MediaSections, PublishedTracks: l.PublishedTracks, Candidates: l.Candidates}
 }
 
 // logKeys logs the ids of the API keys tokens are checked against (never

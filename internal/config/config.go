@@ -69,6 +69,8 @@ type Signal struct {
 	// addresses) in front of the server: for requests from them the
 	// client's address, used for placement, is read from X-Forwarded-For.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Limits bound what one client may send (signallimits.go).
+	Limits SignalLimits `yaml:"limits"`
 }
 
 // SFU configures a media node.
@@ -314,6 +316,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Controller.validate()...)
 	errs = append(errs, c.HTTP.validate()...)
+	errs = append(errs, c.Signal.Limits.validate()...)
 	errs = append(errs, c.validateIngress()...)
 	errs = append(errs, c.validateSIP()...)
 	errs = append(errs, c.Webhooks.validate(c.APIKeys())...)
