@@ -251,6 +251,8 @@ func startSignal(ctx context.Context, c config.Config, b *bus.Client, log *slog.
 		Logger:   log,
 		Metrics:  prometheus.DefaultRegisterer,
 		Limits:   signalLimits(c.Signal.Limits),
+		// The fallback placement when no controller answers.
+		Placement: c.Controller, RoomsSpanNodes: c.Relay.Secret != "",
 	})
 }
 

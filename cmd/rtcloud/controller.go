@@ -78,6 +78,7 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	ctl, err := controller.New(setupCtx, controller.Options{
 		Config: c.Controller, Relay: c.Relay, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
+		RoomsSpanNodes: c.Relay.Secret != "",
 	})
 	cancel()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/placement"
 )
 
 // NodeStatus is a node as the admin API lists it.
@@ -24,7 +25,7 @@ func (c *Controller) handleNodes(w http.ResponseWriter, _ *http.Request, _ *auth
 	nodes := c.liveNodes()
 	out := make([]NodeStatus, 0, len(nodes))
 	for _, n := range nodes {
-		out = append(out, NodeStatus{NodeInfo: n, LoadScore: loadScore(n), Full: full(n)})
+		out = append(out, NodeStatus{NodeInfo: n, LoadScore: placement.LoadScore(n), Full: placement.Full(n)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"nodes": out})
 }
@@ -72,6 +73,7 @@ type RoomStatus struct {
 	Namespace    string              `json:"namespace"`
 	Room         string              `json:"room"`
 	NodeID       string              `json:"node_id"`
+	Nodes        []string            `json:"nodes,omitempty"` // every node the room was placed on
 	CreatedAt    time.Time           `json:"created_at"`
 	Participants []ParticipantStatus `json:"participants"`
 	// Unreachable lists nodes that did not answer for the room.
@@ -147,7 +149,7 @@ func allowsNamespace(claims *auth.Claims, ns string) bool {
 // roomStatus asks every live node for the room's participants connected
 // to it: with the nearest policy a room spans nodes.
 func (c *Controller) roomStatus(ctx context.Context, rec bus.RoomRecord) RoomStatus {
-	st := RoomStatus{Namespace: rec.Namespace, Room: rec.Room, NodeID: rec.NodeID, CreatedAt: rec.CreatedAt, Participants: []ParticipantStatus{}}
+	st := RoomStatus{Namespace: rec.Namespace, Room: rec.Room, NodeID: rec.NodeID, Nodes: rec.Nodes, CreatedAt: rec.CreatedAt, Participants: []ParticipantStatus{}}
 	nodes := c.liveNodes()
 	replies := make([]bus.RoomState, len(nodes))
 	errs := make([]error, len(nodes))

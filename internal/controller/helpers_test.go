@@ -31,6 +31,7 @@ func connect(t *testing.T, url string, replicas int) *bus.Client {
 // testConfig is a controller config with a CIDR table of three regions.
 func testConfig() config.Controller {
 	c := config.DefaultController()
+	c.Policy = config.PolicySameNode
 	c.GeoIP.CIDRs = []config.GeoCIDR{
 		{CIDR: "10.1.0.0/16", Region: "eu"},
 		{CIDR: "10.2.0.0/16", Region: "us"},
@@ -78,6 +79,7 @@ type fakeNode struct {
 	parts  []bus.ParticipantInfo
 	closed []bus.Close
 	drain  []bool
+	fwd    []bus.Forward
 
 	b    *bus.Client
 	sub  *nats.Subscription
@@ -160,6 +162,13 @@ func (n *fakeNode) serve(m *nats.Msg) {
 				}
 			}
 			n.parts = kept
+			return bus.Reply{}, nil
+		})
+	case strings.HasSuffix(m.Subject, "."+bus.CmdForward):
+		bus.ServeMsg(m, func(_ context.Context, req bus.Forward) (any, error) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.fwd = append(n.fwd, req)
 			return bus.Reply{}, nil
 		})
 	case strings.HasSuffix(m.Subject, "."+bus.CmdDrain):

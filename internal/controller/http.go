@@ -34,6 +34,7 @@ func (c *Controller) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/admin/rooms", c.admin(false, c.handleRooms))
 	mux.HandleFunc("GET /v1/admin/rooms/{namespace}/{room}", c.admin(false, c.handleRoom))
 	mux.HandleFunc("DELETE /v1/admin/rooms/{namespace}/{room}/participants/{identity}", c.admin(false, c.handleKick))
+	mux.HandleFunc("GET /v1/admin/streams", c.admin(false, c.handleStreams))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

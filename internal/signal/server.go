@@ -20,6 +20,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/directory"
+	"github.com/rtcloud/rtcloud/internal/placement"
 )
 
 // Defaults of the tunable limits.
@@ -58,6 +59,11 @@ type Options struct {
 	// Metrics, when set, registers the server's counters of refused
 	// requests and dropped events.
 	Metrics prometheus.Registerer
+	// Placement is the controllers' placement configuration; the server
+	// places with the same policies (internal/placement) when no
+	// controller answers. RoomsSpanNodes: the nodes run the relay.
+	Placement      config.Controller
+	RoomsSpanNodes bool
 }
 
 // Server is one signaling server.
@@ -112,10 +118,13 @@ func NewServer(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:   o,
-		log:    log,
-		dir:    dir,
-		place:  controllerPlacer{bus: o.Bus, fallback: directory.SameNode{Dir: dir}},
+		opts: o,
+		log:  log,
+		dir:  dir,
+		place: controllerPlacer{bus: o.Bus, fallback: directory.SameNode{
+			Dir: dir, Policies: placement.Build(o.Placement, o.RoomsSpanNodes),
+			PolicyName: func(ns string) string { return placement.PolicyName(o.Placement, ns) },
+		}},
 		client: client,
 		conns:  map[*conn]struct{}{},
 		met:    newMetrics(o.Metrics),
