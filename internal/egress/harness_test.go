@@ -127,10 +127,8 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// worker starts a worker; stop it by cancelling the returned function
-// (it finalizes its egresses) or let the test end.
-func (e *env) worker(mod func(*config.Egress)) (*Worker, context.CancelFunc) {
-	e.t.Helper()
+// testConfig is the egress config of test workers: a small composite.
+func (e *env) testConfig(mod func(*config.Egress)) config.Egress {
 	c := config.DefaultEgress()
 	c.OutputDir = e.out
 	c.SignalURL = e.st.Signals[0].WS
@@ -138,9 +136,23 @@ func (e *env) worker(mod func(*config.Egress)) (*Worker, context.CancelFunc) {
 	if mod != nil {
 		mod(&c)
 	}
+	return c
+}
+
+// worker starts a worker; stop it by calling the returned function (it
+// finalizes its egresses) or let the test end.
+func (e *env) worker(mod func(*config.Egress)) (*Worker, context.CancelFunc) {
+	e.t.Helper()
+	c := e.testConfig(mod)
+	return e.workerWith(c, client.MediaOptions{IPFilter: client.LoopbackOnly})
+}
+
+// workerWith starts a worker with config c and media options m.
+func (e *env) workerWith(c config.Egress, m client.MediaOptions) (*Worker, context.CancelFunc) {
+	e.t.Helper()
 	b := testenv.ConnectWith(e.t, bus.Options{URLs: e.st.NATS.ClientURL(), Name: "egress-worker"})
 	w, err := NewWorker(testenv.Context(e.t, 10*time.Second), WorkerOptions{Config: c, Key: auth.DevKey, Secret: auth.DevSecret,
-		Bus: b, Logger: testenv.Logger(), Media: client.MediaOptions{IPFilter: client.LoopbackOnly}})
+		Bus: b, Logger: testenv.Logger(), Media: m})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,12 +1,17 @@
 package egress
 
 import (
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 func TestTrackEgressVP8ToWebMAndOpusToOgg(t *testing.T) {
@@ -55,4 +60,64 @@ func TestTrackEgressEndsWhenTheTrackIsUnpublished(t *testing.T) {
 		t.Fatalf("ended: %+v", end)
 	}
 	decodes(t, filepath.Join(e.out, auth.DefaultNamespace, "dora.opus"))
+}
+
+// Packets lost for good (the same sequence numbers dropped at every
+// retransmission too): the recording skips to the next keyframe after
+// each gap and decodes without an error.
+func TestTrackEgressSurvivesUnrepairedLoss(t *testing.T) {
+	e := newEnv(t)
+	var dropped atomic.Uint64
+	e.workerWith(e.testConfig(nil), client.MediaOptions{IPFilter: client.LoopbackOnly,
+		ReceiveLoss: func(_ uint32, seq uint16) bool {
+			if seq%40 == 7 {
+				dropped.Add(1)
+				return true
+			}
+			return false
+		}})
+	p := e.publish("lossy", "erin", true, true)
+	v := e.start(bus.EgressRequest{Room: "lossy", Type: bus.EgressTypeTrack, TrackID: p.trackID(bus.KindVideo),
+		Outputs: []bus.EgressOutput{{File: "erin.webm"}}})
+	a := e.start(bus.EgressRequest{Room: "lossy", Type: bus.EgressTypeTrack, TrackID: p.trackID(bus.KindAudio),
+		Outputs: []bus.EgressOutput{{File: "erin.ogg"}}})
+	e.waitDuration(v.EgressID, 3*time.Second)
+	e.waitDuration(a.EgressID, 3*time.Second)
+	e.stop(v.EgressID)
+	e.stop(a.EgressID)
+	if dropped.Load() < 5 {
+		t.Fatalf("only %d packets dropped", dropped.Load())
+	}
+	// Every gap in the video is followed by a keyframe: no frame refers
+	// to one that is missing.
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=pts_time,flags",
+		"-of", "csv=p=0", filepath.Join(e.out, auth.DefaultNamespace, "erin.webm")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, gaps := -1.0, 0
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pts, flags, _ := strings.Cut(l, ",")
+		v, err := strconv.ParseFloat(pts, 64)
+		if err != nil {
+			t.Fatalf("packet line %q", l)
+		}
+		if prev >= 0 && v-prev > 0.05 { // more than 1.5 frames at 30 fps
+			gaps++
+			if !strings.Contains(flags, "K") {
+				t.Fatalf("frame at %.3fs follows a gap from %.3fs and is no keyframe", v, prev)
+			}
+		}
+		prev = v
+	}
+	if gaps == 0 {
+		t.Fatal("no gap in the recording: the loss did not happen")
+	}
+	for _, f := range []string{"erin.webm", "erin.ogg"} {
+		path := filepath.Join(e.out, auth.DefaultNamespace, f)
+		if _, d := probe(t, path); d < 2 {
+			t.Fatalf("%s: %.2fs", f, d)
+		}
+		decodes(t, path)
+	}
 }
