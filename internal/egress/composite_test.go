@@ -121,6 +121,7 @@ func TestCompositeFollowsMutesLeavesAndJoins(t *testing.T) {
 	w, _ := e.worker(nil)
 	alice := e.publish("live", "alice", true, false)
 	bob := e.publish("live", "bob", true, false)
+	e.publishH264("live", "hugo")
 	info := e.start(bus.EgressRequest{Room: "live", Type: bus.EgressTypeRoom, Outputs: []bus.EgressOutput{{File: "live.mp4"}}})
 	e.waitStatus(info.EgressID, bus.EgressActive, 10*time.Second)
 	w.mu.Lock()
@@ -157,8 +158,8 @@ func TestCompositeFollowsMutesLeavesAndJoins(t *testing.T) {
 			return nil
 		})
 	}
-	want("alice:video bob:video")
-	left := image.Rect(0, 0, cv.w/2, cv.h)
+	want("alice:video bob:video hugo:video")
+	left := image.Rect(0, 0, cv.w/2, cv.h/2)
 	p.compose(cv)
 	if n := textPixels(cv, left); n > 200 {
 		t.Fatalf("alice's tile shows %d name-card pixels while her video plays", n)
@@ -168,16 +169,16 @@ func TestCompositeFollowsMutesLeavesAndJoins(t *testing.T) {
 	if err := alice.c.Mute(ctx, alice.tracks[0], true); err != nil {
 		t.Fatal(err)
 	}
-	want("alice:card bob:video")
+	want("alice:card bob:video hugo:video")
 	p.compose(cv)
 	if n := textPixels(cv, left); n < 50 {
 		t.Fatalf("muted alice shows no name card (%d text pixels)", n)
 	}
 
 	bob.close()
-	want("alice:card")
+	want("alice:card hugo:video")
 	e.publish("live", "carol", false, true)
-	want("alice:card carol:card")
+	want("alice:card hugo:video carol:card")
 	end := e.stop(info.EgressID)
 	if end.Status != bus.EgressComplete {
 		t.Fatalf("ended %s %s", end.Status, end.Reason)

@@ -20,14 +20,15 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // fixtures are decodable media files made once per test binary by ffmpeg:
@@ -37,6 +38,7 @@ var fixtures struct {
 	once      sync.Once
 	dir       string
 	vp8, opus string
+	h264      string
 	err       error
 }
 
@@ -68,11 +70,14 @@ func mediaFixtures(t testing.TB) (vp8, opus string) {
 		fixtures.dir = dir
 		fixtures.vp8 = filepath.Join(dir, "pattern.ivf")
 		fixtures.opus = filepath.Join(dir, "tone.ogg")
+		fixtures.h264 = filepath.Join(dir, "pattern.h264")
 		runs := [][]string{
 			{"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "4", "-c:v", "libvpx", "-deadline", "realtime",
 				"-cpu-used", "8", "-b:v", "600k", "-g", "15", "-keyint_min", "15", "-auto-alt-ref", "0", "-lag-in-frames", "0", "-f", "ivf", fixtures.vp8},
 			{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "4", "-ac", "2", "-c:a", "libopus",
 				"-b:a", "64k", "-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", fixtures.opus},
+			{"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "4", "-c:v", "libx264", "-profile:v", "baseline",
+				"-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "h264", fixtures.h264},
 		}
 		for _, args := range runs {
 			out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-y"}, args...)...).CombinedOutput()
@@ -307,6 +312,30 @@ func (e *env) publish(room, identity string, video, audio bool) *publisher {
 	return p
 }
 
+// publishH264 publishes the H.264 fixture (constrained baseline), looped.
+func (e *env) publishH264(room, identity string) *publisher {
+	e.t.Helper()
+	mediaFixtures(e.t)
+	ctx := testenv.Context(e.t, 20*time.Second)
+	c, err := client.Connect(ctx, e.st.Signals[0].WS, testenv.Mint(e.t, auth.DefaultNamespace, room, identity),
+		client.Options{Name: identity, Media: client.MediaOptions{IPFilter: client.LoopbackOnly}, Logger: testenv.Logger()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p := &publisher{c: c, stop: make(chan struct{})}
+	vt, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", identity)
+	if p.tracks, err = c.Publish(ctx, client.TrackSpec{Local: []webrtc.TrackLocal{vt}, Name: "cam"}); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.WaitPublished(ctx, p.tracks...); err != nil {
+		e.t.Fatal(err)
+	}
+	p.loop(func() error { return playH264(fixtures.h264, vt, p.stop) })
+	e.t.Cleanup(p.close)
+	return p
+}
+
 func (p *publisher) trackID(kind string) string {
 	for _, t := range p.tracks {
 		if t.Kind() == kind {
@@ -367,6 +396,43 @@ func playIVF(file string, t *webrtc.TrackLocalStaticSample, stop chan struct{}) 
 		if err := t.WriteSample(media.Sample{Data: frame, Duration: d}); err != nil {
 			return err
 		}
+	}
+}
+
+// playH264 sends an Annex B file one access unit (parameter sets and
+// one slice) per frame at 30 fps.
+func playH264(file string, t *webrtc.TrackLocalStaticSample, stop chan struct{}) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		return err
+	}
+	d := time.Second / 30
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	var au []byte
+	for {
+		nal, err := r.NextNAL()
+		if err != nil {
+			return nil
+		}
+		au = append(append(au, 0, 0, 0, 1), nal.Data...)
+		if nal.UnitType != h264reader.NalUnitTypeCodedSliceNonIdr && nal.UnitType != h264reader.NalUnitTypeCodedSliceIdr {
+			continue
+		}
+		select {
+		case <-stop:
+			return errStopped
+		case <-tick.C:
+		}
+		if err := t.WriteSample(media.Sample{Data: au, Duration: d}); err != nil {
+			return err
+		}
+		au = nil
 	}
 }
 

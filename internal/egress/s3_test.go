@@ -73,4 +73,3 @@ func TestOutputsAreUploadedToS3(t *testing.T) {
 	}
 	decodes(t, local)
 }
-

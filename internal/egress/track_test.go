@@ -121,3 +121,30 @@ func TestTrackEgressSurvivesUnrepairedLoss(t *testing.T) {
 		decodes(t, path)
 	}
 }
+
+func TestTrackEgressH264ToMP4AndMPEGTS(t *testing.T) {
+	e := newEnv(t)
+	e.worker(nil)
+	p := e.publishH264("h264", "hugo")
+	var ids []string
+	for _, f := range []string{"hugo.mp4", "hugo.ts"} {
+		info := e.start(bus.EgressRequest{Room: "h264", Type: bus.EgressTypeTrack, TrackID: p.trackID(bus.KindVideo),
+			Outputs: []bus.EgressOutput{{File: f}}})
+		ids = append(ids, info.EgressID)
+	}
+	for _, id := range ids {
+		e.waitDuration(id, 2*time.Second)
+	}
+	for _, id := range ids {
+		if end := e.stop(id); end.Status != bus.EgressComplete {
+			t.Fatalf("ended %s %s", end.Status, end.Reason)
+		}
+	}
+	for _, f := range []string{"hugo.mp4", "hugo.ts"} {
+		path := filepath.Join(e.out, auth.DefaultNamespace, f)
+		if c, d := probe(t, path); len(c) != 1 || c[0] != "h264" || d < 1.5 {
+			t.Fatalf("%s: %v %.2fs", f, c, d)
+		}
+		decodes(t, path)
+	}
+}
