@@ -247,8 +247,17 @@ func (w *Worker) handleStart(ctx context.Context, req bus.EgressRequest) (any, e
 		return nil, toBusError(err)
 	}
 	w.mu.Lock()
-	w.jobs[req.EgressID] = j
+	closing := w.closing
+	if !closing {
+		w.jobs[req.EgressID] = j
+	}
 	w.mu.Unlock()
+	if closing { // shutdown began while the job was being prepared
+		j.src.close()
+		j.stop()
+		w.release(req.EgressID, cost)
+		return nil, bus.Errorf(bus.CodeUnavailable, "worker %s is shutting down", w.id)
+	}
 	info := j.set(bus.EventEgressStarted, func(*bus.EgressInfo) {})
 	w.goHandle(func() {
 		j.run()
