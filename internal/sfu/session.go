@@ -354,6 +354,9 @@ func (s *session) info() bus.ParticipantInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pi := bus.ParticipantInfo{Participant: s.p, JoinedAt: s.joinedAt, Tracks: []bus.TrackInfo{}}
+	if s.pc != nil {
+		pi.Connection = s.pc.ConnectionState().String()
+	}
 	for _, up := range s.ups {
 		pi.Tracks = append(pi.Tracks, up.trackInfo())
 	}
