@@ -43,7 +43,8 @@ type Config struct {
 	// whose hop count exceeds it is dropped.
 	MaxHops uint8
 	// CacheSize is the number of packets kept per link for retransmission
-	// (default 512; rounded up to a power of two).
+	// (default 2048, rounded up to a power of two: 0.5 s at 4,000 packets/s; a
+	// slot is allocated on first use, about 1.7 KB).
 	CacheSize int
 	// FEC sets the forward error correction policy; the zero value is
 	// FECAuto.

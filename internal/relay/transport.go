@@ -48,7 +48,7 @@ const (
 	DefaultProbeInterval = 500 * time.Millisecond
 	DefaultDownAfter     = time.Second
 	DefaultMaxHops       = 8
-	DefaultCacheSize     = 512
+	DefaultCacheSize     = 2048
 )
 
 func (c *Config) setDefaults() error {

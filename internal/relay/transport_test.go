@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -397,4 +398,49 @@ func TestListenRefusesBadConfig(t *testing.T) {
 			t.Errorf("Listen(%+v) = %v", c, err)
 		}
 	}
+}
+
+// A wildcard listen address (dual-stack socket) reaches IPv4 peers.
+func TestWildcardListen(t *testing.T) {
+	sb := newSink()
+	a := listen(t, "a", newSink(), func(c *Config) { c.ListenAddr = ":0" })
+	b := listen(t, "b", sb, func(c *Config) { c.ListenAddr = ":0" })
+	a.SetPeer("b", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), b.Addr().Port()))
+	b.SetPeer("a", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), a.Addr().Port()))
+	waitUp(t, a, b)
+	if err := a.Send("b", media(1, "b")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery", 2*time.Second, func() bool { return sb.distinct() == 1 })
+}
+
+// Several goroutines sending on one link while it retransmits: every
+// packet arrives once the losses are repaired.
+func TestConcurrentSenders(t *testing.T) {
+	sb := newSink()
+	a := listen(t, "a", newSink(), nil)
+	b := listen(t, "b", sb, nil)
+	impaired(t, a, b, netsim.Options{Loss: 0.05, Seed: 9})
+	waitUp(t, a, b)
+	const senders, each = 4, 400
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			tk := time.NewTicker(time.Millisecond)
+			defer tk.Stop()
+			p := media(0, "b")
+			for i := range each {
+				binary.BigEndian.PutUint32(p.Payload, uint32(g*each+i))
+				if err := a.Send("b", p); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%2 == 1 {
+					<-tk.C
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "every packet", 10*time.Second, func() bool { return sb.distinct() == senders*each })
 }

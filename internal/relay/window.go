@@ -26,7 +26,7 @@ type dataWindow struct {
 	probesGot  int
 }
 
-const winSize = 1024
+const winSize = 2048
 
 type winSlot struct {
 	seq         int64
@@ -74,7 +74,10 @@ func (w *dataWindow) arrive(s int64, original bool, now int64) (arrival, int) {
 		return arriveNew, 0
 	}
 	if s > w.highest {
-		lost := w.advance(s-1, now)
+		lost := 0
+		for x := max(w.highest+1, s-winSize+1); x < s; x++ {
+			lost += w.mark(x, false, now)
+		}
 		w.highest = s
 		lost += w.mark(s, true, now)
 		w.count(original)

@@ -8,7 +8,7 @@ import { capture, ErrorCode, RtcError } from './errors.js';
 import { createLocalScreenTracks, onDeviceChange, refreshElements } from './media.js';
 import { QualityMonitor } from './quality.js';
 import { decodePayload, encodePayload } from './payload.js';
-import { Recovery } from './recovery.js';
+import { Recovery, MOVE_REASONS, MOVE_GRACE_MS } from './recovery.js';
 
 /** Normalizes "http://host", "ws://host" or "ws://host/ws" to a WebSocket URL. */
 export function wsURL(url) {
@@ -183,7 +183,7 @@ export class Room extends Emitter {
       for (const t of [...p.tracks.values()]) if (!tracks.has(t.id)) this._removeTrack(t);
     }
     for (const p of [...this.participants.values()]) {
-      if (!seen.has(p.sessionId)) this._removeParticipant(p.sessionId);
+      if (!seen.has(p.sessionId) && !p.reconnecting) this._removeParticipant(p.sessionId);
     }
   }
 
@@ -191,10 +191,45 @@ export class Room extends Emitter {
     let p = this.participants.get(info.session_id);
     if (!p && this._recovery.pastSessions.has(info.session_id)) return new RemoteParticipant(info);
     if (p) return p;
+    p = this._participantBack(info);
+    if (p) return p;
     p = new RemoteParticipant(info);
     this.participants.set(p.sessionId, p);
     this.emit('participantJoined', p);
     return p;
+  }
+
+  // A participant whose media node failed or drains left to join again
+  // elsewhere: its tracks are gone, but it stays, "reconnecting", until it
+  // is back in a new session (or MOVE_GRACE_MS passes).
+  _participantMoving(sessionId, reason) {
+    const p = this.participants.get(sessionId);
+    if (!p) return;
+    for (const t of [...p.tracks.values()]) this._removeTrack(t);
+    p.reconnecting = true;
+    clearTimeout(p._moveTimer);
+    p._moveTimer = setTimeout(() => {
+      if (p.reconnecting) this._removeParticipant(p.sessionId);
+    }, MOVE_GRACE_MS);
+    this.emit('participantReconnecting', p, reason);
+  }
+
+  // _participantBack finds the reconnecting participant of info's identity
+  // and gives it its new session; null when there is none.
+  _participantBack(info) {
+    for (const p of this.participants.values()) {
+      if (!p.reconnecting || p.identity !== info.identity) continue;
+      clearTimeout(p._moveTimer);
+      this.participants.delete(p.sessionId);
+      p.sessionId = info.session_id;
+      p.name = info.name || info.identity;
+      p.metadata = info.metadata || '';
+      p.reconnecting = false;
+      this.participants.set(p.sessionId, p);
+      this.emit('participantReconnected', p);
+      return p;
+    }
+    return null;
   }
 
   _removeParticipant(sessionId) {
@@ -242,6 +277,8 @@ export class Room extends Emitter {
         if (mine(m.participant)) {
           // The SFU ended our session without us leaving: start over.
           if (this.state === 'connected') this._recovery.start('session');
+        } else if (m.participant && MOVE_REASONS.has(m.reason)) {
+          this._participantMoving(m.participant.session_id, m.reason);
         } else if (m.participant) {
           this._removeParticipant(m.participant.session_id);
         }

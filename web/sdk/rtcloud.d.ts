@@ -98,6 +98,8 @@ export declare class RemoteParticipant {
   readonly audioLevel: number;
   readonly isSpeaking: boolean;
   readonly connectionQuality: ConnectionQualityName;
+  /** moving to another media node (its node failed or drains): between participantReconnecting and participantReconnected */
+  readonly reconnecting: boolean;
   trackBySource(source: SourceName): RemoteTrack | undefined;
 }
 
@@ -174,6 +176,10 @@ export interface ActiveSpeaker {
 export interface RoomEvents {
   participantJoined: (p: RemoteParticipant) => void;
   participantLeft: (p: RemoteParticipant) => void;
+  /** its media node failed or drains: it left to join again elsewhere (its tracks are gone); reason 'node failed' | 'node draining' */
+  participantReconnecting: (p: RemoteParticipant, reason: string) => void;
+  /** back in a new session (new sessionId; its tracks are published again) */
+  participantReconnected: (p: RemoteParticipant) => void;
   trackPublished: (t: RemoteTrack, p: RemoteParticipant) => void;
   trackUnpublished: (t: RemoteTrack, p: RemoteParticipant) => void;
   trackSubscribed: (t: RemoteTrack, p: RemoteParticipant) => void;

@@ -43,6 +43,8 @@ export class RemoteParticipant {
     this.isSpeaking = false;
     /** From the statistics of its subscribed tracks; see "connectionQualityChanged". */
     this.connectionQuality = 'unknown';
+    /** Moving to another media node (its node failed or drains); see "participantReconnecting". */
+    this.reconnecting = false;
   }
 
   /** A passive WHEP viewer: it only watches and never publishes. */
