@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -336,4 +335,3 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-var _ = fmt.Sprintf
