@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
@@ -265,6 +266,60 @@ func (e *env) waitDuration(id string, d time.Duration) {
 		}
 		return nil
 	})
+}
+
+// hookEvents collects the egress webhook events of a room.
+type hookEvents struct {
+	mu  sync.Mutex
+	evs []bus.HookEvent
+}
+
+type eventTrail struct {
+	types []string // type:status
+	last  bus.EgressInfo
+}
+
+func (e *env) events(room string) *hookEvents {
+	e.t.Helper()
+	h := &hookEvents{}
+	b := testenv.ConnectWith(e.t, bus.Options{URLs: e.st.NATS.ClientURL(), Name: "egress-events"})
+	sub, err := b.Subscribe(bus.HookEvents(auth.DefaultNamespace, room), func(m *nats.Msg) {
+		var ev bus.HookEvent
+		if json.Unmarshal(m.Data, &ev) == nil {
+			h.mu.Lock()
+			h.evs = append(h.evs, ev)
+			h.mu.Unlock()
+		}
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return h
+}
+
+// wait returns the events of egress id once one of type last arrived.
+func (h *hookEvents) wait(t *testing.T, id, last string) eventTrail {
+	t.Helper()
+	var tr eventTrail
+	testenv.Eventually(t, 10*time.Second, "event "+last, func() error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		tr = eventTrail{}
+		for _, ev := range h.evs {
+			var info bus.EgressInfo
+			if json.Unmarshal(ev.Object, &info) != nil || info.EgressID != id {
+				continue
+			}
+			tr.types = append(tr.types, ev.Type+":"+info.Status)
+			tr.last = info
+			if ev.Type == last {
+				return nil
+			}
+		}
+		return fmt.Errorf("events so far: %v", tr.types)
+	})
+	return tr
 }
 
 // publisher is a Go client publishing decodable VP8 and/or Opus from the

@@ -18,6 +18,7 @@ func TestTrackEgressVP8ToWebMAndOpusToOgg(t *testing.T) {
 	e := newEnv(t)
 	e.worker(nil)
 	p := e.publish("rec", "alice", true, true)
+	events := e.events("rec")
 	v := e.start(bus.EgressRequest{Room: "rec", Type: bus.EgressTypeTrack, TrackID: p.trackID(bus.KindVideo),
 		Outputs: []bus.EgressOutput{{File: "alice/cam.webm"}}})
 	a := e.start(bus.EgressRequest{Room: "rec", Type: bus.EgressTypeTrack, TrackID: p.trackID(bus.KindAudio),
@@ -33,6 +34,12 @@ func TestTrackEgressVP8ToWebMAndOpusToOgg(t *testing.T) {
 		if info.Status != bus.EgressComplete || len(info.Results) != 1 || info.Results[0].Bytes == 0 {
 			t.Fatalf("stopped egress: %+v", info)
 		}
+	}
+	// Webhook-ready events, in order, the last with the outputs.
+	got := events.wait(t, v.EgressID, bus.EventEgressEnded)
+	want := []string{"egress_started:starting", "egress_updated:active", "egress_updated:ending", "egress_ended:complete"}
+	if strings.Join(got.types, " ") != strings.Join(want, " ") || len(got.last.Results) != 1 || got.last.Results[0].Location == "" {
+		t.Fatalf("events %v, last %+v", got.types, got.last)
 	}
 	for file, codec := range map[string]string{"alice/cam.webm": "vp8", "alice/mic.ogg": "opus"} {
 		path := filepath.Join(e.out, auth.DefaultNamespace, file)

@@ -309,7 +309,7 @@ func (w *Worker) store(info bus.EgressInfo, event string) {
 		w.log.Warn("store egress record", "egress", info.EgressID, "err", err)
 	}
 	if event != "" {
-		if err := w.opts.Bus.Publish(bus.EgressEvents, bus.EgressEvent{Type: event, Egress: info, At: info.UpdatedAt}); err != nil {
+		if err := publishEvent(w.opts.Bus, event, info); err != nil {
 			w.log.Warn("publish egress event", "err", err)
 		}
 	}
