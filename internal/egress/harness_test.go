@@ -30,6 +30,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
 	"github.com/rtcloud/rtcloud/pkg/client"
+	"go.uber.org/goleak"
 )
 
 // fixtures are decodable media files made once per test binary by ffmpeg:
@@ -45,6 +46,12 @@ var fixtures struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	testenv.RemoveBinary()
 	if fixtures.dir != "" {
 		_ = os.RemoveAll(fixtures.dir)
