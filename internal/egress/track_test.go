@@ -26,10 +26,13 @@ func TestTrackEgressVP8ToWebMAndOpusToOgg(t *testing.T) {
 	if v.Status != bus.EgressStarting || v.WorkerID == "" {
 		t.Fatalf("start reply: %+v", v)
 	}
+	aw := e.start(bus.EgressRequest{Room: "rec", Type: bus.EgressTypeTrack, TrackID: p.trackID(bus.KindAudio),
+		Outputs: []bus.EgressOutput{{File: "alice/mic.webm"}}})
 	e.waitStatus(v.EgressID, bus.EgressActive, 10*time.Second)
 	e.waitDuration(v.EgressID, 2*time.Second)
 	e.waitDuration(a.EgressID, 2*time.Second)
-	for _, id := range []string{v.EgressID, a.EgressID} {
+	e.waitDuration(aw.EgressID, 2*time.Second)
+	for _, id := range []string{v.EgressID, a.EgressID, aw.EgressID} {
 		info := e.stop(id)
 		if info.Status != bus.EgressComplete || len(info.Results) != 1 || info.Results[0].Bytes == 0 {
 			t.Fatalf("stopped egress: %+v", info)
@@ -41,7 +44,7 @@ func TestTrackEgressVP8ToWebMAndOpusToOgg(t *testing.T) {
 	if strings.Join(got.types, " ") != strings.Join(want, " ") || len(got.last.Results) != 1 || got.last.Results[0].Location == "" {
 		t.Fatalf("events %v, last %+v", got.types, got.last)
 	}
-	for file, codec := range map[string]string{"alice/cam.webm": "vp8", "alice/mic.ogg": "opus"} {
+	for file, codec := range map[string]string{"alice/cam.webm": "vp8", "alice/mic.ogg": "opus", "alice/mic.webm": "opus"} {
 		path := filepath.Join(e.out, auth.DefaultNamespace, file)
 		codecs, dur := probe(t, path)
 		if len(codecs) != 1 || codecs[0] != codec {
