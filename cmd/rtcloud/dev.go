@@ -133,6 +133,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   WHEP watch:       %[1]s/whep/{room}
   health:           %[1]s/healthz
   dashboard:        %[1]s/dashboard/
+  egress API:       %[1]s/v1/egress
   NATS:             %[3]s
   media:            UDP and TCP port %[4]d
   API key/secret:   %[5]s / %[6]s

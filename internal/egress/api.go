@@ -287,7 +287,7 @@ func (a *API) fail(ctx context.Context, info bus.EgressInfo, rev uint64, reason 
 		}
 		return cur, nil
 	}
-	_ = a.opts.Bus.Publish(bus.EgressEvents, bus.EgressEvent{Type: bus.EventEgressEnded, Egress: info, At: info.UpdatedAt})
+	_ = publishEvent(a.opts.Bus, bus.EventEgressEnded, info)
 	a.log.Warn("egress failed", "egress", info.EgressID, "worker", info.WorkerID, "reason", reason)
 	return info, nil
 }
