@@ -21,8 +21,8 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/amf0"
 	"github.com/bluenviron/gortmplib/pkg/message"
 	"github.com/rtcloud/rtcloud/internal/auth"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // Options configure a Server.
