@@ -17,10 +17,10 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 func need(t *testing.T, bin string) string {

@@ -10,9 +10,9 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/protocol"
 	"github.com/rtcloud/rtcloud/internal/transcode"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // roomLink is the room side of a call: a participant that publishes the

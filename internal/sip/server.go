@@ -25,8 +25,8 @@ import (
 	"github.com/emiago/sipgo"
 	siplib "github.com/emiago/sipgo/sip"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // Options configure a Server.

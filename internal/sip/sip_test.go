@@ -14,9 +14,9 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/rtcloud/rtcloud/internal/bus"
-	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/transcode"
+	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
 // listener is a room participant that decodes one audio track to 8 kHz PCM.
