@@ -57,6 +57,18 @@ ffmpeg -hide_banner -loglevel error -re -i "$OUT/720p30.flv" -c copy -f flv "rtm
 pids+=($!)
 sleep 8
 measure "RTMP ingest, 720p30 H.264 2.5 Mbit/s passthrough + AAC->Opus (rtcloud ingress and its ffmpeg)" "$ING"
+kill "$ING"; wait "$ING" 2>/dev/null || true
+
+# The same stream with ingress.simulcast: two more layers scaled by ffmpeg.
+printf 'ingress:\n  simulcast: true\n' > "$OUT/ingress-simulcast.yaml"
+"$R" ingress --dev-keys --config "$OUT/ingress-simulcast.yaml" --nats "$NATS" --signal-url "$WS" --rtmp 127.0.0.1:19351 \
+  2> "$OUT/ingress-simulcast.log" &
+ING=$!; pids+=($ING)
+sleep 1
+ffmpeg -hide_banner -loglevel error -re -i "$OUT/720p30.flv" -c copy -f flv "rtmp://127.0.0.1:19351/live/$TOKEN" &
+pids+=($!)
+sleep 8
+measure "RTMP ingest with simulcast, 720p30 + 640x360 + 320x180 (rtcloud ingress and its two ffmpeg)" "$ING"
 kill "$ING"
 
 # SIP: CALLS callers streaming a tone into one room; each hears the others.
