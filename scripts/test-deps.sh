@@ -23,3 +23,8 @@ if [ -f test/node/package.json ] && [ ! -d test/node/node_modules ]; then
   echo "installing npm test packages"
   (cd test/node && npm ci --no-audit --no-fund)
 fi
+
+if [ -f test/sdk/package.json ] && [ ! -d test/sdk/node_modules ]; then
+  echo "installing TypeScript for the SDK type checks"
+  (cd test/sdk && npm ci --no-audit --no-fund)
+fi

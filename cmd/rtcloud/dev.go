@@ -90,6 +90,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Stop the node after the signaling server so clients are told first.
 	defer func() { stopNode(); wg.Wait() }()
 
+	ctlSvc, stopController, err := startDevController(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer stopController()
+
 	sigBus, err := connectBus(c, "rtcloud-dev-signal", log)
 	if err != nil {
 		return err
@@ -126,6 +132,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   WHIP publish:     %[1]s/whip/{room}
   WHEP watch:       %[1]s/whep/{room}
   health:           %[1]s/healthz
+  dashboard:        %[1]s/dashboard/
   NATS:             %[3]s
   media:            UDP and TCP port %[4]d
   API key/secret:   %[5]s / %[6]s
@@ -134,7 +141,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 `, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, key, shown, token, gw.banner())
 	// /metrics serves the SFU node's registry (it includes the process
 	// collectors); /debug/pprof only with --pprof.
-	mux.Handle("/", httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected}))
+	egressAPI, stopEgress, err := devEgress(ctx, c, "ws"+base[len("http"):]+"/ws", log)
+	if err != nil {
+		return err
+	}
+	defer stopEgress()
+	mux.Handle("/", withEgressAPI(ctlSvc.handler(httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected})), egressAPI))
 	mux.Handle("/metrics", node.MetricsHandler())
 	if f.pprof {
 		mountPprof(mux)

@@ -109,6 +109,32 @@ type LocalTrack struct {
 	id     string
 	idSet  chan struct{}
 	paused atomic.Bool
+
+	ended chan struct{} // PublishReader tracks: closed when the stream ends
+	err   error         // why; written before ended is closed
+}
+
+// Done is closed when the stream of a PublishReader track ended (nil for
+// other tracks); Err says why.
+func (t *LocalTrack) Done() <-chan struct{} { return t.ended }
+
+// Err is why the stream of a PublishReader track ended: nil at the end
+// of the stream or while it plays.
+func (t *LocalTrack) Err() error {
+	if t.ended == nil {
+		return nil
+	}
+	select {
+	case <-t.ended:
+		return t.err
+	default:
+		return nil
+	}
+}
+
+func (t *LocalTrack) finish(err error) {
+	t.err = err
+	close(t.ended)
 }
 
 // Name is the track's name, unique within its client.
