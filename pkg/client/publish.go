@@ -183,6 +183,20 @@ func (t *LocalTrack) Stats() []SendStats {
 	return out
 }
 
+// HeaderExtensionID returns the id negotiated for the RTP header
+// extension uri on the track's sender, 0 if none. A caller-supplied
+// simulcast track writes the mid and rid extensions itself (see
+// URIMid, URIRID), as the SFU tells its encodings apart by them.
+func (t *LocalTrack) HeaderExtensionID(uri string) uint8 {
+	return headerExtensions(t.transceiver.Sender().GetParameters().HeaderExtensions)[uri]
+}
+
+// URIs of the header extensions a simulcast sender writes.
+const (
+	URIMid = uriMid
+	URIRID = uriRID
+)
+
 // RequestKeyframe makes every encoding send a keyframe next.
 func (t *LocalTrack) RequestKeyframe() {
 	for _, l := range t.layers {
