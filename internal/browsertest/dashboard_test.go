@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -29,9 +30,11 @@ import (
 // nodes in three regions, a signaling server and a controller serving the
 // admin API and the dashboard, each on its own bus connection.
 type dashCluster struct {
+	nats    string // the NATS URL
 	ws      string // the signaling server's WebSocket URL
 	dashURL string // the controller's HTTP server
 	token   string // an operator admin token
+	ctl     *controller.Controller
 }
 
 func startDashCluster(t *testing.T) *dashCluster {
@@ -73,7 +76,7 @@ func startDashCluster(t *testing.T) *dashCluster {
 	testenv.WaitFor(t, 15*time.Second, "signaling ready", sig.Ready)
 	tok := testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "ops",
 		Grant: auth.Grant{Namespace: c.Controller.OperatorNamespace, Room: "*", Admin: true}})
-	return &dashCluster{ws: "ws" + strings.TrimPrefix(ssrv.URL, "http") + "/ws", dashURL: srv.URL, token: tok}
+	return &dashCluster{nats: url, ws: "ws" + strings.TrimPrefix(ssrv.URL, "http") + "/ws", dashURL: srv.URL, token: tok, ctl: ctl}
 }
 
 // startRegionNode runs an SFU node of region on 127.0.0.1 (its clients are
@@ -275,6 +278,23 @@ func TestDashboard(t *testing.T) {
 		}
 		return nil
 	})
+	// The relay's data as the nodes and the controller put it on the bus:
+	// link reports, a relayed stream, routes. The view lights up.
+	origin, holder := dc.relayData(t)
+	eventually(t, 10*time.Second, "relay links and the stream crossing them", func() error {
+		var got struct {
+			Rows, Lines int
+			Crossing    string
+		}
+		if err := p.eval(fmt.Sprintf(`({Rows: document.querySelectorAll('tr[data-link]').length, Lines: document.querySelectorAll('.topo svg line').length,
+  Crossing: document.querySelector('tr[data-link="%s>%s"] .streams')?.textContent ?? ''})`, origin, holder), &got); err != nil {
+			return err
+		}
+		if got.Rows != 6 || got.Lines != 3 || got.Crossing != "1" {
+			return fmt.Errorf("%d link rows, %d lines, %s→%s streams %q; want 6, 3, 1", got.Rows, got.Lines, origin, holder, got.Crossing)
+		}
+		return nil
+	})
 	saveDashShot(t, p, "dashboard-topology.png")
 	p.mustEval(`location.hash = '#/history'`, nil)
 	eventually(t, 10*time.Second, "history charts of three nodes", func() error {
@@ -311,4 +331,90 @@ func saveDashShot(t *testing.T, p *page, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// relayData publishes, until the test ends, what relay nodes report each
+// second (their links' RTT, jitter and loss) and puts a relayed stream of
+// standup (from its node to the two others) and routing tables in their
+// buckets, as the relay and the controller do. It returns the stream's
+// origin and one holder.
+func (dc *dashCluster) relayData(t *testing.T) (string, string) {
+	t.Helper()
+	b := testenv.Connect(t, dc.nats)
+	eu, us, ap := "sfu-eu-west-1", "sfu-us-east-2", "sfu-ap-south-3"
+	room, err := dc.ctl.Room(testenv.Context(t, 5*time.Second), "default", "standup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := room.NodeID
+	var holders []string
+	for _, n := range []string{eu, us, ap} {
+		if n != origin {
+			holders = append(holders, n)
+		}
+	}
+	type l struct {
+		a, b      string
+		rtt, loss float64
+	}
+	links := []l{{eu, us, 82, 0.002}, {eu, ap, 141, 0.004}, {us, ap, 193, 0.031}}
+	report := func() {
+		reps := map[string]*bus.LinkReport{}
+		for _, x := range links {
+			for _, dir := range [][2]string{{x.a, x.b}, {x.b, x.a}} {
+				r := reps[dir[0]]
+				if r == nil {
+					r = &bus.LinkReport{NodeID: dir[0], SentAt: time.Now()}
+					reps[dir[0]] = r
+				}
+				r.Links = append(r.Links, bus.LinkSample{Peer: dir[1], RTTMs: x.rtt, Loss: x.loss, JitterMs: x.rtt / 40, Up: true, SampledAt: time.Now()})
+			}
+		}
+		for id, r := range reps {
+			_ = b.Publish(bus.LinkReports(id), r)
+		}
+	}
+	report()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				report()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	ctx := testenv.Context(t, 10*time.Second)
+	streams, err := b.KV(ctx, bus.BucketStreams, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := bus.StreamRecord{Namespace: "default", Room: "standup", Origin: origin,
+		Track: bus.TrackInfo{ID: "TR_alicecam", Identity: "alice", Kind: bus.KindVideo, MimeType: "video/VP8"},
+		Holders: map[string]bus.StreamHolder{
+			holders[0]: {From: origin, Path: []string{origin, holders[0]}},
+			holders[1]: {From: origin, Path: []string{origin, holders[1]}},
+		}}
+	v, _ := json.Marshal(rec)
+	if _, err := streams.Put(ctx, bus.StreamKey(rec.Namespace, rec.Room, rec.Track.ID), v); err != nil {
+		t.Fatal(err)
+	}
+	routes, err := b.KV(ctx, bus.BucketRoutes, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nr := bus.NodeRoutes{Version: 1, Node: us, Routes: map[string]bus.Route{
+		eu: {NextHop: eu, Cost: 82, Reason: "direct"}, ap: {NextHop: eu, Alternate: ap, Cost: 223, AlternateCost: 290, Reason: "via eu: direct link lossy"}}}
+	v, _ = json.Marshal(nr)
+	if _, err := routes.Put(ctx, bus.RoutesKey(us), v); err != nil {
+		t.Fatal(err)
+	}
+	return origin, holders[0]
 }

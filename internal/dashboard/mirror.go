@@ -62,6 +62,16 @@ func (m *mirror[T]) apply(e jetstream.KeyValueEntry) {
 	}
 }
 
+func (m *mirror[T]) snapshot() map[string]T {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]T, len(m.entries))
+	for k, v := range m.entries {
+		out[k] = v
+	}
+	return out
+}
+
 func (m *mirror[T]) values() []T {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -303,14 +303,25 @@ async function topologyView(view, fresh) {
   try { t = await api('/topology'); } catch (e) { view.innerHTML = `<div class="empty">${esc(e.message)}</div>`; return; }
   if (route().tab !== 'topology') return;
   const links = linksOf(t.links);
+  const streams = t.streams || [];
+  const routes = Object.entries(t.routes || {});
+  const ms = (v) => (v != null ? `${v < 10 ? v.toFixed(1) : Math.round(v)} ms` : '–');
   view.innerHTML = `<div class="topo">${topologySVG(t)}
     <div class="legend"><span><i style="background:#39d0b4"></i>node (ring: load; number: participants)</span>
       <span><i style="background:#c9a7ff;border-radius:50%"></i>room living there</span>
-      <span><i style="background:#5b8cff"></i>relay link (width: streams)</span><span><i style="background:#f2b84b"></i>link with loss &gt; 2% or RTT &gt; 150 ms</span></div>
-    <p class="note muted">${links.length ? `${links.length} relay links.` : 'No relay links reported: each room lives on its node. Links, their RTT, loss and the streams crossing them appear here once the relay reports them (GET /v1/admin/links).'}</p></div>
-    ${links.length ? `<h2>Relay links</h2><table><thead><tr><th>From</th><th>To</th><th class="num">RTT</th><th class="num">Loss</th><th class="num">Streams</th></tr></thead><tbody>
-      ${links.map((l) => `<tr><td class="mono">${esc(l.from)}</td><td class="mono">${esc(l.to)}</td><td class="num">${l.rtt_ms != null ? Math.round(l.rtt_ms) + ' ms' : '–'}</td>
-      <td class="num">${l.loss != null ? (100 * l.loss).toFixed(1) + '%' : '–'}</td><td class="num">${l.streams ?? '–'}</td></tr>`).join('')}</tbody></table>` : ''}`;
+      <span><i style="background:#5b8cff"></i>relay link (width: streams crossing)</span><span><i style="background:#f2b84b"></i>loss &gt; 2% or RTT &gt; 150 ms</span>
+      <span><i style="background:#ef5b5b"></i>link down</span></div>
+    <p class="note muted">${links.length ? `${links.length} link directions measured by the nodes, ${streams.length} relayed stream${streams.length === 1 ? '' : 's'}.` : 'No relay links reported: each room lives on its node. Links, their RTT and loss, and the streams crossing them appear here as soon as the nodes report them.'}</p></div>
+    ${links.length ? `<h2>Relay links <span class="count">${links.length}</span></h2><table><thead><tr><th>From</th><th>To</th><th>State</th><th class="num">RTT</th><th class="num">Jitter</th><th class="num">Loss</th><th class="num">Streams</th></tr></thead><tbody>
+      ${links.map((l) => `<tr data-link="${esc(l.from + '>' + l.to)}"><td class="mono">${esc(l.from)}</td><td class="mono">${esc(l.to)}</td><td>${l.up ? '<span class="pill live">up</span>' : '<span class="pill dead">down</span>'}</td>
+      <td class="num">${ms(l.rtt_ms)}</td><td class="num">${ms(l.jitter_ms)}</td>
+      <td class="num">${l.loss != null ? (100 * l.loss).toFixed(1) + '%' : '–'}</td><td class="num streams">${l.streams ?? 0}</td></tr>`).join('')}</tbody></table>` : ''}
+    ${streams.length ? `<h2>Relayed streams <span class="count">${streams.length}</span></h2><table><thead><tr><th>Room</th><th>Track</th><th>Origin</th><th>Holders (path)</th></tr></thead><tbody>
+      ${streams.map((s) => `<tr><td>${esc(s.namespace + '/' + s.room)}</td><td>${trackTag(s.track || {})} <span class="muted">${esc(s.track?.identity || '')}</span></td><td class="mono">${esc(s.origin)}</td>
+      <td>${Object.entries(s.holders || {}).map(([h, v]) => `<span class="tag">${esc((v.path && v.path.length ? v.path : [v.from, h]).join(' → '))}</span>`).join(' ')}</td></tr>`).join('')}</tbody></table>` : ''}
+    ${routes.length ? `<h2>Routes</h2><table><thead><tr><th>Node</th><th>Destination</th><th>Next hop</th><th class="num">Cost</th><th>Alternate</th><th>Why</th></tr></thead><tbody>
+      ${routes.flatMap(([src, m]) => Object.entries(m).map(([dst, r]) => `<tr><td class="mono">${esc(src)}</td><td class="mono">${esc(dst)}</td><td class="mono">${esc(r.next_hop)}</td>
+      <td class="num">${r.cost != null ? r.cost.toFixed(1) : '–'}</td><td class="mono muted">${esc(r.alternate || '')}</td><td class="muted">${esc(r.reason || '')}</td></tr>`)).join('')}</tbody></table>` : ''}`;
 }
 
 // ---- history ----
