@@ -58,6 +58,12 @@ func TestRoomStartsAndFinishesOnce(t *testing.T) {
 	if id := steps[4].got[1].ID; id != "EV_5_1" {
 		t.Errorf("room_finished id %s, want EV_5_1", id)
 	}
+	// Replayed on a state that already has it, a join keeps its id.
+	tr = newTranslator()
+	first := join(7, "c")
+	if again := join(7, "c"); len(again) != 1 || again[0].ID != first[1].ID || again[0].ID != "EV_7_1" {
+		t.Errorf("replayed join %v, want the one event %s", types(again), first[1].ID)
+	}
 }
 
 func fmtList(s []string) string {
