@@ -131,33 +131,62 @@ func (dc *dashCluster) join(t *testing.T, room, identity string, publish bool) (
 
 // TestDashboard opens /dashboard in Chromium on a three-node cluster with
 // participants in two rooms: the numbers are right, a participant who
-// joins appears without a reload, and a kick from the room page closes
-// that participant's session.
+// joins appears without a reload, a kick from the room page closes that
+// participant's session, the topology lights up with the relay's data and
+// the history has a line per node.
 func TestDashboard(t *testing.T) {
 	dc := startDashCluster(t)
+	bob := dc.populate(t)
+	p := dc.open(t)
+	checkOverview(t, p, "5")
+	saveDashShot(t, p, "dashboard-overview.png")
+	checkRooms(t, p, dc)
+	checkRoomPage(t, p)
+	saveDashShot(t, p, "dashboard-room.png")
+	kickFromPage(t, p, bob)
+	p.mustEval(`location.hash = '#/overview'`, nil)
+	checkOverview(t, p, "5") // frank joined, bob was kicked
+	checkTopology(t, p, dc)
+	saveDashShot(t, p, "dashboard-topology.png")
+	checkHistory(t, p)
+	saveDashShot(t, p, "dashboard-history.png")
+}
+
+// populate puts alice, bob and carol in standup (alice and carol publish,
+// carol watches alice) and dave and erin in sales; it returns bob.
+func (dc *dashCluster) populate(t *testing.T) *client.Client {
+	t.Helper()
 	_, alice := dc.join(t, "standup", "alice", true)
 	bob, _ := dc.join(t, "standup", "bob", false)
 	carol, _ := dc.join(t, "standup", "carol", true)
 	dc.join(t, "sales", "dave", true)
 	dc.join(t, "sales", "erin", false)
-	// Some media out of the node too: carol watches alice.
 	if _, err := carol.Subscribe(testenv.Context(t, 10*time.Second), alice[0].ID(), ""); err != nil {
 		t.Fatalf("carol subscribes to alice: %v", err)
 	}
+	return bob
+}
 
-	browser := newBrowser(t)
-	p := newPage(t, browser, "dashboard")
+// open opens the dashboard and signs in with the operator token.
+func (dc *dashCluster) open(t *testing.T) *page {
+	t.Helper()
+	p := newPage(t, newBrowser(t), "dashboard")
 	p.navigate(dc.dashURL + "/dashboard/")
 	p.mustEval(fmt.Sprintf(`(() => { document.querySelector('#signin-token').value = %q;
   document.querySelector('#signin-form').requestSubmit(); window.__notReloaded = true; return true; })()`, dc.token), nil)
+	return p
+}
 
-	type overview struct {
-		Participants, Rooms, Nodes  string
-		NodeCards, NodeParticipants int
-		Live                        bool
-	}
-	read := func() (overview, error) {
-		var o overview
+// checkOverview waits for 3 node cards, 2 rooms and the participants, in
+// the totals and summed over the cards, with the live stream connected.
+func checkOverview(t *testing.T, p *page, participants string) {
+	t.Helper()
+	eventually(t, 20*time.Second, "overview shows 3 nodes, 2 rooms, "+participants+" participants", func() error {
+		var o struct {
+			Participants, Rooms, Nodes  string
+			NodeCards, NodeParticipants int
+			Live                        bool
+		}
 		err := p.eval(`(() => {
   const t = (s) => document.querySelector(s)?.textContent.trim() ?? '';
   const cards = [...document.querySelectorAll('.node')];
@@ -165,52 +194,44 @@ func TestDashboard(t *testing.T) {
     NodeParticipants: cards.reduce((s, c) => s + Number(c.querySelector('[data-f=participants]').textContent), 0),
     Live: document.querySelector('#live').classList.contains('on')};
 })()`, &o)
-		return o, err
-	}
-	eventually(t, 20*time.Second, "overview shows 3 nodes, 2 rooms, 5 participants", func() error {
-		o, err := read()
 		if err != nil {
 			return err
 		}
-		if o.NodeCards != 3 || o.Participants != "5" || o.NodeParticipants != 5 || o.Rooms != "2" || !o.Live || !strings.HasPrefix(o.Nodes, "3") {
+		if o.NodeCards != 3 || o.Participants != participants || fmt.Sprint(o.NodeParticipants) != participants ||
+			o.Rooms != "2" || !o.Live || !strings.HasPrefix(o.Nodes, "3") {
 			return fmt.Errorf("overview %+v", o)
 		}
 		return nil
 	})
-	saveDashShot(t, p, "dashboard-overview.png")
+}
 
-	// Rooms: both rooms with their counts; a participant joining sales
-	// shows up without a reload.
+// checkRooms: both rooms with their counts; frank joining sales shows up
+// without a reload.
+func checkRooms(t *testing.T, p *page, dc *dashCluster) {
+	t.Helper()
 	p.mustEval(`location.hash = '#/rooms'`, nil)
-	roomCount := func(room string) func() error {
+	count := func(room, want string) func() error {
 		return func() error {
 			var n string
-			if err := p.eval(fmt.Sprintf(`document.querySelector('tr[data-room="default/%s"] .participants')?.textContent ?? ''`, room), &n); err != nil {
+			if err := p.eval(fmt.Sprintf(`(window.__notReloaded ? '' : 'reloaded ') + (document.querySelector('tr[data-room="default/%s"] .participants')?.textContent ?? '')`, room), &n); err != nil {
 				return err
 			}
-			want := map[string]string{"standup": "3", "sales": "2"}[room]
 			if n != want {
 				return fmt.Errorf("room %s shows %q participants, want %s", room, n, want)
 			}
 			return nil
 		}
 	}
-	eventually(t, 10*time.Second, "standup with 3", roomCount("standup"))
-	eventually(t, 10*time.Second, "sales with 2", roomCount("sales"))
+	eventually(t, 10*time.Second, "standup with 3", count("standup", "3"))
+	eventually(t, 10*time.Second, "sales with 2", count("sales", "2"))
 	dc.join(t, "sales", "frank", false)
-	eventually(t, 10*time.Second, "frank appears in sales without a reload", func() error {
-		var n string
-		if err := p.eval(`(window.__notReloaded ? '' : 'reloaded ') + (document.querySelector('tr[data-room="default/sales"] .participants')?.textContent ?? '')`, &n); err != nil {
-			return err
-		}
-		if n != "3" {
-			return fmt.Errorf("sales shows %q", n)
-		}
-		return nil
-	})
-	saveDashShot(t, p, "dashboard-rooms.png")
+	eventually(t, 10*time.Second, "frank appears in sales without a reload", count("sales", "3"))
+}
 
-	// The room page: participants with their tracks; kick bob.
+// checkRoomPage: standup's participants with their tracks, codecs,
+// bitrates and connection states.
+func checkRoomPage(t *testing.T, p *page) {
+	t.Helper()
 	p.mustEval(`location.hash = '#/rooms/default/standup'`, nil)
 	eventually(t, 10*time.Second, "standup's page lists 3 participants with tracks", func() error {
 		var got struct {
@@ -234,7 +255,13 @@ func TestDashboard(t *testing.T) {
 		}
 		return nil
 	})
-	saveDashShot(t, p, "dashboard-room.png")
+}
+
+// kickFromPage kicks bob with the room page's button and its
+// confirmation: bob's session ends with reason kicked and the page drops
+// him.
+func kickFromPage(t *testing.T, p *page, bob *client.Client) {
+	t.Helper()
 	p.mustEval(`document.querySelector('tr[data-identity="bob"] button.kick').click(); true`, nil)
 	eventually(t, 5*time.Second, "the confirmation", func() error {
 		var shown bool
@@ -262,14 +289,13 @@ func TestDashboard(t *testing.T) {
 		}
 		return nil
 	})
-	p.mustEval(`location.hash = '#/overview'`, nil)
-	eventually(t, 10*time.Second, "5 participants after the kick", func() error {
-		o, err := read()
-		if err == nil && o.Participants != "5" {
-			err = fmt.Errorf("overview %+v", o)
-		}
-		return err
-	})
+}
+
+// checkTopology: the nodes are drawn; once the relay's data is on the bus
+// (link reports, a relayed stream, routes) the links and the stream
+// crossing them appear.
+func checkTopology(t *testing.T, p *page, dc *dashCluster) {
+	t.Helper()
 	p.mustEval(`location.hash = '#/topology'`, nil)
 	eventually(t, 10*time.Second, "topology drawn", func() error {
 		var n int
@@ -278,8 +304,6 @@ func TestDashboard(t *testing.T) {
 		}
 		return nil
 	})
-	// The relay's data as the nodes and the controller put it on the bus:
-	// link reports, a relayed stream, routes. The view lights up.
 	origin, holder := dc.relayData(t)
 	eventually(t, 10*time.Second, "relay links and the stream crossing them", func() error {
 		var got struct {
@@ -295,7 +319,11 @@ func TestDashboard(t *testing.T) {
 		}
 		return nil
 	})
-	saveDashShot(t, p, "dashboard-topology.png")
+}
+
+// checkHistory: four charts, each with a line per node.
+func checkHistory(t *testing.T, p *page) {
+	t.Helper()
 	p.mustEval(`location.hash = '#/history'`, nil)
 	eventually(t, 10*time.Second, "history charts of three nodes", func() error {
 		var got struct{ Charts, Lines int }
@@ -307,7 +335,6 @@ func TestDashboard(t *testing.T) {
 		}
 		return nil
 	})
-	saveDashShot(t, p, "dashboard-history.png")
 }
 
 // saveDashShot saves a full-page screenshot at 1440 px wide in
@@ -353,6 +380,38 @@ func (dc *dashCluster) relayData(t *testing.T) (string, string) {
 			holders = append(holders, n)
 		}
 	}
+	reportLinks(t, b, eu, us, ap)
+	ctx := testenv.Context(t, 10*time.Second)
+	streams, err := b.KV(ctx, bus.BucketStreams, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := bus.StreamRecord{Namespace: "default", Room: "standup", Origin: origin,
+		Track: bus.TrackInfo{ID: "TR_alicecam", Identity: "alice", Kind: bus.KindVideo, MimeType: "video/VP8"},
+		Holders: map[string]bus.StreamHolder{
+			holders[0]: {From: origin, Path: []string{origin, holders[0]}},
+			holders[1]: {From: origin, Path: []string{origin, holders[1]}},
+		}}
+	v, _ := json.Marshal(rec)
+	if _, err := streams.Put(ctx, bus.StreamKey(rec.Namespace, rec.Room, rec.Track.ID), v); err != nil {
+		t.Fatal(err)
+	}
+	routes, err := b.KV(ctx, bus.BucketRoutes, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nr := bus.NodeRoutes{Version: 1, Node: us, Routes: map[string]bus.Route{
+		eu: {NextHop: eu, Cost: 82, Reason: "direct"}, ap: {NextHop: eu, Alternate: ap, Cost: 223, AlternateCost: 290, Reason: "via eu: direct link lossy"}}}
+	v, _ = json.Marshal(nr)
+	if _, err := routes.Put(ctx, bus.RoutesKey(us), v); err != nil {
+		t.Fatal(err)
+	}
+	return origin, holders[0]
+}
+
+// reportLinks publishes every half second, until the test ends, each
+// node's link report (RTT, jitter, loss) as relay nodes do.
+func reportLinks(t *testing.T, b *bus.Client, eu, us, ap string) {
 	type l struct {
 		a, b      string
 		rtt, loss float64
@@ -391,30 +450,4 @@ func (dc *dashCluster) relayData(t *testing.T) (string, string) {
 		}
 	}()
 	t.Cleanup(func() { close(stop); <-done })
-	ctx := testenv.Context(t, 10*time.Second)
-	streams, err := b.KV(ctx, bus.BucketStreams, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := bus.StreamRecord{Namespace: "default", Room: "standup", Origin: origin,
-		Track: bus.TrackInfo{ID: "TR_alicecam", Identity: "alice", Kind: bus.KindVideo, MimeType: "video/VP8"},
-		Holders: map[string]bus.StreamHolder{
-			holders[0]: {From: origin, Path: []string{origin, holders[0]}},
-			holders[1]: {From: origin, Path: []string{origin, holders[1]}},
-		}}
-	v, _ := json.Marshal(rec)
-	if _, err := streams.Put(ctx, bus.StreamKey(rec.Namespace, rec.Room, rec.Track.ID), v); err != nil {
-		t.Fatal(err)
-	}
-	routes, err := b.KV(ctx, bus.BucketRoutes, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nr := bus.NodeRoutes{Version: 1, Node: us, Routes: map[string]bus.Route{
-		eu: {NextHop: eu, Cost: 82, Reason: "direct"}, ap: {NextHop: eu, Alternate: ap, Cost: 223, AlternateCost: 290, Reason: "via eu: direct link lossy"}}}
-	v, _ = json.Marshal(nr)
-	if _, err := routes.Put(ctx, bus.RoutesKey(us), v); err != nil {
-		t.Fatal(err)
-	}
-	return origin, holders[0]
 }
