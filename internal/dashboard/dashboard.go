@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -194,9 +196,15 @@ func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, viewer)) h
 	}
 }
 
-func (d *Dashboard) handleDevToken(w http.ResponseWriter, _ *http.Request) {
+func (d *Dashboard) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	if d.opts.DevSignIn == nil {
 		writeError(w, http.StatusNotFound, "sign-in by itself is for rtcloud dev only")
+		return
+	}
+	// Only for a browser on this machine: dev listens on every address.
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.Unmap().IsLoopback() {
+		writeError(w, http.StatusForbidden, "signing in by itself works from this machine only; paste a token")
 		return
 	}
 	tok, err := d.opts.DevSignIn()
