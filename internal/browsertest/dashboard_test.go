@@ -102,31 +102,19 @@ func startRegionNode(t *testing.T, natsURL, id, region string) {
 
 func (dc *dashCluster) join(t *testing.T, room, identity string, publish bool) (*client.Client, []*client.LocalTrack) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for {
-		c, err := client.Connect(ctx, dc.ws, testenv.Mint(t, auth.DefaultNamespace, room, identity), client.Options{Name: identity,
-			Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}, Logger: testenv.Logger()})
-		if err != nil {
-			if !client.IsCode(err, protocol.CodeUnavailable) || ctx.Err() != nil {
-				t.Fatalf("%s joins %s: %v", identity, room, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		t.Cleanup(c.Close)
-		if !publish {
-			return c, nil
-		}
-		tr, err := c.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 10, KbpsPerLayer: []int{150}}, client.TrackSpec{Codec: client.CodecOpus})
-		if err == nil {
-			err = c.WaitPublished(ctx, tr...)
-		}
-		if err != nil {
-			t.Fatalf("%s publishes: %v", identity, err)
-		}
-		return c, tr
+	c := dc.joinIn(t, auth.DefaultNamespace, room, identity)
+	if !publish {
+		return c, nil
 	}
+	ctx := testenv.Context(t, 20*time.Second)
+	tr, err := c.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 10, KbpsPerLayer: []int{150}}, client.TrackSpec{Codec: client.CodecOpus})
+	if err == nil {
+		err = c.WaitPublished(ctx, tr...)
+	}
+	if err != nil {
+		t.Fatalf("%s publishes: %v", identity, err)
+	}
+	return c, tr
 }
 
 // TestDashboard opens /dashboard in Chromium on a three-node cluster with
@@ -450,4 +438,80 @@ func reportLinks(t *testing.T, b *bus.Client, eu, us, ap string) {
 		}
 	}()
 	t.Cleanup(func() { close(stop); <-done })
+}
+
+// TestDashboardTenant: a tenant admin token of namespace acme sees acme's
+// room only, no nodes, and no topology; a forged token is refused at
+// sign-in.
+func TestDashboardTenant(t *testing.T) {
+	dc := startDashCluster(t)
+	dc.join(t, "standup", "alice", false)
+	dc.joinIn(t, "acme", "board", "ann")
+	dc.joinIn(t, "acme", "board", "abe")
+	p := newPage(t, newBrowser(t), "tenant")
+	p.navigate(dc.dashURL + "/dashboard/")
+	saveDashShot(t, p, "dashboard-signin.png")
+	signIn := func(tok string) {
+		p.mustEval(fmt.Sprintf(`(() => { document.querySelector('#signin-token').value = %q;
+  document.querySelector('#signin-form').requestSubmit(); return true; })()`, tok), nil)
+	}
+	signIn(testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: "not-the-secret", Identity: "mallory",
+		Grant: auth.Grant{Namespace: "default", Room: "*", Admin: true}}))
+	eventually(t, 10*time.Second, "the forged token refused", func() error {
+		var msg string
+		if err := p.eval(`document.querySelector('#signin-error').hidden ? '' : document.querySelector('#signin-error').textContent`, &msg); err != nil {
+			return err
+		}
+		if !strings.Contains(msg, "token") {
+			return fmt.Errorf("sign-in error %q", msg)
+		}
+		return nil
+	})
+	signIn(testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "acme-ops",
+		Grant: auth.Grant{Namespace: "acme", Room: "*", Admin: true}}))
+	eventually(t, 10*time.Second, "acme sees its room only", func() error {
+		var got struct {
+			Rooms  []string
+			Cards  int
+			Viewer string
+			Total  string
+		}
+		if err := p.eval(`({Rooms: [...document.querySelectorAll('tr[data-room]')].map((r) => r.dataset.room), Cards: document.querySelectorAll('.node').length,
+  Viewer: document.querySelector('#viewer')?.textContent ?? '', Total: document.querySelector('#total-participants')?.textContent ?? ''})`, &got); err != nil {
+			return err
+		}
+		if fmt.Sprint(got.Rooms) != "[acme/board]" || got.Cards != 0 || got.Total != "2" || !strings.Contains(got.Viewer, "tenant") {
+			return fmt.Errorf("tenant sees %+v", got)
+		}
+		return nil
+	})
+	saveDashShot(t, p, "dashboard-tenant.png")
+	p.mustEval(`location.hash = '#/topology'`, nil)
+	eventually(t, 10*time.Second, "no topology for a tenant", func() error {
+		var msg string
+		if err := p.eval(`document.querySelector('#view .empty')?.textContent ?? ''`, &msg); err != nil || !strings.Contains(msg, "operator") {
+			return fmt.Errorf("topology view %q (%v)", msg, err)
+		}
+		return nil
+	})
+}
+
+// joinIn joins identity to room of namespace, without media yet.
+func (dc *dashCluster) joinIn(t *testing.T, namespace, room, identity string) *client.Client {
+	t.Helper()
+	ctx := testenv.Context(t, 20*time.Second)
+	for {
+		c, err := client.Connect(ctx, dc.ws, testenv.Mint(t, namespace, room, identity), client.Options{Name: identity,
+			Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}, Logger: testenv.Logger()})
+		if err == nil {
+			t.Cleanup(c.Close)
+			return c
+		}
+		// Right after start the signaling server may not have seen every
+		// node's first heartbeat yet.
+		if !client.IsCode(err, protocol.CodeUnavailable) || ctx.Err() != nil {
+			t.Fatalf("%s joins %s/%s: %v", identity, namespace, room, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

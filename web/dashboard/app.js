@@ -125,7 +125,10 @@ function render(fromStream) {
   $('#leader-badge').textContent = o.leader === o.controller ? 'leader' : '';
   $('#ctl-id').parentElement.title = 'this controller: ' + o.controller + '\nleader: ' + (o.leader || 'none');
   $('#viewer').innerHTML = `<span class="muted">${o.viewer.operator ? 'operator' : 'tenant'}</span> <b>${esc(o.viewer.namespace)}</b>`;
-  for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('active', a.dataset.tab === r.tab);
+  for (const a of document.querySelectorAll('#tabs a')) {
+    a.classList.toggle('active', a.dataset.tab === r.tab);
+    a.hidden = !o.viewer.operator && (a.dataset.tab === 'topology' || a.dataset.tab === 'history');
+  }
   const key = location.hash;
   const fresh = key !== lastKey;
   lastKey = key;
@@ -143,13 +146,14 @@ function overviewView(o) {
   const t = o.totals;
   const nodes = o.regions.flatMap((g) => g.nodes);
   const cap = t.capacity ? `${Math.round((100 * t.participants) / t.capacity)}% of ${t.capacity}` : 'no limit set';
-  let html = `<div class="kpis">
-    ${kpi('Nodes', o.viewer.operator ? `${t.live_nodes}<span class="muted" style="font-size:15px"> / ${t.nodes}</span>` : '–', o.viewer.operator ? `${o.regions.length} region${o.regions.length === 1 ? '' : 's'}` : 'operator only', 'total-nodes')}
+  const op = o.viewer.operator;
+  let html = `<div class="kpis${op ? '' : ' narrow'}">
+    ${op ? kpi('Nodes', `${t.live_nodes}<span class="muted" style="font-size:15px"> / ${t.nodes}</span>`, `${o.regions.length} region${o.regions.length === 1 ? '' : 's'}`, 'total-nodes') : ''}
     ${kpi('Rooms', t.rooms, `${o.namespaces.length} namespace${o.namespaces.length === 1 ? '' : 's'}`, 'total-rooms')}
-    ${kpi('Participants', t.participants, cap, 'total-participants')}
-    ${kpi('Tracks', o.viewer.operator ? t.tracks : '–', 'published', 'total-tracks')}
-    ${kpi('Bandwidth in', o.viewer.operator ? bits(t.bits_in_per_s) : '–', 'from publishers and relays', 'total-in')}
-    ${kpi('Bandwidth out', o.viewer.operator ? bits(t.bits_out_per_s) : '–', 'to subscribers and relays', 'total-out')}
+    ${kpi('Participants', t.participants, op ? cap : 'in ' + o.viewer.namespace, 'total-participants')}
+    ${op ? kpi('Tracks', t.tracks, 'published', 'total-tracks') : ''}
+    ${op ? kpi('Bandwidth in', bits(t.bits_in_per_s), 'from publishers and relays', 'total-in') : ''}
+    ${op ? kpi('Bandwidth out', bits(t.bits_out_per_s), 'to subscribers and relays', 'total-out') : ''}
   </div>`;
   if (!o.viewer.operator) {
     html += `<h2>Rooms of ${esc(o.viewer.namespace)} <span class="count">${o.rooms.length}</span></h2>` + roomsTable(o.rooms);
