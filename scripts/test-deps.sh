@@ -8,6 +8,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
@@ -21,4 +22,9 @@ fi
 if [ -f test/node/package.json ] && [ ! -d test/node/node_modules ]; then
   echo "installing npm test packages"
   (cd test/node && npm ci --no-audit --no-fund)
+fi
+
+if [ -f test/sdk/package.json ] && [ ! -d test/sdk/node_modules ]; then
+  echo "installing TypeScript for the SDK type checks"
+  (cd test/sdk && npm ci --no-audit --no-fund)
 fi

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"regexp"
 	"strings"
 )
 
@@ -28,11 +29,50 @@ func HandlerWith(next http.Handler) http.Handler {
 	if next != nil {
 		mux.Handle("/", next)
 	}
-	mux.Handle("GET /sdk/", assets(http.FileServerFS(files)))
+	mux.Handle("GET /sdk/", sdkAssets(assets(http.FileServerFS(files))))
 	mux.Handle("GET /static/", assets(http.FileServerFS(files)))
 	mux.HandleFunc("GET /{$}", page("index.html"))
 	mux.HandleFunc("GET /watch/{room}", page("watch.html"))
 	return mux
+}
+
+// SDKVersion is the version of the embedded browser SDK (web/sdk/version.js).
+var SDKVersion = func() string {
+	src, err := files.ReadFile("sdk/version.js")
+	if err != nil {
+		panic("web: sdk/version.js is not embedded")
+	}
+	m := regexp.MustCompile(`VERSION = '([^']+)'`).FindSubmatch(src)
+	if m == nil {
+		panic("web: no VERSION in sdk/version.js")
+	}
+	return string(m[1])
+}()
+
+// sdkAssets serves the SDK to pages of any origin (CORS) and names its
+// version in a header; /sdk/v{SDKVersion}/... is the same files at a path
+// that changes with the version, for pages that pin it.
+func sdkAssets(next http.Handler) http.Handler {
+	pinned := "/sdk/v" + SDKVersion + "/"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "X-Rtcloud-SDK-Version")
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		h.Set("X-Rtcloud-SDK-Version", SDKVersion)
+		if rest, ok := strings.CutPrefix(r.URL.Path, pinned); ok {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = "/sdk/" + rest
+			r2.URL.RawPath = ""
+			next.ServeHTTP(w, r2)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/sdk/v") && strings.Count(r.URL.Path, "/") > 2 {
+			http.Error(w, "this server has SDK version "+SDKVersion, http.StatusNotFound)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // FS returns the embedded files (index.html, watch.html, static/, sdk/).

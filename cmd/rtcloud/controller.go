@@ -77,7 +77,7 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	logKeys(log, c)
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	ctl, err := controller.New(setupCtx, controller.Options{
-		Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
+		Config: c.Controller, Relay: c.Relay, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
 	})
 	cancel()
 	if err != nil {
@@ -89,6 +89,15 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer svc.close()
+	egressAPI, err := newEgressAPI(ctx, c, b, log)
+	if err != nil {
+		return err
+	}
+	defer egressAPI.Close()
 	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID(), "dashboard", "/dashboard/")
-	return serveHTTP(ctx, c.Controller.HTTPAddr, svc.handler(ctl.Handler()), log)
+	h, err := gatewayAPI(ctx, c, b, withEgressAPI(svc.handler(ctl.Handler()), egressAPI))
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, c.Controller.HTTPAddr, h, log)
 }

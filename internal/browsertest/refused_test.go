@@ -23,7 +23,7 @@ func TestRefusedSubscriptionKeepsSession(t *testing.T) {
   const out = {refused: [], restart: '', transceivers: [s.pc.getTransceivers().length]};
   for (const [id, kind] of [['TR_gone0000000v', 'video'], ['TR_gone0000000a', 'audio'], ['TR_gone0000001v', 'video']]) {
     try { await s.subscribe(gone(id, kind), ''); out.refused.push('accepted ' + id); }
-    catch (e) { out.refused.push(e.message); }
+    catch (e) { out.refused.push(e.code + ': ' + e.message); }
   }
   out.transceivers.push(s.pc.getTransceivers().length);
   try { await s.iceRestart(); out.restart = 'ok'; } catch (e) { out.restart = e.message; }

@@ -31,6 +31,9 @@ type Grants struct {
 	Publish   bool `json:"publish"`
 	Subscribe bool `json:"subscribe"`
 	Admin     bool `json:"admin,omitempty"`
+	// Hidden participants (recorders) are in no room state and cause no
+	// join or leave events; they may not publish.
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // Participant identifies one connected participant (one session).

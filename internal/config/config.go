@@ -34,10 +34,15 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// Ingress and SIP configure the gateways (`rtcloud ingress`, `rtcloud sip`).
+	Ingress Ingress `yaml:"ingress"`
+	SIP     SIP     `yaml:"sip"`
 	// Webhooks configures the controller's HTTP callbacks.
 	Webhooks Webhooks `yaml:"webhooks"`
 	// Relay configures node-to-node relaying and routing.
 	Relay Relay `yaml:"relay"`
+	// Egress configures `rtcloud egress` (see egress.go).
+	Egress Egress `yaml:"egress"`
 }
 
 // NATS is the bus connection.
@@ -146,8 +151,11 @@ func Default() Config {
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Ingress:    DefaultIngress(),
+		SIP:        DefaultSIP(),
 		Webhooks:   DefaultWebhooks(),
 		Relay:      DefaultRelay(),
+		Egress:     DefaultEgress(),
 	}
 }
 
@@ -303,8 +311,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	errs = append(errs, c.validateIngress()...)
+	errs = append(errs, c.validateSIP()...)
 	errs = append(errs, c.Webhooks.validate(c.APIKeys())...)
 	errs = append(errs, c.Relay.validate()...)
+	if err := c.Egress.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -31,6 +31,8 @@ type Options struct {
 	ID string
 	// GeoIP resolves client addresses; default: built from Config.GeoIP.
 	GeoIP *geoip.Resolver
+	// Relay configures the routing of relay traffic between nodes.
+	Relay config.Relay
 	// StaleAfter is how long a session record may name a session its live
 	// node does not have, and a room record a room nobody is in, before
 	// the leader deletes it (default DefaultStaleAfter).
@@ -52,6 +54,7 @@ type Controller struct {
 	elect     *election
 	sub       *nats.Subscription
 	drains    drainSet
+	routes    *router
 	stale     staleSet  // janitor goroutine only
 	lastStale time.Time // janitor goroutine only
 	staleRuns atomic.Uint64
@@ -133,6 +136,9 @@ func (c *Controller) setup(ctx context.Context) error {
 	}
 	c.elect = &election{kv: leaderKV, id: o.ID, ttl: o.Config.LeaseTTL, log: c.log}
 	c.release.Store(true)
+	if err := c.startRoutes(ctx, runCtx); err != nil {
+		return err
+	}
 	c.wg.Add(2)
 	go func() { defer c.wg.Done(); c.elect.run(runCtx, c.release.Load) }()
 	go func() { defer c.wg.Done(); c.janitor(runCtx) }()
@@ -166,6 +172,9 @@ func (c *Controller) Close() {
 	}
 	if c.sub != nil {
 		_ = c.sub.Drain()
+	}
+	if c.routes != nil {
+		c.routes.stop()
 	}
 	if c.cancel != nil {
 		c.cancel()

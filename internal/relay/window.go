@@ -1,6 +1,9 @@
 package relay
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // dataWindow tracks the link sequence numbers of received media/feedback
 // packets: duplicates, gaps to NACK, and the loss seen before recovery.
@@ -23,7 +26,7 @@ type dataWindow struct {
 	probesGot  int
 }
 
-const winSize = 1024
+const winSize = 2048
 
 type winSlot struct {
 	seq         int64
@@ -50,6 +53,16 @@ func (w *dataWindow) unwrap(seq uint32) int64 {
 	return w.highest + int64(int32(seq-uint32(w.highest)))
 }
 
+// expedite makes the missing packets in [lo, hi] due for a NACK at once
+// (their FEC group is complete and could not rebuild them).
+func (w *dataWindow) expedite(lo, hi int64) {
+	for x := max(lo, w.highest-winSize+1, 0); x <= hi && x <= w.highest; x++ {
+		if sl := &w.slots[x%winSize]; sl.set && !sl.got && sl.seq == x && sl.nacks == 0 {
+			sl.since = math.MinInt64 / 2
+		}
+	}
+}
+
 // arrive records packet s; original is false for retransmissions and FEC
 // rebuilds. It returns the packets given up on (gaps pushed out of the
 // window) with the verdict.
@@ -61,7 +74,10 @@ func (w *dataWindow) arrive(s int64, original bool, now int64) (arrival, int) {
 		return arriveNew, 0
 	}
 	if s > w.highest {
-		lost := w.advance(s-1, now)
+		lost := 0
+		for x := max(w.highest+1, s-winSize+1); x < s; x++ {
+			lost += w.mark(x, false, now)
+		}
 		w.highest = s
 		lost += w.mark(s, true, now)
 		w.count(original)

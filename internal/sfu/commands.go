@@ -121,7 +121,9 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 	}
 	n.sessions[p.SessionID] = s
 	n.mu.Unlock()
-	n.emitRoom(bus.Event{Type: bus.EventParticipantJoined, Participant: &p})
+	if !req.Grants.Hidden {
+		n.emitRoom(bus.Event{Type: bus.EventParticipantJoined, Participant: &p})
+	}
 	n.registerTracks(res.published)
 	if req.Offer == "" {
 		n.expireUnnegotiated(s)
@@ -264,9 +266,9 @@ func (n *Node) closeSession(_ context.Context, req bus.Close) (any, error) {
 	if reason == "" {
 		reason = "closed"
 	}
-	// A kick comes from an administrator, not from the client's signaling
-	// server: tell the client's signaling server so the client hears it.
-	s.close(reason, reason == bus.ReasonKicked)
+	// A kick comes from elsewhere than the session's signaling server,
+	// which learns of it from the session_closed event.
+	s.close(reason, req.Reason == bus.ReasonKicked)
 	return bus.Reply{}, nil
 }
 

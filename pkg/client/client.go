@@ -1,10 +1,3 @@
-// Package client is a Go client of rtcloud: it joins rooms over the
-// WebSocket room protocol (docs/protocol.md) or publishes and watches with
-// WHIP/WHEP, using one Pion PeerConnection per session. It publishes
-// synthetic VP8, H.264 and Opus tracks (optionally VP8/H.264 simulcast)
-// whose packets carry a layer, a counter and a send timestamp, and counts
-// what it receives: packets, bytes, sequence gaps, frames, keyframes,
-// layers and latency. Tests and the load generator are built on it.
 package client
 
 import (
@@ -130,13 +123,13 @@ func Connect(ctx context.Context, wsURL, token string, o Options) (*Client, erro
 }
 
 // Self is this session's participant.
-func (c *Client) Self() bus.Participant { return c.self }
+func (c *Client) Self() Participant { return c.self }
 
 // SessionID is this session's id.
 func (c *Client) SessionID() string { return c.self.SessionID }
 
 // Room is the joined room.
-func (c *Client) Room() protocol.Room { return c.roomName }
+func (c *Client) Room() RoomName { return c.roomName }
 
 // Events delivers the room and session events of the current connection.
 // It is closed when that connection ends; events still buffered in it are

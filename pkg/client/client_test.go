@@ -66,13 +66,13 @@ func TestTrailerRoundTripAndRTPParse(t *testing.T) {
 	binary.BigEndian.PutUint32(pkt[8:], 77)
 	binary.BigEndian.PutUint16(pkt[12:], 0xBEDE)
 	binary.BigEndian.PutUint16(pkt[14:], 1)
-	want := Trailer{Layer: 2, Flags: FlagKeyframe, Counter: 99, SentNs: 123456789}
-	putTrailer(pkt[len(pkt)-TrailerSize:], want)
+	want := trailer{Layer: 2, Flags: flagKeyframe, Counter: 99, SentNs: 123456789}
+	putTrailer(pkt[len(pkt)-trailerSize:], want)
 	h, ok := parseRTP(pkt)
 	if !ok || h.seq != 4242 || h.ssrc != 77 || !h.marker || len(h.payload) != 40 {
 		t.Fatalf("parseRTP = %+v, %v", h, ok)
 	}
-	got, ok := ParseTrailer(h.payload)
+	got, ok := parseTrailer(h.payload)
 	if !ok || got != want {
 		t.Fatalf("trailer = %+v, %v; want %+v", got, ok, want)
 	}
@@ -95,7 +95,7 @@ func FuzzParsers(f *testing.F) {
 	f.Add([]byte{0xb0, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xbe, 0xde, 0, 9, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if h, ok := parseRTP(b); ok {
-			ParseTrailer(h.payload)
+			parseTrailer(h.payload)
 			vp8Keyframe(h.payload)
 			h264Keyframe(h.payload)
 		}
@@ -114,7 +114,7 @@ func BenchmarkRemoteTrackHandle(b *testing.B) {
 	b.SetBytes(int64(len(pkt)))
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
-		putTrailer(pkt[len(pkt)-TrailerSize:], Trailer{Counter: uint32(i), SentNs: time.Now().UnixNano()})
+		putTrailer(pkt[len(pkt)-trailerSize:], trailer{Counter: uint32(i), SentNs: time.Now().UnixNano()})
 		rt.handle(pkt, time.Now().UnixNano(), vp8Keyframe)
 	}
 	if s := rt.Stats(); s.Gaps != 0 || s.CounterGaps != 0 {
@@ -129,7 +129,7 @@ func TestReceivePathDoesNotAllocate(t *testing.T) {
 	seq := uint16(0)
 	allocs := testing.AllocsPerRun(1000, func() {
 		binary.BigEndian.PutUint16(pkt[2:], seq)
-		putTrailer(pkt[len(pkt)-TrailerSize:], Trailer{Counter: uint32(seq)})
+		putTrailer(pkt[len(pkt)-trailerSize:], trailer{Counter: uint32(seq)})
 		seq++
 		rt.handle(pkt, 1, vp8Keyframe)
 	})

@@ -18,6 +18,12 @@ var (
 	ErrNotPublished = errors.New("client: nothing published yet")
 	// ErrSessionLost: Reconnect found the session ended; join anew.
 	ErrSessionLost = errors.New("client: session lost")
+	// ErrNoMedia: nothing was received on the track yet.
+	ErrNoMedia = errors.New("client: no media received yet")
+	// ErrBadPacket: a received packet is not valid RTP.
+	ErrBadPacket = errors.New("client: malformed RTP packet")
+	// ErrBadMedia: a stream given to PublishReader cannot be read.
+	ErrBadMedia = errors.New("client: unreadable media stream")
 )
 
 // ServerError is an error message received from the server.

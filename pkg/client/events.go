@@ -16,16 +16,16 @@ import (
 // request).
 type Event struct {
 	Type        string
-	Participant *bus.Participant
-	Track       *bus.TrackInfo
-	Speakers    []bus.Speaker
+	Participant *Participant
+	Track       *TrackInfo
+	Speakers    []Speaker
 	MID         string
 	Layer       string
 	TrackID     string
 	From        string
 	Payload     []byte
 	Reason      string
-	Error       *protocol.Error
+	Error       *ErrorInfo
 }
 
 // deliver hands a reply to its waiting request.
@@ -161,7 +161,7 @@ func upsertTrack(ts []bus.TrackInfo, t bus.TrackInfo, remove bool) []bus.TrackIn
 
 // Participants returns the room's participants (this session included
 // once its own participant_joined arrived), sorted by identity.
-func (c *Client) Participants() []bus.ParticipantInfo {
+func (c *Client) Participants() []ParticipantInfo {
 	c.room.mu.Lock()
 	out := make([]bus.ParticipantInfo, 0, len(c.room.participants))
 	for _, p := range c.room.participants {
@@ -175,7 +175,7 @@ func (c *Client) Participants() []bus.ParticipantInfo {
 }
 
 // Tracks returns every track published in the room.
-func (c *Client) Tracks() []bus.TrackInfo {
+func (c *Client) Tracks() []TrackInfo {
 	var out []bus.TrackInfo
 	for _, p := range c.Participants() {
 		out = append(out, p.Tracks...)
@@ -209,7 +209,7 @@ func (c *Client) WaitUntil(ctx context.Context, cond func() bool) error {
 
 // WaitTracks waits until at least n tracks of the room satisfy match and
 // returns them.
-func (c *Client) WaitTracks(ctx context.Context, n int, match func(bus.TrackInfo) bool) ([]bus.TrackInfo, error) {
+func (c *Client) WaitTracks(ctx context.Context, n int, match func(TrackInfo) bool) ([]TrackInfo, error) {
 	var got []bus.TrackInfo
 	err := c.WaitUntil(ctx, func() bool {
 		got = got[:0]

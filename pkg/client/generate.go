@@ -106,7 +106,7 @@ func (l *layerSender) sendFrame() error {
 	switch l.spec.Codec {
 	case CodecOpus:
 		l.buf[0] = 0x78 // TOC: hybrid fullband 20 ms, mono
-		err := l.write(max(l.spec.AudioBytes, 1+TrailerSize), false, 0)
+		err := l.write(max(l.spec.AudioBytes, 1+trailerSize), false, 0)
 		l.ts += 960
 		l.frames.Add(1)
 		return err
@@ -167,7 +167,7 @@ func (l *layerSender) writeVP8(key bool, i, n, size int) error {
 			hdr = 16
 		}
 	}
-	return l.write(max(size, hdr+TrailerSize), i == n-1, flags(key, i))
+	return l.write(max(size, hdr+trailerSize), i == n-1, flags(key, i))
 }
 
 func (l *layerSender) writeH264(key bool, i, n, size int) error {
@@ -180,7 +180,7 @@ func (l *layerSender) writeH264(key bool, i, n, size int) error {
 			binary.BigEndian.PutUint16(b[k:], uint16(len(nal)))
 			k += 2 + copy(b[k+2:], nal)
 		}
-		if err := l.write(k+TrailerSize, false, flags(key, 0)); err != nil {
+		if err := l.write(k+trailerSize, false, flags(key, 0)); err != nil {
 			return err
 		}
 	}
@@ -190,7 +190,7 @@ func (l *layerSender) writeH264(key bool, i, n, size int) error {
 	}
 	if n == 1 {
 		b[0] = 0x60 | nalType
-		return l.write(max(size, 1+TrailerSize), true, flags(key, i))
+		return l.write(max(size, 1+trailerSize), true, flags(key, i))
 	}
 	b[0] = 0x60 | 28 // FU-A
 	b[1] = nalType
@@ -200,16 +200,16 @@ func (l *layerSender) writeH264(key bool, i, n, size int) error {
 	if i == n-1 {
 		b[1] |= 0x40
 	}
-	return l.write(max(size, 2+TrailerSize), i == n-1, flags(key, i))
+	return l.write(max(size, 2+trailerSize), i == n-1, flags(key, i))
 }
 
 func flags(key bool, i int) uint8 {
 	var f uint8
 	if key {
-		f |= FlagKeyframe
+		f |= flagKeyframe
 	}
 	if i == 0 {
-		f |= FlagFrameStart
+		f |= flagFrameStart
 	}
 	return f
 }
@@ -218,7 +218,7 @@ func flags(key bool, i int) uint8 {
 // trailer at its end.
 func (l *layerSender) write(size int, marker bool, fl uint8) error {
 	size = min(size, len(l.buf))
-	putTrailer(l.buf[size-TrailerSize:size], Trailer{Layer: l.layer, Flags: fl, Counter: l.counter, SentNs: time.Now().UnixNano()})
+	putTrailer(l.buf[size-trailerSize:size], trailer{Layer: l.layer, Flags: fl, Counter: l.counter, SentNs: time.Now().UnixNano()})
 	l.counter++
 	l.pkt.Header.SequenceNumber = l.seq
 	l.pkt.Header.Timestamp = l.ts

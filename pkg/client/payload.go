@@ -12,25 +12,25 @@ import (
 // Layer is the simulcast layer index (0 low, 1 medium, 2 high; 0 for a
 // single layer). Counter increments by one per packet of that layer.
 const (
-	TrailerSize  = 16
+	trailerSize  = 16
 	trailerMagic = 0x7274 // "rt"
 )
 
-// Trailer flags.
+// trailer flags.
 const (
-	FlagKeyframe   = 1 << 0 // the packet belongs to a keyframe
-	FlagFrameStart = 1 << 1 // the first packet of a frame
+	flagKeyframe   = 1 << 0 // the packet belongs to a keyframe
+	flagFrameStart = 1 << 1 // the first packet of a frame
 )
 
-// Trailer is the decoded trailer of a synthetic packet.
-type Trailer struct {
+// trailer is the decoded trailer of a synthetic packet.
+type trailer struct {
 	Layer   uint8
 	Flags   uint8
 	Counter uint32
 	SentNs  int64
 }
 
-func putTrailer(b []byte, t Trailer) {
+func putTrailer(b []byte, t trailer) {
 	binary.BigEndian.PutUint16(b[0:], trailerMagic)
 	b[2] = t.Layer
 	b[3] = t.Flags
@@ -38,16 +38,16 @@ func putTrailer(b []byte, t Trailer) {
 	binary.BigEndian.PutUint64(b[8:], uint64(t.SentNs))
 }
 
-// ParseTrailer reads the trailer at the end of an RTP payload.
-func ParseTrailer(payload []byte) (Trailer, bool) {
-	if len(payload) < TrailerSize {
-		return Trailer{}, false
+// parseTrailer reads the trailer at the end of an RTP payload.
+func parseTrailer(payload []byte) (trailer, bool) {
+	if len(payload) < trailerSize {
+		return trailer{}, false
 	}
-	b := payload[len(payload)-TrailerSize:]
+	b := payload[len(payload)-trailerSize:]
 	if binary.BigEndian.Uint16(b) != trailerMagic {
-		return Trailer{}, false
+		return trailer{}, false
 	}
-	return Trailer{
+	return trailer{
 		Layer:   b[2],
 		Flags:   b[3],
 		Counter: binary.BigEndian.Uint32(b[4:]),

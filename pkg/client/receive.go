@@ -41,10 +41,29 @@ type RemoteTrack struct {
 	lastNs        atomic.Int64
 	serverLayer   atomic.Pointer[string]
 	latency       Histogram
+
+	peer    *peer                    // set when bound to a slot
+	reader  atomic.Pointer[rtpQueue] // set by the first ReadRTP
+	readMu  sync.Mutex               // creates reader once
+	endOnce sync.Once
+	ended   chan struct{}        // closed when the subscription ends
+	sink    atomic.Pointer[Sink] // see SetSink
+	onRTP   atomic.Pointer[func([]byte)]
+}
+
+// OnRTP sets fn to be called with every received RTP packet of the track
+// (header and payload, decrypted), on the track's read goroutine; the
+// slice is reused after fn returns. nil removes it.
+func (t *RemoteTrack) OnRTP(fn func(pkt []byte)) {
+	if fn == nil {
+		t.onRTP.Store(nil)
+		return
+	}
+	t.onRTP.Store(&fn)
 }
 
 func newRemoteTrack(mid, trackID, kind string) *RemoteTrack {
-	t := &RemoteTrack{mid: mid, trackID: trackID, kind: kind, lastLayer: -1}
+	t := &RemoteTrack{mid: mid, trackID: trackID, kind: kind, lastLayer: -1, ended: make(chan struct{})}
 	t.layer.Store(-1)
 	return t
 }
@@ -82,6 +101,9 @@ type RecvStats struct {
 	// ServerLayer is the layer of the last layer_changed event.
 	ServerLayer string
 	NoTrailer   uint64 // packets without a synthetic trailer
+	// ReadDrops counts packets ReadRTP never returned because the
+	// application read too slowly.
+	ReadDrops   uint64
 	First, Last time.Time
 }
 
@@ -91,7 +113,7 @@ func (t *RemoteTrack) Stats() RecvStats {
 		SSRC: t.ssrc.Load(), Packets: t.packets.Load(), Bytes: t.bytes.Load(),
 		Gaps: t.gaps.Load(), CounterGaps: t.counterGaps.Load(), Duplicates: t.duplicates.Load(),
 		Frames: t.frames.Load(), Keyframes: t.keyframes.Load(), Layer: int(t.layer.Load()),
-		LayerSwitches: t.layerSwitches.Load(), NoTrailer: t.noTrailer.Load(),
+		LayerSwitches: t.layerSwitches.Load(), NoTrailer: t.noTrailer.Load(), ReadDrops: t.readDrops(),
 	}
 	if m := t.mime.Load(); m != nil {
 		s.MimeType = *m
@@ -132,7 +154,7 @@ func (t *RemoteTrack) handle(b []byte, now int64, isKey keyframeFunc) {
 	if key {
 		t.keySeen, t.lastKeyTS = true, h.ts
 	}
-	tr, hasTrailer := ParseTrailer(h.payload)
+	tr, hasTrailer := parseTrailer(h.payload)
 	if hasTrailer {
 		if int(tr.Layer) != t.lastLayer {
 			if t.lastLayer >= 0 {
@@ -159,6 +181,9 @@ func (t *RemoteTrack) handle(b []byte, now int64, isKey keyframeFunc) {
 	}
 	if key {
 		t.keyframes.Add(1)
+	}
+	if q := t.reader.Load(); q != nil {
+		q.push(b)
 	}
 	if hasTrailer {
 		t.layer.Store(int32(tr.Layer))
@@ -205,12 +230,19 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	slot := p.slots[mid]
 	if slot == nil {
 		slot = &recvSlot{mid: mid, kind: tr.Kind().String()}
-		slot.cur.Store(newRemoteTrack(mid, "", slot.kind))
+		placeholder := newRemoteTrack(mid, "", slot.kind)
+		placeholder.peer = p
+		slot.cur.Store(placeholder)
 		p.slots[mid] = slot
 	}
 	p.wg.Add(1)
 	p.mu.Unlock()
 	defer p.wg.Done()
+	defer func() { // the PeerConnection closed: the subscription ends
+		if t := slot.cur.Load(); t != nil {
+			t.end()
+		}
+	}()
 
 	mime := tr.Codec().MimeType
 	isKey := keyframeDetector(mime)
@@ -231,6 +263,12 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			t.mime.Store(&mime)
 		}
 		t.handle(buf[:n], time.Now().UnixNano(), isKey)
+		if sk := t.sink.Load(); sk != nil {
+			(*sk)(buf[:n])
+		}
+		if fn := t.onRTP.Load(); fn != nil {
+			(*fn)(buf[:n])
+		}
 	}
 }
 
@@ -249,7 +287,10 @@ func (p *peer) setSlotTrack(t *RemoteTrack) {
 		p.slots[t.mid] = slot
 	}
 	p.mu.Unlock()
-	slot.cur.Store(t)
+	t.peer = p
+	if old := slot.cur.Swap(t); old != nil && old != t {
+		old.end()
+	}
 	slot.free.Store(false)
 }
 

@@ -212,6 +212,9 @@ func (c *Client) Unsubscribe(ctx context.Context, tracks ...*RemoteTrack) error 
 	for _, m := range mids {
 		if s := c.peer.slots[m]; s != nil {
 			s.free.Store(true)
+			if t := s.cur.Load(); t != nil {
+				t.end()
+			}
 		}
 	}
 	c.peer.mu.Unlock()

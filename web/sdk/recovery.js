@@ -5,6 +5,14 @@ import { ProtocolError } from './signaling.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Reasons of a participant_left (or of our own session's "closed") that
+// mean a move to another media node: the node failed, or drains with
+// migration. The participant will be back, in a new session.
+export const MOVE_REASONS = new Set(['node failed', 'node draining']);
+// How long a moving participant may take to come back before it counts
+// as gone.
+export const MOVE_GRACE_MS = 15000;
+
 export class Recovery {
   constructor(room, { timeout = 60000, mediaTimeout = 10000, disconnectedGrace = 3000 } = {}) {
     this.room = room;
@@ -118,6 +126,16 @@ export class Recovery {
     const locals = room.localTracks;
     room.localTracks = [];
     room._newSession();
+    // Our own node failed or drains: the others on it move too, so those
+    // missing from the new room state are reconnecting, not gone.
+    const moved = MOVE_REASONS.has(room._closedReason) ? room._closedReason : '';
+    room._closedReason = undefined;
+    if (moved) {
+      const present = new Set((joined.participants ?? []).map((i) => i.session_id));
+      for (const p of [...room.participants.values()]) {
+        if (!present.has(p.sessionId) && !p.reconnecting) room._participantMoving(p.sessionId, moved);
+      }
+    }
     room._syncParticipants(joined.participants);
     const work = [];
     for (const p of room.participants.values()) {

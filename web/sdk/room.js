@@ -4,8 +4,11 @@ import { Emitter } from './emitter.js';
 import { Signal, ProtocolError } from './signaling.js';
 import { MediaSession } from './session.js';
 import { LocalTrack, RemoteParticipant, RemoteTrack, Source } from './tracks.js';
+import { capture, ErrorCode, RtcError } from './errors.js';
+import { createLocalScreenTracks, onDeviceChange, refreshElements } from './media.js';
+import { QualityMonitor } from './quality.js';
 import { decodePayload, encodePayload } from './payload.js';
-import { Recovery } from './recovery.js';
+import { Recovery, MOVE_REASONS, MOVE_GRACE_MS } from './recovery.js';
 
 /** Normalizes "http://host", "ws://host" or "ws://host/ws" to a WebSocket URL. */
 export function wsURL(url) {
@@ -37,6 +40,22 @@ export class Room extends Emitter {
     /** @type {MediaSession|null} */
     this.session = null;
     this._recovery = new Recovery(this);
+    this._quality = new QualityMonitor(this);
+    /** the speaker (audio output) chosen with switchDevice, '' = default */
+    this._sinkId = '';
+    /** @type {Set<HTMLMediaElement>} elements whose play() was refused */
+    this._blocked = new Set();
+    this._stopDeviceWatch = () => {};
+  }
+
+  /** False while the browser refuses to play received media until a user gesture; see startAudio(). */
+  get canPlaybackAudio() {
+    return this._blocked.size === 0;
+  }
+
+  /** This client's connection quality (see "connectionQualityChanged"). */
+  get localConnectionQuality() {
+    return this._quality.local;
   }
 
   /** The RTCPeerConnection of the current session. */
@@ -70,7 +89,7 @@ export class Room extends Emitter {
     }
     if (this.state === 'disconnected') {
       signal.close();
-      throw new Error('room left');
+      throw new RtcError(ErrorCode.InvalidState, 'the room was left');
     }
     const old = this.signal;
     this.signal = signal;
@@ -97,7 +116,10 @@ export class Room extends Emitter {
       iceServers: this.options.iceServers,
       request: (msg, expect) => this._request(msg, expect),
       send: (msg) => this.signal?.send(msg),
-      onTrack: (t) => this.emit('trackSubscribed', t, t.participant),
+      onTrack: (t) => {
+        refreshElements(t);
+        this.emit('trackSubscribed', t, t.participant);
+      },
       onStateChange: (s) => {
         if (this.session !== session) return;
         this.emit('mediaState', s);
@@ -109,7 +131,7 @@ export class Room extends Emitter {
   }
 
   _request(msg, expect) {
-    if (!this.signal) return Promise.reject(new Error('not connected'));
+    if (!this.signal) return Promise.reject(new RtcError(ErrorCode.Disconnected, 'not connected'));
     return this.signal.request(msg, expect);
   }
 
@@ -128,7 +150,7 @@ export class Room extends Emitter {
    * before the first events arrive.
    */
   async connect() {
-    if (this.state !== 'connecting') throw new Error(`cannot connect in state ${this.state}`);
+    if (this.state !== 'connecting') throw new RtcError(ErrorCode.InvalidState, `cannot connect in state ${this.state}`);
     let joined;
     try {
       joined = await this._join();
@@ -139,6 +161,8 @@ export class Room extends Emitter {
     this._newSession();
     this._setState('connected');
     this._syncParticipants(joined.participants);
+    this._quality.start();
+    this._stopDeviceWatch = onDeviceChange((devices) => this.emit('deviceChanged', devices));
     return this;
   }
 
@@ -159,7 +183,7 @@ export class Room extends Emitter {
       for (const t of [...p.tracks.values()]) if (!tracks.has(t.id)) this._removeTrack(t);
     }
     for (const p of [...this.participants.values()]) {
-      if (!seen.has(p.sessionId)) this._removeParticipant(p.sessionId);
+      if (!seen.has(p.sessionId) && !p.reconnecting) this._removeParticipant(p.sessionId);
     }
   }
 
@@ -167,10 +191,45 @@ export class Room extends Emitter {
     let p = this.participants.get(info.session_id);
     if (!p && this._recovery.pastSessions.has(info.session_id)) return new RemoteParticipant(info);
     if (p) return p;
+    p = this._participantBack(info);
+    if (p) return p;
     p = new RemoteParticipant(info);
     this.participants.set(p.sessionId, p);
     this.emit('participantJoined', p);
     return p;
+  }
+
+  // A participant whose media node failed or drains left to join again
+  // elsewhere: its tracks are gone, but it stays, "reconnecting", until it
+  // is back in a new session (or MOVE_GRACE_MS passes).
+  _participantMoving(sessionId, reason) {
+    const p = this.participants.get(sessionId);
+    if (!p) return;
+    for (const t of [...p.tracks.values()]) this._removeTrack(t);
+    p.reconnecting = true;
+    clearTimeout(p._moveTimer);
+    p._moveTimer = setTimeout(() => {
+      if (p.reconnecting) this._removeParticipant(p.sessionId);
+    }, MOVE_GRACE_MS);
+    this.emit('participantReconnecting', p, reason);
+  }
+
+  // _participantBack finds the reconnecting participant of info's identity
+  // and gives it its new session; null when there is none.
+  _participantBack(info) {
+    for (const p of this.participants.values()) {
+      if (!p.reconnecting || p.identity !== info.identity) continue;
+      clearTimeout(p._moveTimer);
+      this.participants.delete(p.sessionId);
+      p.sessionId = info.session_id;
+      p.name = info.name || info.identity;
+      p.metadata = info.metadata || '';
+      p.reconnecting = false;
+      this.participants.set(p.sessionId, p);
+      this.emit('participantReconnected', p);
+      return p;
+    }
+    return null;
   }
 
   _removeParticipant(sessionId) {
@@ -218,6 +277,8 @@ export class Room extends Emitter {
         if (mine(m.participant)) {
           // The SFU ended our session without us leaving: start over.
           if (this.state === 'connected') this._recovery.start('session');
+        } else if (m.participant && MOVE_REASONS.has(m.reason)) {
+          this._participantMoving(m.participant.session_id, m.reason);
         } else if (m.participant) {
           this._removeParticipant(m.participant.session_id);
         }
@@ -302,19 +363,33 @@ export class Room extends Emitter {
 
   // ---- publishing ----
 
-  /** Publishes a MediaStreamTrack; resolves with its LocalTrack. */
-  async publishTrack(mediaStreamTrack, { source = Source.Unknown, name = '', simulcast } = {}) {
-    if (this.state === 'disconnected') throw new Error('room left');
-    if (simulcast === undefined) {
-      const s = mediaStreamTrack.getSettings?.() ?? {};
-      simulcast = mediaStreamTrack.kind === 'video' && source !== Source.Screen && Math.min(s.width ?? 0, s.height ?? 0) >= 720;
+  /**
+   * Publishes a MediaStreamTrack, or a LocalTrack made by
+   * createLocalVideoTrack and friends (a preview); resolves with its
+   * LocalTrack.
+   */
+  async publishTrack(track, opts = {}) {
+    if (this.state === 'disconnected') throw new RtcError(ErrorCode.InvalidState, 'the room was left');
+    let l;
+    if (track instanceof LocalTrack) {
+      if (track._room && track._room !== this) throw new RtcError(ErrorCode.InvalidState, 'the track belongs to another room');
+      if (this.localTracks.includes(track)) return track;
+      l = track;
+      l._room = this;
+      if (opts.name) l.name = opts.name;
+      if (opts.simulcast !== undefined) l.simulcast = opts.simulcast;
+      else if (l.source === Source.Camera) l.simulcast = autoSimulcast(l.mediaStreamTrack, l.source);
+    } else {
+      const { source = Source.Unknown, name = '', simulcast = autoSimulcast(track, source) } = opts;
+      l = new LocalTrack(this, track, { source, name, simulcast });
     }
-    const l = new LocalTrack(this, mediaStreamTrack, { source, name, simulcast });
+    const mediaStreamTrack = l.mediaStreamTrack;
     this.localTracks.push(l);
     try {
       await this.session.publish(l);
     } catch (err) {
       this.localTracks = this.localTracks.filter((x) => x !== l);
+      if (track instanceof LocalTrack) l._room = null; // still a preview
       throw err;
     }
     mediaStreamTrack.addEventListener('ended', () => {
@@ -327,7 +402,7 @@ export class Room extends Emitter {
   async publishCamera({ width = 1280, height = 720, frameRate = 30, deviceId, name = '' } = {}) {
     const video = { width: { ideal: width }, height: { ideal: height }, frameRate: { ideal: frameRate } };
     if (deviceId) video.deviceId = { exact: deviceId };
-    const stream = await navigator.mediaDevices.getUserMedia({ video });
+    const stream = await capture('getUserMedia', { video }, 'camera');
     return this.publishTrack(stream.getVideoTracks()[0], { source: Source.Camera, name });
   }
 
@@ -335,16 +410,27 @@ export class Room extends Emitter {
   async publishMicrophone({ deviceId, name = '' } = {}) {
     const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
     if (deviceId) audio.deviceId = { exact: deviceId };
-    const stream = await navigator.mediaDevices.getUserMedia({ audio });
+    const stream = await capture('getUserMedia', { audio }, 'microphone');
     return this.publishTrack(stream.getAudioTracks()[0], { source: Source.Microphone, name });
   }
 
-  /** Asks the user for a screen or window and publishes it. */
-  async publishScreen({ name = '' } = {}) {
-    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
-    const track = stream.getVideoTracks()[0];
-    if ('contentHint' in track) track.contentHint = 'detail';
-    return this.publishTrack(track, { source: Source.Screen, name, simulcast: false });
+  /**
+   * Asks the user for a screen, window or tab and publishes it; with
+   * audio, also the tab's sound where the browser offers it (source
+   * 'screen_audio'). Resolves with the video track; stopping the share
+   * unpublishes both.
+   */
+  async publishScreen({ name = '', audio = false } = {}) {
+    const [video, sound] = await createLocalScreenTracks({ audio });
+    if (name) video.name = name;
+    const published = await this.publishTrack(video, { simulcast: false });
+    if (sound) {
+      await this.publishTrack(sound);
+      video.mediaStreamTrack.addEventListener('ended', () => {
+        if (this.localTracks.includes(sound)) this.unpublish(sound).catch(() => {});
+      });
+    }
+    return published;
   }
 
   /** Stops publishing a local track and stops its media. */
@@ -358,7 +444,7 @@ export class Room extends Emitter {
   /** Switches the published camera to the next (or the given) video input. */
   async switchCamera(deviceId) {
     const cam = this.localTracks.find((l) => l.source === Source.Camera);
-    if (!cam) throw new Error('no camera is published');
+    if (!cam) throw new RtcError(ErrorCode.InvalidState, 'no camera is published');
     if (!deviceId) {
       const cams = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
       const current = cam.mediaStreamTrack.getSettings().deviceId;
@@ -366,9 +452,11 @@ export class Room extends Emitter {
       deviceId = cams[(i + 1) % cams.length]?.deviceId;
     }
     const s = cam.mediaStreamTrack.getSettings();
-    const stream = await navigator.mediaDevices.getUserMedia({
-      video: { deviceId: deviceId ? { exact: deviceId } : undefined, width: { ideal: s.width || 1280 }, height: { ideal: s.height || 720 } },
-    });
+    const stream = await capture(
+      'getUserMedia',
+      { video: { deviceId: deviceId ? { exact: deviceId } : undefined, width: { ideal: s.width || 1280 }, height: { ideal: s.height || 720 } } },
+      'camera',
+    );
     await cam.replaceTrack(stream.getVideoTracks()[0]);
     this.emit('localTrackReplaced', cam);
     return cam;
@@ -381,12 +469,85 @@ export class Room extends Emitter {
     if (local.id && this.signal?.isOpen) await this._request({ type: 'mute', track_id: local.id, muted });
   }
 
+  /** Switches the published microphone to the given audio input. */
+  async switchMicrophone(deviceId) {
+    const mic = this.localTracks.find((l) => l.source === Source.Microphone);
+    if (!mic) throw new RtcError(ErrorCode.InvalidState, 'no microphone is published');
+    const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, deviceId: deviceId ? { exact: deviceId } : undefined };
+    const stream = await capture('getUserMedia', { audio }, 'microphone');
+    await mic.replaceTrack(stream.getAudioTracks()[0]);
+    this.emit('localTrackReplaced', mic);
+    return mic;
+  }
+
+  /**
+   * Switches a device: 'videoinput' (the published camera),
+   * 'audioinput' (the published microphone) or 'audiooutput' (the
+   * speaker every received track plays on, where the browser supports
+   * setSinkId).
+   * @param {'videoinput'|'audioinput'|'audiooutput'} kind
+   * @param {string} deviceId
+   */
+  async switchDevice(kind, deviceId) {
+    switch (kind) {
+      case 'videoinput':
+        await this.switchCamera(deviceId);
+        return;
+      case 'audioinput':
+        await this.switchMicrophone(deviceId);
+        return;
+      case 'audiooutput': {
+        if (typeof HTMLMediaElement === 'undefined' || !('setSinkId' in HTMLMediaElement.prototype)) {
+          throw new RtcError(ErrorCode.NotSupported, 'this browser cannot choose the speaker (no setSinkId)');
+        }
+        this._sinkId = deviceId;
+        const els = [];
+        for (const p of this.participants.values()) for (const t of p.tracks.values()) els.push(...t._elements);
+        const results = await Promise.allSettled(els.map((el) => /** @type {any} */ (el).setSinkId(deviceId)));
+        const failed = /** @type {PromiseRejectedResult|undefined} */ (results.find((r) => r.status === 'rejected'));
+        if (failed) {
+          const err = failed.reason;
+          throw new RtcError(ErrorCode.DeviceNotFound, `speaker ${deviceId}: ${err?.message ?? err}`, { cause: err });
+        }
+        return;
+      }
+    }
+    throw new RtcError(ErrorCode.BadRequest, `unknown device kind ${kind}`);
+  }
+
+  /** The speaker chosen with switchDevice('audiooutput', id); '' = the default. */
+  get speakerDeviceId() {
+    return this._sinkId;
+  }
+
+  /**
+   * Resumes playback the browser blocked for lack of a user gesture:
+   * call it from a click handler when "audioPlaybackChanged" reported
+   * false (or canPlaybackAudio is false).
+   */
+  async startAudio() {
+    const els = [...this._blocked];
+    this._blocked.clear();
+    const results = await Promise.allSettled(els.map((el) => el.play()));
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') this._blocked.add(els[i]);
+    });
+    this.emit('audioPlaybackChanged', this.canPlaybackAudio);
+    if (!this.canPlaybackAudio) throw new RtcError(ErrorCode.AutoplayBlocked, 'the browser still refuses to play; call startAudio() from a user gesture');
+  }
+
+  _playbackBlocked(el) {
+    const was = this.canPlaybackAudio;
+    this._blocked.add(el);
+    if (was) this.emit('audioPlaybackChanged', false);
+  }
+
   // ---- subscribing ----
 
   /** Receives a remote track; layer '' lets the SFU choose. */
   subscribe(track, { layer = this.options.defaultLayer } = {}) {
-    if (!this.session) return Promise.reject(new Error('not connected'));
-    if (!track.participant.tracks.has(track.id)) return Promise.reject(new Error('track is not published'));
+    if (!this.session) return Promise.reject(new RtcError(ErrorCode.Disconnected, 'not connected'));
+    if (!track.participant.tracks.has(track.id)) return Promise.reject(new RtcError(ErrorCode.NotFound, 'the track is not published'));
     track.requestedLayer = track.kind === 'video' ? layer : '';
     return this.session.subscribe(track, track.requestedLayer);
   }
@@ -412,7 +573,7 @@ export class Room extends Emitter {
    * Strings and objects are sent as UTF-8 JSON; Uint8Arrays as they are.
    */
   sendData(payload, { to } = {}) {
-    if (!this.signal?.isOpen) throw new Error('not connected');
+    if (!this.signal?.isOpen) throw new RtcError(ErrorCode.Disconnected, 'not connected');
     this.signal.send({ type: 'data', payload: encodePayload(payload), to: to?.length ? to : undefined });
   }
 
@@ -445,6 +606,8 @@ export class Room extends Emitter {
     if (this.state === 'disconnected') return;
     this._setState('disconnected');
     this._recovery.stop();
+    this._quality.stop();
+    this._stopDeviceWatch();
     const signal = this.signal;
     this.signal = null;
     if (reason !== 'left') signal?.close();
@@ -458,6 +621,12 @@ export class Room extends Emitter {
     this.state = s;
     this.emit('stateChanged', s);
   }
+}
+
+/** Simulcast for camera-like video of 720p or more. */
+function autoSimulcast(mediaStreamTrack, source) {
+  const s = mediaStreamTrack.getSettings?.() ?? {};
+  return mediaStreamTrack.kind === 'video' && source !== Source.Screen && Math.min(s.width ?? 0, s.height ?? 0) >= 720;
 }
 
 /**

@@ -1,12 +1,50 @@
 // Type declarations of the rtcloud browser SDK (web/sdk/rtcloud.js).
 
 export type LayerName = '' | 'low' | 'medium' | 'high';
-export type SourceName = 'camera' | 'microphone' | 'screen' | 'unknown';
+export type SourceName = 'camera' | 'microphone' | 'screen' | 'screen_audio' | 'unknown';
 export type RoomState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
 export type TokenSource = string | (() => string | Promise<string>);
 
 export declare const Layer: Readonly<{ Auto: ''; Low: 'low'; Medium: 'medium'; High: 'high' }>;
-export declare const Source: Readonly<{ Camera: 'camera'; Microphone: 'microphone'; Screen: 'screen'; Unknown: 'unknown' }>;
+export declare const Source: Readonly<{ Camera: 'camera'; Microphone: 'microphone'; Screen: 'screen'; ScreenAudio: 'screen_audio'; Unknown: 'unknown' }>;
+
+/** The SDK's version, as in package.json. */
+export declare const VERSION: string;
+
+export type ConnectionQualityName = 'excellent' | 'good' | 'poor' | 'lost' | 'unknown';
+export declare const ConnectionQuality: Readonly<{ Excellent: 'excellent'; Good: 'good'; Poor: 'poor'; Lost: 'lost'; Unknown: 'unknown' }>;
+
+export type ErrorCodeName =
+  | 'connection_failed' | 'timeout' | 'disconnected'
+  | 'unauthorized' | 'forbidden' | 'not_found' | 'bad_request' | 'unavailable' | 'unsupported' | 'internal'
+  | 'permission_denied' | 'device_not_found' | 'device_in_use' | 'not_supported'
+  | 'autoplay_blocked' | 'invalid_state';
+
+/** Stable error codes of RtcError. */
+export declare const ErrorCode: Readonly<{
+  ConnectionFailed: 'connection_failed'; Timeout: 'timeout'; Disconnected: 'disconnected';
+  Unauthorized: 'unauthorized'; Forbidden: 'forbidden'; NotFound: 'not_found'; BadRequest: 'bad_request';
+  Unavailable: 'unavailable'; Unsupported: 'unsupported'; Internal: 'internal';
+  PermissionDenied: 'permission_denied'; DeviceNotFound: 'device_not_found'; DeviceInUse: 'device_in_use';
+  NotSupported: 'not_supported'; AutoplayBlocked: 'autoplay_blocked'; InvalidState: 'invalid_state';
+}>;
+
+/** Every error the SDK throws or emits: a stable code and a plain message. */
+export declare class RtcError extends Error {
+  constructor(code: ErrorCodeName | string, message: string, opts?: { cause?: unknown });
+  readonly code: ErrorCodeName | string;
+}
+
+/** An error the server answered with (its code is a protocol code). */
+export declare class ProtocolError extends RtcError {}
+
+export interface DeviceInfo {
+  deviceId: string;
+  kind: MediaDeviceKind;
+  /** empty until the page was granted camera or microphone access once */
+  label: string;
+  groupId: string;
+}
 
 export interface ConnectOptions {
   /** Display name (default: the token's). */
@@ -59,6 +97,9 @@ export declare class RemoteParticipant {
   /** 0..1, from the last active-speakers event */
   readonly audioLevel: number;
   readonly isSpeaking: boolean;
+  readonly connectionQuality: ConnectionQualityName;
+  /** moving to another media node (its node failed or drains): between participantReconnecting and participantReconnected */
+  readonly reconnecting: boolean;
   trackBySource(source: SourceName): RemoteTrack | undefined;
 }
 
@@ -81,6 +122,13 @@ export declare class RemoteTrack {
   readonly requestedLayer: LayerName;
   /** the layer the SFU says it sends */
   readonly currentLayer: string;
+  readonly isLocal: false;
+  /** the elements the track plays in */
+  readonly attachedElements: HTMLMediaElement[];
+  /** Plays the track in element (a new <video> or <audio> if none) and returns it. */
+  attach(element?: HTMLMediaElement): HTMLMediaElement;
+  /** Stops playing it in element (or in all); returns the elements. */
+  detach(element?: HTMLMediaElement): HTMLMediaElement[];
   subscribe(opts?: { layer?: LayerName }): Promise<void>;
   unsubscribe(): Promise<void>;
   setLayer(layer: LayerName): Promise<void>;
@@ -99,6 +147,15 @@ export declare class LocalTrack {
   readonly transceiver: RTCRtpTransceiver | null;
   readonly stream: MediaStream;
   readonly muted: boolean;
+  readonly isLocal: true;
+  /** published to a room */
+  readonly isPublished: boolean;
+  readonly attachedElements: HTMLMediaElement[];
+  /** Shows the track in element (a new muted <video> or <audio> if none): a preview. */
+  attach(element?: HTMLMediaElement): HTMLMediaElement;
+  detach(element?: HTMLMediaElement): HTMLMediaElement[];
+  /** Stops the media (and unpublishes a published track). */
+  stop(): Promise<void>;
   mute(): Promise<void>;
   unmute(): Promise<void>;
   replaceTrack(track: MediaStreamTrack): Promise<void>;
@@ -119,6 +176,10 @@ export interface ActiveSpeaker {
 export interface RoomEvents {
   participantJoined: (p: RemoteParticipant) => void;
   participantLeft: (p: RemoteParticipant) => void;
+  /** its media node failed or drains: it left to join again elsewhere (its tracks are gone); reason 'node failed' | 'node draining' */
+  participantReconnecting: (p: RemoteParticipant, reason: string) => void;
+  /** back in a new session (new sessionId; its tracks are published again) */
+  participantReconnected: (p: RemoteParticipant) => void;
   trackPublished: (t: RemoteTrack, p: RemoteParticipant) => void;
   trackUnpublished: (t: RemoteTrack, p: RemoteParticipant) => void;
   trackSubscribed: (t: RemoteTrack, p: RemoteParticipant) => void;
@@ -137,7 +198,13 @@ export interface RoomEvents {
   disconnected: (reason: string) => void;
   stateChanged: (state: RoomState) => void;
   mediaState: (iceConnectionState: RTCIceConnectionState) => void;
-  error: (err: Error) => void;
+  /** participant null: this client */
+  connectionQualityChanged: (quality: ConnectionQualityName, participant: RemoteParticipant | null) => void;
+  /** a device was plugged in or removed */
+  deviceChanged: (devices: DeviceInfo[]) => void;
+  /** false: the browser blocked playback until a user gesture; call startAudio() */
+  audioPlaybackChanged: (canPlayback: boolean) => void;
+  error: (err: RtcError) => void;
 }
 
 export declare class Room {
@@ -151,6 +218,11 @@ export declare class Room {
   readonly participants: Map<string, RemoteParticipant>;
   readonly localTracks: LocalTrack[];
   readonly peerConnection: RTCPeerConnection | null;
+  /** false while the browser blocks playback; see startAudio() */
+  readonly canPlaybackAudio: boolean;
+  readonly localConnectionQuality: ConnectionQualityName;
+  /** the speaker chosen with switchDevice('audiooutput', id); '' = default */
+  readonly speakerDeviceId: string;
 
   on<E extends keyof RoomEvents>(event: E, fn: RoomEvents[E]): () => void;
   once<E extends keyof RoomEvents>(event: E, fn: RoomEvents[E]): () => void;
@@ -158,12 +230,17 @@ export declare class Room {
 
   /** Joins; use instead of connect() to register handlers first. */
   connect(): Promise<Room>;
-  publishTrack(track: MediaStreamTrack, opts?: { source?: SourceName; name?: string; simulcast?: boolean }): Promise<LocalTrack>;
+  publishTrack(track: MediaStreamTrack | LocalTrack, opts?: { source?: SourceName; name?: string; simulcast?: boolean }): Promise<LocalTrack>;
   publishCamera(opts?: { width?: number; height?: number; frameRate?: number; deviceId?: string; name?: string }): Promise<LocalTrack>;
   publishMicrophone(opts?: { deviceId?: string; name?: string }): Promise<LocalTrack>;
-  publishScreen(opts?: { name?: string }): Promise<LocalTrack>;
+  /** with audio: the tab's sound too, where the browser offers it (source 'screen_audio') */
+  publishScreen(opts?: { name?: string; audio?: boolean }): Promise<LocalTrack>;
   unpublish(track: LocalTrack): Promise<void>;
   switchCamera(deviceId?: string): Promise<LocalTrack>;
+  switchMicrophone(deviceId?: string): Promise<LocalTrack>;
+  switchDevice(kind: 'videoinput' | 'audioinput' | 'audiooutput', deviceId: string): Promise<void>;
+  /** Resumes blocked playback; call it from a user gesture. */
+  startAudio(): Promise<void>;
   subscribe(track: RemoteTrack, opts?: { layer?: LayerName }): Promise<void>;
   unsubscribe(track: RemoteTrack): Promise<void>;
   setLayer(track: RemoteTrack, layer: LayerName): Promise<void>;
@@ -178,9 +255,13 @@ export declare function wsURL(url: string): string;
 export declare function devToken(base: string | undefined, opts: { room: string; identity: string; name?: string }): Promise<string>;
 export declare function simulcastEncodings(): RTCRtpEncodingParameters[];
 
-export declare class ProtocolError extends Error {
-  readonly code: string;
-}
+export declare function listDevices(kind?: MediaDeviceKind): Promise<DeviceInfo[]>;
+export declare function onDeviceChange(fn: (devices: DeviceInfo[]) => void): () => void;
+export declare function createLocalTracks(opts?: { audio?: boolean; video?: boolean }): Promise<LocalTrack[]>;
+export declare function createLocalVideoTrack(opts?: { width?: number; height?: number; frameRate?: number; deviceId?: string; name?: string }): Promise<LocalTrack>;
+export declare function createLocalAudioTrack(opts?: { deviceId?: string; name?: string }): Promise<LocalTrack>;
+/** The video track, then the audio track when the browser shared sound. */
+export declare function createLocalScreenTracks(opts?: { audio?: boolean; frameRate?: number }): Promise<LocalTrack[]>;
 
 export type WHEPState = 'idle' | 'waiting' | 'connecting' | 'playing' | 'stopped';
 

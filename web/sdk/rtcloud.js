@@ -1,11 +1,23 @@
 // rtcloud browser SDK: plain ES modules, no build step. See docs/sdk.md.
 //
-//   import { connect } from '/sdk/rtcloud.js';
+//   import { connect } from '@rtcloud/sdk';          // installed from npm pack
+//   import { connect } from 'https://rtc.example.com/sdk/v0.2.0/rtcloud.js'; // from the server
 //   const room = await connect('https://rtc.example.com', token);
 //
+import { ErrorCode, RtcError } from './errors.js';
+
+export { VERSION } from './version.js';
 export { connect, Room, wsURL } from './room.js';
-export { LocalTrack, RemoteParticipant, RemoteTrack, Layer, Source } from './tracks.js';
-export { ProtocolError } from './signaling.js';
+export { LocalTrack, RemoteParticipant, RemoteTrack, Layer, Source, ConnectionQuality } from './tracks.js';
+export { ErrorCode, RtcError, ProtocolError } from './errors.js';
+export {
+  listDevices,
+  onDeviceChange,
+  createLocalTracks,
+  createLocalVideoTrack,
+  createLocalAudioTrack,
+  createLocalScreenTracks,
+} from './media.js';
 export { StatsMeter } from './stats.js';
 export { WHEPClient } from './whep.js';
 export { simulcastEncodings } from './session.js';
@@ -16,8 +28,16 @@ export async function devToken(base, { room, identity, name } = {}) {
   u.searchParams.set('room', room);
   u.searchParams.set('identity', identity);
   if (name) u.searchParams.set('name', name);
-  const res = await fetch(u);
-  if (!res.ok) throw new Error(`dev token: ${res.status} ${(await res.text()).trim()}`);
+  let res;
+  try {
+    res = await fetch(u);
+  } catch (err) {
+    throw new RtcError(ErrorCode.ConnectionFailed, `cannot reach ${u.origin}: ${err?.message ?? err}`, { cause: err });
+  }
+  if (!res.ok) {
+    const code = res.status === 404 ? ErrorCode.NotFound : res.status === 400 ? ErrorCode.BadRequest : ErrorCode.Internal;
+    throw new RtcError(code, `dev token: HTTP ${res.status} ${(await res.text()).trim()}`);
+  }
   const body = await res.json();
   return body.token;
 }

@@ -3,6 +3,8 @@
 // queued and applied one at a time; changes that arrive while an offer is
 // in flight are batched into the next offer.
 
+import { ErrorCode, RtcError } from './errors.js';
+
 /** Encodings of a simulcast video track: three layers, rids q, h, f. */
 export function simulcastEncodings() {
   return [
@@ -121,7 +123,7 @@ export class MediaSession {
 
   close() {
     this._closed = true;
-    const err = new Error('session closed');
+    const err = new RtcError(ErrorCode.Disconnected, 'the media session closed');
     for (const d of [...this._pubs, ...this._subs, ...this._restarts]) d.reject(err);
     this._pubs = [];
     this._subs = [];
@@ -133,7 +135,7 @@ export class MediaSession {
 
   _schedule(job) {
     const run = async () => {
-      if (this._closed) throw new Error('session closed');
+      if (this._closed) throw new RtcError(ErrorCode.Disconnected, 'the media session closed');
       return job();
     };
     const p = this._chain.then(run, run);

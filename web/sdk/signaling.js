@@ -1,15 +1,9 @@
 // The WebSocket side of the rtcloud room protocol (docs/protocol.md):
 // requests carry an id that the server echoes in its answer, ok or error.
 import { Emitter } from './emitter.js';
+import { ErrorCode, ProtocolError, RtcError } from './errors.js';
 
-/** An error the server answered with; code is one of the protocol codes. */
-export class ProtocolError extends Error {
-  constructor(code, message) {
-    super(`${code}: ${message}`);
-    this.name = 'ProtocolError';
-    this.code = code;
-  }
-}
+export { ProtocolError };
 
 const replyTypes = new Set(['joined', 'answer', 'ok', 'pong', 'error']);
 
@@ -37,7 +31,7 @@ export class Signal extends Emitter {
       try {
         ws = new WebSocket(this.url);
       } catch (err) {
-        reject(err);
+        reject(new RtcError(ErrorCode.ConnectionFailed, `cannot connect to ${this.url}: ${err?.message ?? err}`, { cause: err }));
         return;
       }
       this.ws = ws;
@@ -45,7 +39,7 @@ export class Signal extends Emitter {
       const timer = setTimeout(() => {
         if (!opened) {
           ws.close();
-          reject(new Error(`timed out connecting to ${this.url}`));
+          reject(new RtcError(ErrorCode.ConnectionFailed, `cannot connect to ${this.url}: no answer within ${this.timeout} ms`));
         }
       }, this.timeout);
       ws.onopen = () => {
@@ -58,7 +52,7 @@ export class Signal extends Emitter {
       ws.onmessage = (ev) => this._onFrame(ev.data);
       ws.onclose = (ev) => {
         clearTimeout(timer);
-        if (!opened) reject(new Error(`cannot connect to ${this.url} (${ev.code})`));
+        if (!opened) reject(new RtcError(ErrorCode.ConnectionFailed, `cannot connect to ${this.url} (WebSocket close code ${ev.code})`));
         this._finish(ev.code, ev.reason);
       };
       ws.onerror = () => {}; // onclose follows and says what happened
@@ -71,7 +65,7 @@ export class Signal extends Emitter {
 
   /** Sends a frame without waiting for a reply. */
   send(msg) {
-    if (!this.isOpen) throw new Error('signaling connection is closed');
+    if (!this.isOpen) throw new RtcError(ErrorCode.Disconnected, 'not connected to the server');
     this.ws.send(JSON.stringify(msg));
   }
 
@@ -84,7 +78,7 @@ export class Signal extends Emitter {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this._pending.delete(id);
-        reject(new Error(`no reply to "${msg.type}" within ${this.timeout} ms`));
+        reject(new RtcError(ErrorCode.Timeout, `the server did not answer "${msg.type}" within ${this.timeout} ms`));
       }, this.timeout);
       this._pending.set(id, { resolve, reject, expect, timer });
       try {
@@ -160,7 +154,7 @@ export class Signal extends Emitter {
     clearInterval(this._pinger);
     for (const p of this._pending.values()) {
       clearTimeout(p.timer);
-      p.reject(new Error(`signaling connection closed (${code}${reason ? ': ' + reason : ''})`));
+      p.reject(new RtcError(ErrorCode.Disconnected, `the connection to the server closed (${code}${reason ? ': ' + reason : ''})`));
     }
     this._pending.clear();
     this.emit('close', { code, reason });

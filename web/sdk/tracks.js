@@ -1,5 +1,6 @@
 // Participants and tracks as the application sees them.
 import { StatsMeter } from './stats.js';
+import { attachTrack, detachTrack, refreshElements } from './media.js';
 
 /** Simulcast layer names, lowest to highest; '' lets the SFU choose. */
 export const Layer = Object.freeze({ Auto: '', Low: 'low', Medium: 'medium', High: 'high' });
@@ -9,6 +10,19 @@ export const Source = Object.freeze({
   Camera: 'camera',
   Microphone: 'microphone',
   Screen: 'screen',
+  /** the sound of a shared tab or screen */
+  ScreenAudio: 'screen_audio',
+  Unknown: 'unknown',
+});
+
+/** Connection quality of a participant, from the media statistics. */
+export const ConnectionQuality = Object.freeze({
+  Excellent: 'excellent',
+  Good: 'good',
+  Poor: 'poor',
+  /** no media arrives although it should */
+  Lost: 'lost',
+  /** nothing to judge by yet */
   Unknown: 'unknown',
 });
 
@@ -27,6 +41,10 @@ export class RemoteParticipant {
     /** Audio level 0..1 from the last active-speakers event. */
     this.audioLevel = 0;
     this.isSpeaking = false;
+    /** From the statistics of its subscribed tracks; see "connectionQualityChanged". */
+    this.connectionQuality = 'unknown';
+    /** Moving to another media node (its node failed or drains); see "participantReconnecting". */
+    this.reconnecting = false;
   }
 
   /** A passive WHEP viewer: it only watches and never publishes. */
@@ -59,6 +77,31 @@ export class RemoteTrack {
     /** Layer the SFU says it sends (from layer_changed). */
     this.currentLayer = '';
     this._meter = null;
+    /** @type {Set<HTMLMediaElement>} */
+    this._elements = new Set();
+  }
+
+  get isLocal() {
+    return false;
+  }
+
+  /**
+   * Plays the track in element (a new <video> or <audio> when none is
+   * given) and returns the element; it follows resubscriptions.
+   * @param {HTMLMediaElement} [element]
+   */
+  attach(element) {
+    return attachTrack(this, element);
+  }
+
+  /** Stops playing the track in element (or in every attached element). */
+  detach(element) {
+    return detachTrack(this, element);
+  }
+
+  /** The elements the track is attached to. */
+  get attachedElements() {
+    return [...this._elements];
   }
 
   update(info) {
@@ -108,6 +151,10 @@ export class RemoteTrack {
 
 /** A track this client publishes. */
 export class LocalTrack {
+  /**
+   * Made by room.publishTrack and the publish* methods, or unpublished by
+   * createLocalVideoTrack and friends (room is null until published).
+   */
   constructor(room, mediaStreamTrack, { source, name = '', simulcast = false }) {
     this._room = room;
     this.mediaStreamTrack = mediaStreamTrack;
@@ -122,6 +169,45 @@ export class LocalTrack {
     this.transceiver = null;
     this.muted = false;
     this._meter = null;
+    /** @type {Set<HTMLMediaElement>} */
+    this._elements = new Set();
+  }
+
+  get isLocal() {
+    return true;
+  }
+
+  /** Published to a room (it has a transceiver). */
+  get isPublished() {
+    return this.transceiver !== null;
+  }
+
+  /**
+   * Shows the track in element (a new muted <video> or <audio> when none
+   * is given): a local preview, before or after publishing.
+   * @param {HTMLMediaElement} [element]
+   */
+  attach(element) {
+    return attachTrack(this, element);
+  }
+
+  /** Stops showing the track in element (or in every attached element). */
+  detach(element) {
+    return detachTrack(this, element);
+  }
+
+  get attachedElements() {
+    return [...this._elements];
+  }
+
+  /** Stops the media; a published track is unpublished. */
+  async stop() {
+    if (this._room && this.isPublished) {
+      await this.unpublish();
+      return;
+    }
+    this.mediaStreamTrack.stop();
+    this.detach();
   }
 
   get stream() {
@@ -132,11 +218,17 @@ export class LocalTrack {
   }
 
   mute() {
-    return this._room._setMuted(this, true);
+    return this._setMuted(true);
   }
 
   unmute() {
-    return this._room._setMuted(this, false);
+    return this._setMuted(false);
+  }
+
+  async _setMuted(muted) {
+    if (this._room) return this._room._setMuted(this, muted);
+    this.muted = muted;
+    this.mediaStreamTrack.enabled = !muted;
   }
 
   /** Replaces the media (another camera, say) without renegotiating. */
@@ -146,19 +238,51 @@ export class LocalTrack {
     if (this.transceiver) await this.transceiver.sender.replaceTrack(mediaStreamTrack);
     this.mediaStreamTrack = mediaStreamTrack;
     if (old !== mediaStreamTrack) old.stop();
+    refreshElements(this);
   }
 
   /** Stops publishing and stops the media. */
-  unpublish() {
-    return this._room.unpublish(this);
+  async unpublish() {
+    if (!this._room) {
+      this.mediaStreamTrack.stop();
+      return;
+    }
+    await this._room.unpublish(this);
   }
 
-  /** Resolution, frame rate, bitrate, loss and RTT of what is sent. */
+  /**
+   * Resolution, frame rate, bitrate, loss and RTT of what is sent. Right
+   * after publishing, the encoder has not reported yet: the first call
+   * waits for its first frame (up to 2 s), then falls back to the
+   * capture's dimensions, so width and height are never zeros for live
+   * video.
+   */
   async getStats() {
     if (!this.transceiver) return null;
     if (!this._meter || this._meter.source !== this.transceiver.sender) {
       this._meter = new StatsMeter(this.transceiver.sender);
+      if (this.kind === 'video') await waitEncoded(this.transceiver.sender, 2000);
     }
-    return this._meter.sample();
+    const s = await this._meter.sample();
+    if (this.kind === 'video' && !s.width && this.mediaStreamTrack.readyState === 'live') {
+      const set = this.mediaStreamTrack.getSettings();
+      s.width = set.width ?? 0;
+      s.height = set.height ?? 0;
+    }
+    return s;
+  }
+}
+
+/** Resolves once the sender reports an encoded frame size, or after ms. */
+async function waitEncoded(sender, ms) {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    const report = await sender.getStats();
+    let ok = false;
+    report.forEach((s) => {
+      if (s.type === 'outbound-rtp' && (s.frameWidth ?? 0) > 0) ok = true;
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -2,6 +2,7 @@
 // HTTP request to start watching, DELETE to stop. Retries while nothing is
 // published (409) and starts over when the connection fails.
 import { Emitter } from './emitter.js';
+import { ErrorCode, RtcError, plainMessage } from './errors.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -29,7 +30,7 @@ export class WHEPClient extends Emitter {
   async start() {
     this._stopped = false;
     for (;;) {
-      if (this._stopped) throw new Error('stopped');
+      if (this._stopped) throw new RtcError(ErrorCode.InvalidState, 'the viewer was stopped');
       const retry = await this._attempt();
       if (retry === 0) return this.stream;
       this._setState('waiting');
@@ -68,19 +69,26 @@ export class WHEPClient extends Emitter {
     };
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc, 1500);
-    const res = await fetch(this.endpoint, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${await this._token_()}` },
-      body: pc.localDescription.sdp,
-    });
+    const token = await this._token_();
+    let res;
+    try {
+      res = await fetch(this.endpoint, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
+        body: pc.localDescription.sdp,
+      });
+    } catch (err) {
+      throw new RtcError(ErrorCode.ConnectionFailed, `cannot reach ${this.endpoint}: ${err?.message ?? err}`, { cause: err });
+    }
     if (res.status === 409 || res.status === 503) {
       const after = Number(res.headers.get('Retry-After'));
       return after > 0 ? after * 1000 : this._retryDelay;
     }
     if (res.status !== 201) {
       const text = (await res.text()).trim();
-      const err = new Error(`WHEP ${res.status}: ${text}`);
-      err.status = res.status;
+      const code = { 401: ErrorCode.Unauthorized, 403: ErrorCode.Forbidden, 404: ErrorCode.NotFound, 400: ErrorCode.BadRequest }[res.status] ?? ErrorCode.Internal;
+      const err = new RtcError(code, `WHEP ${res.status}: ${plainMessage(code, text)}`);
+      /** @type {any} */ (err).status = res.status;
       throw err;
     }
     const loc = res.headers.get('Location');

@@ -139,6 +139,8 @@ function wireRoom(room) {
   });
   room.on('stateChanged', (s) => ($('banner').hidden = s !== 'reconnecting'));
   room.on('reconnected', ({ resumed }) => toast(resumed ? 'Reconnected' : 'Reconnected (new session)'));
+  room.on('participantReconnecting', (p) => toast(`${p.name} is reconnecting`));
+  room.on('participantReconnected', (p) => toast(`${p.name} is back`));
   room.on('disconnected', (reason) => {
     app.tiles?.clear();
     app.camera = app.mic = app.screen = null;

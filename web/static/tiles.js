@@ -33,7 +33,7 @@ export class Tiles {
     const render = () => this.render();
     for (const ev of ['participantJoined', 'participantLeft', 'trackSubscribed', 'trackUnsubscribed', 'trackMuted',
       'trackPublished', 'trackUnpublished', 'localTrackPublished', 'localTrackUnpublished', 'localTrackMuted',
-      'localTrackReplaced', 'layerChanged', 'reconnected']) {
+      'localTrackReplaced', 'layerChanged', 'reconnected', 'participantReconnecting', 'participantReconnected']) {
       this._offs.push(room.on(ev, render));
     }
     this._offs.push(room.on('activeSpeakers', (list) => {
@@ -70,13 +70,16 @@ export class Tiles {
     for (const p of room.participants.values()) {
       // A WHEP viewer only watches: it is counted, not shown.
       if (p.isViewer && p.tracks.size === 0) continue;
-      want.set(p.sessionId, {
-        name: p.name, identity: p.identity, session: p.sessionId, source: Source.Camera,
+      // A participant that moves to another node keeps its tile (its first
+      // session id), marked while it reconnects.
+      const key = (p._tileKey ??= p.sessionId);
+      want.set(key, {
+        name: p.reconnecting ? `${p.name} (reconnecting…)` : p.name, identity: p.identity, session: p.sessionId, source: Source.Camera,
         video: p.trackBySource(Source.Camera) ?? [...p.tracks.values()].find((t) => t.kind === 'video' && t.source !== Source.Screen),
         audio: p.trackBySource(Source.Microphone) ?? [...p.tracks.values()].find((t) => t.kind === 'audio'),
       });
       const screen = p.trackBySource(Source.Screen);
-      if (screen) want.set(`${p.sessionId}:screen`, { name: `${p.name} (screen)`, identity: p.identity, session: p.sessionId, source: Source.Screen, video: screen });
+      if (screen) want.set(`${key}:screen`, { name: `${p.name} (screen)`, identity: p.identity, session: p.sessionId, source: Source.Screen, video: screen });
     }
     return want;
   }
