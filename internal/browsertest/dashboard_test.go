@@ -79,16 +79,18 @@ func startDashCluster(t *testing.T) *dashCluster {
 	return &dashCluster{nats: url, ws: "ws" + strings.TrimPrefix(ssrv.URL, "http") + "/ws", dashURL: srv.URL, token: tok, ctl: ctl}
 }
 
-// startRegionNode runs an SFU node of region on 127.0.0.1 (its clients are
-// Go clients over loopback; only the dashboard runs in Chromium).
+// startRegionNode runs an SFU node of region on 127.0.0.1 with its relay
+// (its clients are Go clients over loopback; only the dashboard runs in
+// Chromium).
 func startRegionNode(t *testing.T, natsURL, id, region string) {
 	t.Helper()
 	log := testenv.Logger()
 	cfg := config.Default().SFU
 	cfg.NodeID, cfg.Region, cfg.MediaPort, cfg.HeartbeatInterval = id, region, testenv.FreePort(t, "127.0.0.1"), 250*time.Millisecond
 	cfg.BindIP, cfg.AdvertiseIPs, cfg.Capacity = "127.0.0.1", []string{"127.0.0.1"}, 50
+	cfg.RelayPort = testenv.FreePort(t, "127.0.0.1")
 	b := testenv.ConnectWith(t, bus.Options{URLs: natsURL, Name: id, Logger: log})
-	node, err := sfu.NewNode(sfu.Options{Config: cfg, Bus: b, Logger: log})
+	node, err := sfu.NewNode(sfu.Options{Config: cfg, Bus: b, Logger: log, RelaySecret: []byte("dashboard test relay key, 32 B!")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,31 +281,26 @@ func kickFromPage(t *testing.T, p *page, bob *client.Client) {
 	})
 }
 
-// checkTopology: the nodes are drawn; once the relay's data is on the bus
-// (link reports, a relayed stream, routes) the links and the stream
-// crossing them appear.
+// checkTopology: the nodes, the relay links they measure (all six
+// directions up, from their link reports), the routes the controller
+// computed, and a relayed stream crossing its links.
 func checkTopology(t *testing.T, p *page, dc *dashCluster) {
 	t.Helper()
 	p.mustEval(`location.hash = '#/topology'`, nil)
-	eventually(t, 10*time.Second, "topology drawn", func() error {
-		var n int
-		if err := p.eval(`document.querySelectorAll('.topo svg circle').length`, &n); err != nil || n < 3 {
-			return fmt.Errorf("%d circles (%v)", n, err)
-		}
-		return nil
-	})
-	origin, holder := dc.relayData(t)
-	eventually(t, 10*time.Second, "relay links and the stream crossing them", func() error {
+	origin, holder := dc.relayStream(t)
+	eventually(t, 20*time.Second, "relay links, routes and the stream crossing them", func() error {
 		var got struct {
-			Rows, Lines int
-			Crossing    string
+			Rows, Up, Lines, Routes int
+			Crossing                string
 		}
-		if err := p.eval(fmt.Sprintf(`({Rows: document.querySelectorAll('tr[data-link]').length, Lines: document.querySelectorAll('.topo svg line').length,
+		if err := p.eval(fmt.Sprintf(`({Rows: document.querySelectorAll('tr[data-link]').length, Up: document.querySelectorAll('tr[data-link] .pill.live').length,
+  Lines: document.querySelectorAll('.topo svg line').length, Routes: document.querySelectorAll('tr[data-route]').length,
   Crossing: document.querySelector('tr[data-link="%s>%s"] .streams')?.textContent ?? ''})`, origin, holder), &got); err != nil {
 			return err
 		}
-		if got.Rows != 6 || got.Lines != 3 || got.Crossing != "1" {
-			return fmt.Errorf("%d link rows, %d lines, %s→%s streams %q; want 6, 3, 1", got.Rows, got.Lines, origin, holder, got.Crossing)
+		if got.Rows != 6 || got.Up != 6 || got.Lines != 3 || got.Routes != 6 || got.Crossing != "1" {
+			return fmt.Errorf("%d link rows (%d up), %d lines, %d routes, %s→%s streams %q; want 6 (6), 3, 6, 1",
+				got.Rows, got.Up, got.Lines, got.Routes, origin, holder, got.Crossing)
 		}
 		return nil
 	})
@@ -348,28 +345,24 @@ func saveDashShot(t *testing.T, p *page, name string) {
 	t.Logf("screenshot: %s", path)
 }
 
-// relayData publishes, until the test ends, what relay nodes report each
-// second (their links' RTT, jitter and loss) and puts a relayed stream of
-// standup (from its node to the two others) and routing tables in their
-// buckets, as the relay and the controller do. It returns the stream's
-// origin and one holder.
-func (dc *dashCluster) relayData(t *testing.T) (string, string) {
+// relayStream puts a relayed stream of standup, from its node to the two
+// others, in the streams bucket as the relay directory records it (no
+// component writes that bucket yet). It returns the origin and a holder.
+func (dc *dashCluster) relayStream(t *testing.T) (string, string) {
 	t.Helper()
-	b := testenv.Connect(t, dc.nats)
-	eu, us, ap := "sfu-eu-west-1", "sfu-us-east-2", "sfu-ap-south-3"
-	room, err := dc.ctl.Room(testenv.Context(t, 5*time.Second), "default", "standup")
+	ctx := testenv.Context(t, 10*time.Second)
+	room, err := dc.ctl.Room(ctx, "default", "standup")
 	if err != nil {
 		t.Fatal(err)
 	}
 	origin := room.NodeID
 	var holders []string
-	for _, n := range []string{eu, us, ap} {
+	for _, n := range []string{"sfu-eu-west-1", "sfu-us-east-2", "sfu-ap-south-3"} {
 		if n != origin {
 			holders = append(holders, n)
 		}
 	}
-	reportLinks(t, b, eu, us, ap)
-	ctx := testenv.Context(t, 10*time.Second)
+	b := testenv.Connect(t, dc.nats)
 	streams, err := b.KV(ctx, bus.BucketStreams, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -384,60 +377,7 @@ func (dc *dashCluster) relayData(t *testing.T) (string, string) {
 	if _, err := streams.Put(ctx, bus.StreamKey(rec.Namespace, rec.Room, rec.Track.ID), v); err != nil {
 		t.Fatal(err)
 	}
-	routes, err := b.KV(ctx, bus.BucketRoutes, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nr := bus.NodeRoutes{Version: 1, Node: us, Routes: map[string]bus.Route{
-		eu: {NextHop: eu, Cost: 82, Reason: "direct"}, ap: {NextHop: eu, Alternate: ap, Cost: 223, AlternateCost: 290, Reason: "via eu: direct link lossy"}}}
-	v, _ = json.Marshal(nr)
-	if _, err := routes.Put(ctx, bus.RoutesKey(us), v); err != nil {
-		t.Fatal(err)
-	}
 	return origin, holders[0]
-}
-
-// reportLinks publishes every half second, until the test ends, each
-// node's link report (RTT, jitter, loss) as relay nodes do.
-func reportLinks(t *testing.T, b *bus.Client, eu, us, ap string) {
-	type l struct {
-		a, b      string
-		rtt, loss float64
-	}
-	links := []l{{eu, us, 82, 0.002}, {eu, ap, 141, 0.004}, {us, ap, 193, 0.031}}
-	report := func() {
-		reps := map[string]*bus.LinkReport{}
-		for _, x := range links {
-			for _, dir := range [][2]string{{x.a, x.b}, {x.b, x.a}} {
-				r := reps[dir[0]]
-				if r == nil {
-					r = &bus.LinkReport{NodeID: dir[0], SentAt: time.Now()}
-					reps[dir[0]] = r
-				}
-				r.Links = append(r.Links, bus.LinkSample{Peer: dir[1], RTTMs: x.rtt, Loss: x.loss, JitterMs: x.rtt / 40, Up: true, SampledAt: time.Now()})
-			}
-		}
-		for id, r := range reps {
-			_ = b.Publish(bus.LinkReports(id), r)
-		}
-	}
-	report()
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				report()
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
 }
 
 // TestDashboardTenant: a tenant admin token of namespace acme sees acme's

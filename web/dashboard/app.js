@@ -324,7 +324,7 @@ async function topologyView(view, fresh) {
       ${streams.map((s) => `<tr><td>${esc(s.namespace + '/' + s.room)}</td><td>${trackTag(s.track || {})} <span class="muted">${esc(s.track?.identity || '')}</span></td><td class="mono">${esc(s.origin)}</td>
       <td>${Object.entries(s.holders || {}).map(([h, v]) => `<span class="tag">${esc((v.path && v.path.length ? v.path : [v.from, h]).join(' → '))}</span>`).join(' ')}</td></tr>`).join('')}</tbody></table>` : ''}
     ${routes.length ? `<h2>Routes</h2><table><thead><tr><th>Node</th><th>Destination</th><th>Next hop</th><th class="num">Cost</th><th>Alternate</th><th>Why</th></tr></thead><tbody>
-      ${routes.flatMap(([src, m]) => Object.entries(m).map(([dst, r]) => `<tr><td class="mono">${esc(src)}</td><td class="mono">${esc(dst)}</td><td class="mono">${esc(r.next_hop)}</td>
+      ${routes.flatMap(([src, m]) => Object.entries(m).map(([dst, r]) => `<tr data-route="${esc(src + '>' + dst)}"><td class="mono">${esc(src)}</td><td class="mono">${esc(dst)}</td><td class="mono">${esc(r.next_hop)}</td>
       <td class="num">${r.cost != null ? r.cost.toFixed(1) : '–'}</td><td class="mono muted">${esc(r.alternate || '')}</td><td class="muted">${esc(r.reason || '')}</td></tr>`)).join('')}</tbody></table>` : ''}`;
 }
 

@@ -89,7 +89,7 @@ export function topologySVG(topo) {
     const bad = !l.up || (l.loss || 0) > 0.02 || (l.rtt_ms || 0) > 150;
     const w = 1.5 + Math.min(6, (l.streams || 0) / 2);
     out += `<line x1="${a.x}" y1="${a.y}" x2="${b.x}" y2="${b.y}" stroke="${!l.up ? '#ef5b5b' : bad ? '#f2b84b' : '#5b8cff'}" stroke-width="${w}" opacity=".85"${l.up ? '' : ' stroke-dasharray="6 5"'}/>`;
-    const label = l.up ? [l.rtt_ms != null ? `${Math.round(l.rtt_ms)} ms` : '', l.loss != null ? `${(l.loss * 100).toFixed(1)}%` : '', l.streams ? `${l.streams} str` : ''].filter(Boolean).join(' · ') : 'down';
+    const label = l.up ? [l.rtt_ms != null ? `${l.rtt_ms < 10 ? l.rtt_ms.toFixed(1) : Math.round(l.rtt_ms)} ms` : '', l.loss != null ? `${(l.loss * 100).toFixed(1)}%` : '', l.streams ? `${l.streams} str` : ''].filter(Boolean).join(' · ') : 'down';
     if (label) {
       const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
       out += `<rect x="${mx - label.length * 3.3 - 4}" y="${my - 9}" width="${label.length * 6.6 + 8}" height="17" rx="4" fill="#121821" stroke="#243041"/>`;
