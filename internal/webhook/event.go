@@ -13,8 +13,10 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 )
 
-// Event types. Services add their own (egress_started, ingress_ended, ...)
-// by publishing bus.HookEvent values: their type passes through as is.
+// Event types. Egress events (bus.EgressEvents: egress_started,
+// egress_updated, egress_ended) pass through with the egress as the
+// object; other services add their own by publishing bus.HookEvent values,
+// whose type passes through as is.
 const (
 	TypeRoomStarted       = "room_started"
 	TypeRoomFinished      = "room_finished"
@@ -30,7 +32,7 @@ var hookPrefix = strings.TrimSuffix(bus.AllHookEvents, "*.*")
 // Types are the event types derived from room events; hook events add
 // theirs.
 var Types = []string{TypeRoomStarted, TypeRoomFinished, TypeParticipantJoined, TypeParticipantLeft,
-	TypeTrackPublished, TypeTrackUnpublished}
+	TypeTrackPublished, TypeTrackUnpublished, bus.EventEgressStarted, bus.EventEgressUpdated, bus.EventEgressEnded}
 
 // Event is the JSON body of one webhook request. A redelivered event keeps
 // its ID.
@@ -87,6 +89,18 @@ func (t *translator) apply(seq uint64, subject string, data []byte, at time.Time
 			at = h.Time
 		}
 		add(0, h.Type, h.Namespace, h.Room, h.Object)
+		return out
+	}
+	if subject == bus.EgressEvents {
+		var e bus.EgressEvent
+		if json.Unmarshal(data, &e) != nil || !validType(e.Type) || !bus.ValidName(e.Egress.Namespace) || !bus.ValidName(e.Egress.Room) {
+			return nil
+		}
+		if !e.At.IsZero() {
+			at = e.At
+		}
+		e.Egress.Reply = bus.Reply{}
+		add(0, e.Type, e.Egress.Namespace, e.Egress.Room, e.Egress)
 		return out
 	}
 	var ev bus.Event

@@ -14,6 +14,8 @@ func FuzzTranslate(f *testing.F) {
 	f.Add("rtcloud.hook.default.demo", []byte(`{"type":"egress_started","namespace":"default","room":"demo","object":{"id":1}}`))
 	f.Add("rtcloud.hook.default.demo", []byte(`{"type":"Bad Type","namespace":"default","room":"demo"}`))
 	f.Add("rtcloud.room.x.y.events", []byte(`not json`))
+	f.Add("rtcloud.egress.events", []byte(`{"type":"egress_started","egress":{"egress_id":"EG_1","namespace":"default","room":"demo","status":"active"}}`))
+	f.Add("rtcloud.egress.events", []byte(`{"type":"egress_ended","egress":{"namespace":"","room":"demo"}}`))
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
 		tr := newTranslator()
 		for i := range 2 {
