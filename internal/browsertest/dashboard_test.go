@@ -130,6 +130,7 @@ func TestDashboard(t *testing.T) {
 	p := dc.open(t)
 	checkOverview(t, p, "5")
 	saveDashShot(t, p, "dashboard-overview.png")
+	dc.recording(t, "standup")
 	checkRooms(t, p, dc)
 	checkRoomPage(t, p)
 	saveDashShot(t, p, "dashboard-room.png")
@@ -228,11 +229,13 @@ func checkRoomPage(t *testing.T, p *page) {
 			Rows, Tracks int
 			AliceVideo   string
 			Connected    int
+			Egress       string
 		}
 		if err := p.eval(`({Rows: document.querySelectorAll('tr[data-identity]').length,
   Tracks: document.querySelectorAll('tr[data-identity] .tag.video, tr[data-identity] .tag.audio').length,
   AliceVideo: document.querySelector('tr[data-identity="alice"] .tag.video')?.textContent ?? '',
-  Connected: [...document.querySelectorAll('tr[data-identity] .q.good')].length})`, &got); err != nil {
+  Connected: [...document.querySelectorAll('tr[data-identity] .q.good')].length,
+  Egress: document.querySelector('tr[data-egress="EG_standup"] .status')?.textContent ?? ''})`, &got); err != nil {
 			return err
 		}
 		// bob publishes nothing and has no PeerConnection.
@@ -242,6 +245,9 @@ func checkRoomPage(t *testing.T, p *page) {
 		// The codec and the measured bitrate (alice sends about 150 kbit/s).
 		if !strings.HasPrefix(got.AliceVideo, "VP8") || !strings.Contains(got.AliceVideo, "kb/s") {
 			return fmt.Errorf("alice's video shows %q, want VP8 with a bitrate", got.AliceVideo)
+		}
+		if got.Egress != "active" {
+			return fmt.Errorf("the recording shows %q, want active", got.Egress)
 		}
 		return nil
 	})
@@ -343,6 +349,24 @@ func saveDashShot(t *testing.T, p *page, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// recording records, as an egress worker does in rtcloud_egress, a
+// composite recording of room to a file, running for a minute.
+func (dc *dashCluster) recording(t *testing.T, room string) {
+	t.Helper()
+	ctx := testenv.Context(t, 10*time.Second)
+	kv, err := testenv.Connect(t, dc.nats).KV(ctx, bus.BucketEgress, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := bus.EgressInfo{EgressRequest: bus.EgressRequest{EgressID: "EG_" + room, Namespace: "default", Room: room,
+		Type: bus.EgressTypeRoom, Layout: bus.LayoutGrid, Outputs: []bus.EgressOutput{{File: room + ".mp4"}}},
+		WorkerID: "egress-1", Status: bus.EgressActive, StartedAt: time.Now().Add(-time.Minute), Duration: 60, Bytes: 7 << 20, UpdatedAt: time.Now()}
+	v, _ := json.Marshal(info)
+	if _, err := kv.Put(ctx, info.EgressID, v); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // relayStream puts a relayed stream of standup, from its node to the two

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"time"
 
+	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/controller"
 )
 
@@ -66,7 +68,21 @@ func (d *Dashboard) handleRoom(w http.ResponseWriter, r *http.Request, v viewer)
 		writeClusterError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	out := roomPage{RoomStatus: st, Egress: []bus.EgressInfo{}}
+	for _, e := range d.egress.values() {
+		if e.Namespace == ns && e.Room == room {
+			out.Egress = append(out.Egress, e)
+		}
+	}
+	sort.Slice(out.Egress, func(i, j int) bool { return out.Egress[i].StartedAt.After(out.Egress[j].StartedAt) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// roomPage is a room with its participants and its egresses (running, or
+// ended within the hour).
+type roomPage struct {
+	controller.RoomStatus
+	Egress []bus.EgressInfo `json:"egress"`
 }
 
 func (d *Dashboard) handleKick(w http.ResponseWriter, r *http.Request, v viewer) {

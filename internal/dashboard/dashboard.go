@@ -52,6 +52,7 @@ type Dashboard struct {
 	sessions *mirror[bus.SessionRecord]
 	streams  *mirror[bus.StreamRecord] // relayed streams
 	routes   *mirror[json.RawMessage]  // routing tables
+	egress   *mirror[bus.EgressInfo]   // egresses running or ended in the last hour
 	links    linkReports
 	hist     *history
 	changed  notifier
@@ -98,6 +99,13 @@ func (d *Dashboard) follow(ctx, runCtx context.Context) error {
 	if err := d.followRelay(ctx, runCtx); err != nil {
 		return err
 	}
+	egressKV, err := b.KV(ctx, bus.BucketEgress, 0)
+	if err != nil {
+		return err
+	}
+	if d.egress, err = watchKVKeep(runCtx, egressKV, &d.wg, d.changed.bump, recentEgress); err != nil {
+		return err
+	}
 	hb, err := b.Subscribe(bus.NodeHeartbeats, func(m *nats.Msg) {
 		var n bus.NodeInfo
 		if json.Unmarshal(m.Data, &n) == nil && n.ID != "" {
@@ -114,6 +122,11 @@ func (d *Dashboard) follow(ctx, runCtx context.Context) error {
 	}
 	d.subs = append(d.subs, ev)
 	return nil
+}
+
+// recentEgress keeps egresses that run or ended within the last hour.
+func recentEgress(e bus.EgressInfo) bool {
+	return !e.Final() || time.Since(e.EndedAt) < time.Hour
 }
 
 // followRelay follows the relay: the nodes' link reports, and the

@@ -56,6 +56,8 @@ type roomSummary struct {
 	CreatedAt    time.Time      `json:"created_at,omitzero"`
 	Participants int            `json:"participants"`
 	Nodes        map[string]int `json:"nodes"` // node id -> participants there
+	// Egress counts the room's running egresses (recordings, streams).
+	Egress int `json:"egress"`
 }
 
 // overview builds what v sees: every namespace for operators, one for
@@ -140,6 +142,13 @@ func (d *Dashboard) roomSummaries(v viewer) []roomSummary {
 			r := get(s.Namespace, s.Room)
 			r.Participants++
 			r.Nodes[s.NodeID]++
+		}
+	}
+	for _, e := range d.egress.values() {
+		if !e.Final() && v.sees(e.Namespace) {
+			if r := byKey[bus.RoomKey(e.Namespace, e.Room)]; r != nil {
+				r.Egress++
+			}
 		}
 	}
 	out := make([]roomSummary, 0, len(byKey))

@@ -230,7 +230,7 @@ function roomsTable(rooms) {
     ${rooms.map((r) => {
       const nodes = Object.keys(r.nodes || {}).length ? Object.entries(r.nodes) : r.node_id ? [[r.node_id, 0]] : [];
       return `<tr class="link" data-room="${esc(r.namespace + '/' + r.room)}">
-      <td class="muted">${esc(r.namespace)}</td><td><b>${esc(r.room)}</b></td>
+      <td class="muted">${esc(r.namespace)}</td><td><b>${esc(r.room)}</b>${r.egress ? ` <span class="rec" title="${r.egress} egress running">REC</span>` : ''}</td>
       <td>${nodes.map(([id, n]) => `<span class="tag" title="${n} here">${esc(id)}${regionOf[id] ? ' · ' + esc(regionOf[id]) : ''}</span>`).join(' ')}</td>
       <td class="num participants">${r.participants}</td><td class="muted">${r.created_at ? ago(r.created_at) : ''}</td></tr>`;
     }).join('')}</tbody></table>`;
@@ -276,11 +276,26 @@ async function roomView(view, ns, room, refetch) {
         <td><b>${esc(p.identity)}</b>${p.name && p.name !== p.identity ? ` <span class="muted">${esc(p.name)}</span>` : ''}</td>
         <td class="muted">${esc(p.kind || 'ws')}</td>
         <td><span class="mono">${esc(p.node_id)}</span> <span class="muted">${esc(regionOf[p.node_id] || '')}</span></td>
-        <td>${(p.tracks || []).map(trackTag).join(' ') || '<span class="muted">none</span>'}</td>
+        <td>${[...(p.tracks || [])].sort((a, b) => (b.kind || '').localeCompare(a.kind || '')).map(trackTag).join(' ') || '<span class="muted">none</span>'}</td>
         <td>${connection(p)}</td>
         <td class="muted">${esc(ago(p.joined_at))}</td>
         <td style="text-align:right"><button class="small danger kick" data-kick="${esc(p.identity)}">Kick</button></td></tr>`).join('')}
-    </tbody></table>` : '<div class="empty">Nobody is in this room.</div>'}`;
+    </tbody></table>` : '<div class="empty">Nobody is in this room.</div>'}
+    ${egressTable(st.egress || [])}`;
+}
+
+// egressTable lists the room's recordings and streams out (running, or
+// ended within the hour).
+function egressTable(list) {
+  if (!list.length) return '';
+  const out = (o) => o.file ? `file ${o.file}` : o.hls ? `HLS ${o.hls}` : o.rtmp ? o.rtmp.replace(/\/[^/]*$/, '/…') : '';
+  const pill = (st) => ({ active: 'live', starting: 'draining', ending: 'draining', complete: 'live', failed: 'dead' }[st] || '');
+  return `<h2>Egress <span class="count">${list.length}</span></h2><table><thead><tr><th>Egress</th><th>Type</th><th>Status</th><th>Outputs</th><th class="num">Duration</th><th class="num">Written</th><th>Started</th></tr></thead><tbody>
+    ${list.map((e) => `<tr data-egress="${esc(e.egress_id)}"><td class="mono">${esc(e.egress_id)}</td><td>${esc(e.type)}${e.layout ? ` <span class="muted">${esc(e.layout)}</span>` : ''}${e.track_id ? ` <span class="mono muted">${esc(e.track_id)}</span>` : ''}</td>
+      <td><span class="pill ${pill(e.status)} status">${esc(e.status)}</span>${e.reason ? ` <span class="muted">${esc(e.reason)}</span>` : ''}</td>
+      <td>${(e.outputs || []).map((o) => `<span class="tag">${esc(out(o))}</span>`).join(' ')}</td>
+      <td class="num">${e.duration ? Math.round(e.duration) + ' s' : '–'}</td><td class="num">${bytes(e.bytes)}</td><td class="muted">${esc(ago(e.started_at))}</td></tr>`).join('')}
+  </tbody></table>`;
 }
 
 function trackTag(t) {
