@@ -177,19 +177,22 @@ func checkOverview(t *testing.T, p *page, participants string) {
 			Participants, Rooms, Nodes  string
 			NodeCards, NodeParticipants int
 			Live                        bool
+			Relay                       []string
 		}
 		err := p.eval(`(() => {
   const t = (s) => document.querySelector(s)?.textContent.trim() ?? '';
   const cards = [...document.querySelectorAll('.node')];
   return {Participants: t('#total-participants'), Rooms: t('#total-rooms'), Nodes: t('#total-nodes'), NodeCards: cards.length,
     NodeParticipants: cards.reduce((s, c) => s + Number(c.querySelector('[data-f=participants]').textContent), 0),
-    Live: document.querySelector('#live').classList.contains('on')};
+    Live: document.querySelector('#live').classList.contains('on'),
+    Relay: cards.map((c) => c.querySelector('[data-f=relay] span:nth-child(2)')?.textContent ?? '')};
 })()`, &o)
 		if err != nil {
 			return err
 		}
+		// Each node's relay reaches the two others.
 		if o.NodeCards != 3 || o.Participants != participants || fmt.Sprint(o.NodeParticipants) != participants ||
-			o.Rooms != "2" || !o.Live || !strings.HasPrefix(o.Nodes, "3") {
+			o.Rooms != "2" || !o.Live || !strings.HasPrefix(o.Nodes, "3") || fmt.Sprint(o.Relay) != "[2/2 links up 2/2 links up 2/2 links up]" {
 			return fmt.Errorf("overview %+v", o)
 		}
 		return nil

@@ -47,6 +47,10 @@ type nodeCard struct {
 	State string `json:"state"`
 	// RoomsHere are the rooms (namespace/room) with participants here.
 	RoomsHere []string `json:"rooms_here"`
+	// RelayLinks and RelayUp count the relay links the node reports, and
+	// those up (0 and 0 without a relay).
+	RelayLinks int `json:"relay_links"`
+	RelayUp    int `json:"relay_up"`
 }
 
 type roomSummary struct {
@@ -87,13 +91,25 @@ func (d *Dashboard) overview(v viewer) overview {
 	o.Totals = totals{}
 	byRegion := map[string][]nodeCard{}
 	live := map[string]bool{}
+	links := map[string][2]int{} // node -> links, up
+	for _, r := range d.links.fresh(time.Now()) {
+		for _, l := range r.Links {
+			c := links[r.NodeID]
+			c[0]++
+			if l.Up {
+				c[1]++
+			}
+			links[r.NodeID] = c
+		}
+	}
 	for _, n := range d.opts.Cluster.Nodes() {
 		live[n.ID] = true
 		st := stateLive
 		if n.Draining {
 			st = stateDraining
 		}
-		byRegion[n.Region] = append(byRegion[n.Region], nodeCard{NodeStatus: n, State: st, RoomsHere: roomsOn[n.ID]})
+		byRegion[n.Region] = append(byRegion[n.Region], nodeCard{NodeStatus: n, State: st, RoomsHere: roomsOn[n.ID],
+			RelayLinks: links[n.ID][0], RelayUp: links[n.ID][1]})
 		o.Totals.LiveNodes++
 		o.Totals.Rooms += n.Load.Rooms
 		o.Totals.Participants += n.Load.Participants

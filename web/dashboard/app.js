@@ -198,6 +198,7 @@ function nodeCard(n) {
     <div class="meter"><span class="k">capacity</span><div class="bar ${capPct > 85 ? 'hot' : ''}"><span style="width:${capPct.toFixed(1)}%"></span></div><span class="v">${n.capacity ? `${l.participants || 0}/${n.capacity}` : `${Math.round(capPct)}%`}</span></div>
     <div class="meter"><span class="k">memory</span><span class="muted">${bytes(l.memory_bytes)}</span><span class="v"></span></div>
     <div class="meter"><span class="k">in / out</span><span>${bits(l.bits_in_per_s)} <span class="muted">/</span> ${bits(l.bits_out_per_s)}</span><span class="v"></span></div>
+    ${n.relay_links ? `<div class="meter" data-f="relay"><span class="k">relay</span><span class="${n.relay_up < n.relay_links ? 'error' : ''}">${n.relay_up}/${n.relay_links} links up</span><span class="v"></span></div>` : ''}
     <div class="node-rooms">${rooms}${more}</div>
   </div>`;
 }
