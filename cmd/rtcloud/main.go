@@ -27,6 +27,7 @@ Usage:
   rtcloud egress   [flags]   egress worker: recording, room composite, RTMP, HLS
   rtcloud ingress  [flags]   RTMP ingest gateway: encoders publish into rooms
   rtcloud sip      [flags]   SIP gateway: phones call into rooms
+  rtcloud nats     [flags]   an embedded NATS server as its own process (clusters on one machine)
   rtcloud token    [flags]   print an access token
   rtcloud bench    [flags]   load generator: publishers, subscribers, figures
   rtcloud version            print the version (also: rtcloud --version)
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = withSignals(func(ctx context.Context) error { return runIngress(ctx, rest, stderr) })
 	case "sip":
 		err = withSignals(func(ctx context.Context) error { return runSIP(ctx, rest, stderr) })
+	case "nats":
+		err = withSignals(func(ctx context.Context) error { return runNATS(ctx, rest, stdout, stderr) })
 	case "token":
 		err = runToken(rest, stdout, stderr)
 	case "bench":

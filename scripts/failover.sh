@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Measures what each kind of process death costs a room: one publisher and
+# SUBS subscribers (rtcloud bench) on a local cluster (rtcloud dev --nodes 3,
+# on three clustered NATS servers); when the measured window starts, one
+# process is killed with SIGKILL (or the node is drained with migration),
+# and the bench reports each subscriber's longest media gap. One row per
+# case:
+#
+#   scripts/failover.sh                 # every case
+#   SUBS=30 DUR=12s scripts/failover.sh publisher-node signal
+#
+# Cases: publisher-node (the SFU node of the room: the publisher and the
+# subscribers move), signal (the signaling server the clients use),
+# controller (the leading controller), nats (one of the three NATS servers),
+# drain (POST /v1/admin/nodes/{id}/drain?migrate=true on the room's node),
+# sigterm (SIGTERM to the room's node, which migrates its clients first).
+#
+# Uses the ports of `rtcloud dev --nodes 3` (7800-7830, 7900-7922) and
+# 4301-4303/6301-6303 for NATS; results in $OUT (default /tmp/rtcloud-failover).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUBS=${SUBS:-30}
+DUR=${DUR:-12s}
+OUT=${OUT:-/tmp/rtcloud-failover}
+CASES=("$@")
+[ ${#CASES[@]} -gt 0 ] || CASES=(signal controller nats publisher-node drain sigterm)
+mkdir -p "$OUT"
+
+BIN="$OUT/rtcloud"
+go build -o "$BIN" ./cmd/rtcloud
+NATS_URLS=nats://127.0.0.1:4301,nats://127.0.0.1:4302,nats://127.0.0.1:4303
+PIDS=()
+
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_http() { # url
+  for _ in $(seq 1 150); do
+    curl -fs -o /dev/null "$1" && return 0
+    sleep 0.2
+  done
+  echo "failover: $1 never answered" >&2
+  return 1
+}
+
+start_nats() {
+  for i in 1 2 3; do
+    routes=""
+    for j in 1 2 3; do [ "$j" = "$i" ] || routes="$routes${routes:+,}nats://127.0.0.1:630$j"; done
+    "$BIN" nats --name "n$i" --port "430$i" --cluster-port "630$i" --routes "$routes" >"$OUT/nats-$i.log" 2>&1 &
+    NATS_PIDS[$i]=$!
+    PIDS+=($!)
+  done
+}
+
+start_cluster() {
+  # A fresh set of NATS servers for each case, so a killed one is back.
+  NATS_PIDS=()
+  start_nats
+  sleep 1
+  RTCLOUD_MIGRATE_ON_SHUTDOWN=10s "$BIN" dev --nodes 3 --nats "$NATS_URLS" --advertise-ip 127.0.0.1 >"$OUT/cluster-$1.log" 2>&1 &
+  CLUSTER_PID=$!
+  PIDS+=($!)
+  wait_http http://127.0.0.1:7800/healthz
+  wait_http http://127.0.0.1:7810/healthz
+  wait_http http://127.0.0.1:7900/healthz
+  for m in 7920 7921 7922; do wait_http "http://127.0.0.1:$m/healthz"; done
+}
+
+stop_cluster() {
+  kill -INT "$CLUSTER_PID" 2>/dev/null || true
+  wait "$CLUSTER_PID" 2>/dev/null || true
+  for i in 1 2 3; do kill "${NATS_PIDS[$i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+
+# The action each case takes when the window starts (run by bench's
+# --at-window, through this script's "act" mode).
+if [ "${1:-}" = act ]; then
+  case_name=$2
+  room_node() { # the SFU node (name) serving sessions, and its metrics port
+    for m in 7920 7921 7922; do
+      n=$(curl -fs "http://127.0.0.1:$m/metrics" | awk '/^rtcloud_sfu_sessions\{/ {print $2; exit}')
+      if [ "${n:-0}" -gt 0 ]; then
+        curl -fs "http://127.0.0.1:$m/metrics" | sed -n 's/^rtcloud_sfu_sessions{node="\([^"]*\)"}.*/\1/p' | head -1
+        return
+      fi
+    done
+  }
+  case "$case_name" in
+    publisher-node) pkill -9 -f -- "sfu --node-id $(room_node) " ;;
+    sigterm) pkill -TERM -f -- "sfu --node-id $(room_node) " ;;
+    signal) pkill -9 -f -- "signal --http 127.0.0.1:7800" ;;
+    controller)
+      for p in 7900 7901; do
+        if curl -fs "http://127.0.0.1:$p/v1/status" | grep -q '"leader":true'; then
+          pkill -9 -f -- "controller --http 127.0.0.1:$p"
+        fi
+      done ;;
+    nats) pkill -9 -f -- "nats --name n1 " ;;
+    drain)
+      tok=$("$BIN" token --room '*' --identity ops --admin)
+      curl -fs -X POST -H "Authorization: Bearer $tok" "http://127.0.0.1:7900/v1/admin/nodes/$(room_node)/drain?migrate=true" >/dev/null ;;
+  esac
+  exit 0
+fi
+
+printf '%-16s %8s %8s %8s %10s %6s %6s\n' killed gap_p50 gap_p95 gap_max recovered lost moves
+for c in "${CASES[@]}"; do
+  start_cluster "$c"
+  "$BIN" bench --url ws://127.0.0.1:7800 --metrics-url - --subscribers "$SUBS" --video-kbps 500 \
+    --duration "$DUR" --quiet --label "$c" --json-out "$OUT/$c.json" \
+    --at-window "$0 act $c" >"$OUT/bench-$c.txt" 2>"$OUT/bench-$c.err" || echo "failover: bench failed for $c (see $OUT/bench-$c.err)" >&2
+  stop_cluster
+  if [ -f "$OUT/$c.json" ]; then
+    python3 - "$OUT/$c.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+g = r["media_gap_ms"]
+print(f'{r["label"]:<16} {g["p50"]:>6.0f}ms {g["p95"]:>6.0f}ms {g["max"]:>6.0f}ms {r["recovered"]:>6}/{r["joined"]:<3} {r["lost"]:>6} {r["moves"]:>6}')
+EOF
+  fi
+done
