@@ -273,3 +273,37 @@ func fetchToken(ctx context.Context, url string) (string, error) {
 	}
 	return body.Token, nil
 }
+
+// The Go examples build as programs of another module, one that requires
+// github.com/rtcloud/rtcloud as an application would (here replaced by
+// this checkout): the SDK's API is usable from outside, internal packages
+// and all.
+func TestExamplesBuildOutsideTheModule(t *testing.T) {
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	goMod := "module example.com/myapp\n\ngo 1.26.8\n\nrequire github.com/rtcloud/rtcloud v0.0.0\n\nreplace github.com/rtcloud/rtcloud => " + repo + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(goMod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := os.ReadFile(filepath.Join(repo, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dir, os.DirFS("go")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", t.TempDir()+"/", "./...")
+	cmd.Dir = dir
+	// Offline: every module is in the cache already, since this module
+	// built with them.
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build in a module of its own: %v\n%s", err, out)
+	}
+}
