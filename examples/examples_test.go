@@ -223,7 +223,7 @@ func TestTokenServers(t *testing.T) {
 	env := []string{"RTCLOUD_API_KEY=" + auth.DevKey, "RTCLOUD_API_SECRET=" + auth.DevSecret}
 	servers := map[string]func(port int) []string{
 		"go": func(port int) []string {
-			return []string{binary(t, "token-server"), "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
+			return []string{binary(t, "token-server"), "-addr", fmt.Sprintf("127.0.0.1:%d", port), "-static", "web/conference"}
 		},
 		"node": func(port int) []string {
 			if _, err := exec.LookPath("node"); err != nil {
@@ -250,6 +250,13 @@ func TestTokenServers(t *testing.T) {
 			defer c.Close()
 			if c.Self().Identity != name+"-user" || c.Room().Name != "demo" {
 				t.Fatalf("joined as %+v", c.Self())
+			}
+			if name == "go" { // it also serves the web app
+				res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
+				if err != nil || res.StatusCode != http.StatusOK {
+					t.Fatalf("GET /index.html: %v %v", res, err)
+				}
+				_ = res.Body.Close()
 			}
 		})
 	}
