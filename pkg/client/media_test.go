@@ -215,3 +215,34 @@ func TestSampleReader(t *testing.T) {
 		}
 	}
 }
+
+// Unpublish ends a track for the room and stops its stream.
+func TestUnpublish(t *testing.T) {
+	sig := startCluster(t, 1)[0]
+	ctx := testenv.Context(t, 20*time.Second)
+	pub := join(t, ctx, sig.WS, "pub")
+	sub := join(t, ctx, sig.WS, "sub")
+	lts, err := pub.Publish(ctx, client.TrackSpec{Codec: client.CodecOpus}, client.TrackSpec{Codec: client.CodecVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WaitPublished(ctx, lts...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.WaitTracks(ctx, 2, func(ti client.TrackInfo) bool { return ti.Identity == "pub" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Unpublish(ctx, lts[0]); err != nil {
+		t.Fatalf("Unpublish: %v", err)
+	}
+	err = sub.WaitUntil(ctx, func() bool {
+		ts := sub.Tracks()
+		return len(ts) == 1 && ts[0].ID == lts[1].ID()
+	})
+	if err != nil {
+		t.Fatalf("the subscriber still sees %+v: %v", sub.Tracks(), err)
+	}
+	if got := pub.LocalTracks(); len(got) != 1 || got[0] != lts[1] {
+		t.Fatalf("LocalTracks after Unpublish: %d", len(got))
+	}
+}
