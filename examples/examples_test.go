@@ -20,6 +20,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
 	"github.com/rtcloud/rtcloud/pkg/client"
+	"go.uber.org/goleak"
 )
 
 // binaries builds the Go examples once per test process.
@@ -50,6 +51,12 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
