@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -42,6 +43,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	compare := fs.String("compare", "", "a previous --json report to show ratios against")
 	from := fs.String("from", "", "with --compare: compare this --json report instead of running")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	atWindow := fs.String("at-window", "", "a shell command run when the measured window starts (e.g. 'kill -9 PID' to measure the media gap a failure causes)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -79,6 +81,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if !*quiet {
 		o.Progress = func(line string) { fmt.Fprintf(stderr, "\r%s   ", line) }
+	}
+	if *atWindow != "" {
+		o.DuringWindow = func(ctx context.Context) {
+			cmd := exec.CommandContext(ctx, "sh", "-c", *atWindow)
+			cmd.Stdout, cmd.Stderr = stderr, stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintf(stderr, "rtcloud bench: --at-window: %v\n", err)
+			}
+		}
 	}
 	rep, err := bench.Run(ctx, o)
 	if !*quiet {

@@ -36,7 +36,7 @@ func runCluster(ctx context.Context, f commonFlags, nodes int, regions []string,
 		Exe: exe, Nodes: nodes, Regions: regions, Host: host, SignalPort: signalPort,
 		AdvertiseIP: f.advertiseIP, NATSURL: f.nats, LogLevel: f.logLevel,
 		// Dev mode asks for the public dev key only when no key is configured.
-		Keys: c.Keys, DevKeys: c.DevKeys,
+		Keys: c.Keys, DevKeys: c.DevKeys, DevTokens: len(c.Keys) == 0 || c.DevKeys,
 		Out: stderr, Info: stdout, Logger: log,
 	})
 }

@@ -193,7 +193,25 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}()
 	}
-	err = node.Run(ctx)
+	// The node runs until the signal context ends and, with
+	// sfu.migrate_on_shutdown, its clients have moved to other nodes.
+	runCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		if grace := c.SFU.MigrateOnShutdown; grace > 0 {
+			mctx, cancel := context.WithTimeout(context.Background(), grace)
+			if err := node.Migrate(mctx); err != nil {
+				log.Warn("sessions left when the shutdown grace ended", "left", node.SessionCount(), "err", err)
+			}
+			cancel()
+		}
+		stop()
+	}()
+	err = node.Run(runCtx)
+	stop()
 	wg.Wait()
 	return err
 }

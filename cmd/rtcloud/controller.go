@@ -16,6 +16,7 @@ import (
 // controllerFlags are the controller's own flags, over the config file.
 type controllerFlags struct {
 	httpAddr, policy, geoCIDRs, mmdb, id string
+	dashSignIn                           bool
 }
 
 func (f *controllerFlags) register(fs *flag.FlagSet) {
@@ -24,6 +25,7 @@ func (f *controllerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.geoCIDRs, "geoip-cidr", "", "client location table, comma-separated CIDR=REGION[:ISP] (added to the config's)")
 	fs.StringVar(&f.mmdb, "geoip-mmdb", "", "MaxMind-format .mmdb database for client locations")
 	fs.StringVar(&f.id, "id", "", "controller id (default: generated)")
+	fs.BoolVar(&f.dashSignIn, "dashboard-dev-sign-in", false, "the dashboard signs in by itself with an operator token (development only: anyone who reaches it is an operator)")
 }
 
 func (f *controllerFlags) apply(c *config.Controller) error {
@@ -75,13 +77,27 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	logKeys(log, c)
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	ctl, err := controller.New(setupCtx, controller.Options{
-		Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
+		Config: c.Controller, Relay: c.Relay, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
 	})
 	cancel()
 	if err != nil {
 		return err
 	}
 	defer ctl.Close()
-	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID())
-	return serveHTTP(ctx, c.Controller.HTTPAddr, ctl.Handler(), log)
+	svc, err := startControllerServices(ctx, c, b, ctl, log, cf.dashSignIn)
+	if err != nil {
+		return err
+	}
+	defer svc.close()
+	egressAPI, err := newEgressAPI(ctx, c, b, log)
+	if err != nil {
+		return err
+	}
+	defer egressAPI.Close()
+	log.Info("controller API listening", "addr", c.Controller.HTTPAddr, "id", ctl.ID(), "dashboard", "/dashboard/")
+	h, err := gatewayAPI(ctx, c, b, withEgressAPI(svc.handler(ctl.Handler()), egressAPI))
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, c.Controller.HTTPAddr, h, log)
 }

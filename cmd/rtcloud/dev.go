@@ -90,6 +90,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Stop the node after the signaling server so clients are told first.
 	defer func() { stopNode(); wg.Wait() }()
 
+	ctlSvc, stopController, err := startDevController(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer stopController()
+
 	sigBus, err := connectBus(c, "rtcloud-dev-signal", log)
 	if err != nil {
 		return err
@@ -106,6 +112,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("listen %s: %w", c.Signal.HTTPAddr, err)
 	}
 	base := httpBase(ln.Addr().String())
+	mux := http.NewServeMux()
+	gwBus, err := connectBus(c, "rtcloud-dev-gateways", log)
+	if err != nil {
+		return err
+	}
+	defer gwBus.Close()
+	gw := startDevGateways(ctx, c, gwBus, ln.Addr().String(), mux, log)
+	defer gw.stop()
 	key, secret, shown := devCredentials(c)
 	token, err := auth.Mint(auth.TokenOptions{Key: key, Secret: secret, Identity: "dev-user",
 		Grant: auth.Grant{Namespace: auth.DefaultNamespace, Room: "demo", Publish: true, Subscribe: true}})
@@ -118,16 +132,21 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   WHIP publish:     %[1]s/whip/{room}
   WHEP watch:       %[1]s/whep/{room}
   health:           %[1]s/healthz
+  dashboard:        %[1]s/dashboard/
   NATS:             %[3]s
   media:            UDP and TCP port %[4]d
   API key/secret:   %[5]s / %[6]s
-  token (room "demo", identity "dev-user"):
+%[8]s  token (room "demo", identity "dev-user"):
 %[7]s
-`, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, key, shown, token)
+`, base, "ws"+base[len("http"):], natsURL, c.SFU.MediaPort, key, shown, token, gw.banner())
 	// /metrics serves the SFU node's registry (it includes the process
 	// collectors); /debug/pprof only with --pprof.
-	mux := http.NewServeMux()
-	mux.Handle("/", httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected}))
+	egressAPI, stopEgress, err := devEgress(ctx, c, "ws"+base[len("http"):]+"/ws", log)
+	if err != nil {
+		return err
+	}
+	defer stopEgress()
+	mux.Handle("/", withEgressAPI(ctlSvc.handler(httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected})), egressAPI))
 	mux.Handle("/metrics", node.MetricsHandler())
 	if f.pprof {
 		mountPprof(mux)

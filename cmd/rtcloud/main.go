@@ -24,6 +24,9 @@ Usage:
   rtcloud signal   [flags]   signaling server (WebSocket, WHIP/WHEP)
   rtcloud sfu      [flags]   SFU media node
   rtcloud controller [flags] controller: placement, admin API, leader election
+  rtcloud egress   [flags]   egress worker: recording, room composite, RTMP, HLS
+  rtcloud ingress  [flags]   RTMP ingest gateway: encoders publish into rooms
+  rtcloud sip      [flags]   SIP gateway: phones call into rooms
   rtcloud token    [flags]   print an access token
   rtcloud bench    [flags]   load generator: publishers, subscribers, figures
   rtcloud version            print the version (also: rtcloud --version)
@@ -52,6 +55,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = withSignals(func(ctx context.Context) error { return runSFU(ctx, rest, stderr) })
 	case "controller":
 		err = withSignals(func(ctx context.Context) error { return runController(ctx, rest, stderr) })
+	case "egress":
+		err = withSignals(func(ctx context.Context) error { return runEgress(ctx, rest, stderr) })
+	case "ingress":
+		err = withSignals(func(ctx context.Context) error { return runIngress(ctx, rest, stderr) })
+	case "sip":
+		err = withSignals(func(ctx context.Context) error { return runSIP(ctx, rest, stderr) })
 	case "token":
 		err = runToken(rest, stdout, stderr)
 	case "bench":

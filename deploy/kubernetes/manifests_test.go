@@ -6,6 +6,7 @@ package kubernetes
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtcloud/rtcloud/internal/config"
 	"go.yaml.in/yaml/v3"
@@ -73,6 +75,7 @@ func list(o any, path ...string) []any { l, _ := get(o, path...).([]any); return
 type container struct {
 	file, kind, name string
 	spec             object
+	pod              object // the pod template's spec
 }
 
 func containers(all map[string][]object) []container {
@@ -84,7 +87,8 @@ func containers(all map[string][]object) []container {
 				continue
 			}
 			for _, c := range list(d, "spec", "template", "spec", "containers") {
-				out = append(out, container{file: f, kind: kind, name: str(c, "name"), spec: c.(object)})
+				pod, _ := get(d, "spec", "template", "spec").(object)
+				out = append(out, container{file: f, kind: kind, name: str(c, "name"), spec: c.(object), pod: pod})
 			}
 		}
 	}
@@ -274,6 +278,13 @@ func checkSFU(t *testing.T, c container, args []string) {
 	}
 	if get(e["RTCLOUD_KUBERNETES_NODE"], "fieldRef", "fieldPath") != "spec.nodeName" {
 		t.Errorf("%s: RTCLOUD_KUBERNETES_NODE must come from spec.nodeName", c.file)
+	}
+	// A rolling update moves participants: the node migrates them on
+	// SIGTERM, within the pod's grace period.
+	grace, err := time.ParseDuration(fmt.Sprint(e["RTCLOUD_MIGRATE_ON_SHUTDOWN"]))
+	podGrace, _ := get(c.pod, "terminationGracePeriodSeconds").(int)
+	if err != nil || grace <= 0 || grace >= time.Duration(podGrace)*time.Second {
+		t.Errorf("%s: RTCLOUD_MIGRATE_ON_SHUTDOWN %v must be set and below terminationGracePeriodSeconds (%d)", c.file, e["RTCLOUD_MIGRATE_ON_SHUTDOWN"], podGrace)
 	}
 	if get(e["RTCLOUD_NODE_ID"], "fieldRef", "fieldPath") != "spec.nodeName" {
 		t.Errorf("%s: RTCLOUD_NODE_ID must come from spec.nodeName", c.file)

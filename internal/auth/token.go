@@ -38,6 +38,8 @@ type Grant struct {
 	Publish   bool   `json:"publish"`
 	Subscribe bool   `json:"subscribe"`
 	Admin     bool   `json:"admin,omitempty"`
+	// Hidden joins unseen by the others (egress recorders).
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // Claims are the JWT claims of an access token.
@@ -53,7 +55,7 @@ func (c *Claims) Identity() string { return c.Subject }
 
 // Grants converts the token's grant into bus grants.
 func (c *Claims) Grants() bus.Grants {
-	return bus.Grants{Publish: c.Grant.Publish, Subscribe: c.Grant.Subscribe, Admin: c.Grant.Admin}
+	return bus.Grants{Publish: c.Grant.Publish, Subscribe: c.Grant.Subscribe, Admin: c.Grant.Admin, Hidden: c.Grant.Hidden}
 }
 
 // TokenOptions describe a token to mint.

@@ -38,6 +38,22 @@ type run struct {
 	errors  []string
 
 	latStart client.Histogram // every track's latency at the window start
+
+	// Keepers rejoin participants the server moves (move.go); they stop
+	// when the run closes.
+	keepCtx  context.Context
+	stopKeep context.CancelFunc
+	keepers  sync.WaitGroup
+	moves    int // sessions rejoined after the server moved them
+}
+
+// keep runs fn on a goroutine owned by the run until it closes.
+func (r *run) keep(fn func(ctx context.Context)) {
+	r.keepers.Add(1)
+	go func() {
+		defer r.keepers.Done()
+		fn(r.keepCtx)
+	}()
 }
 
 // totals are the subscribers' cumulative counters at one moment.
@@ -58,6 +74,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	ws, _ := o.wsURL()
 	r := &run{o: o, ws: ws, hc: &http.Client{Timeout: 5 * time.Second}}
+	r.keepCtx, r.stopKeep = context.WithCancel(ctx)
 	r.media = client.MediaOptions{ReceiveLoss: o.ReceiveLoss, Logger: o.Logger}
 	if o.loopback() {
 		r.media.IPFilter = client.LoopbackOnly
@@ -79,16 +96,27 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	a, sa := r.totals(), r.server(ctx)
-	for _, s := range r.subs {
-		for _, t := range s.tracks {
+	for _, s := range r.subscribers() {
+		for _, t := range s.currentTracks() {
 			r.latStart.Merge(t.Latency())
 		}
 	}
-	if err := sleep(ctx, o.Duration); err != nil {
+	gaps := r.startGaps()
+	if o.DuringWindow != nil {
+		o.DuringWindow(ctx)
+	}
+	err := sleep(ctx, o.Duration)
+	gr := gaps.stop()
+	if err != nil {
 		return nil, err
 	}
 	b, sb := r.totals(), r.server(ctx)
 	rep := r.report(a, b, sa, sb, joinDur)
+	rep.MediaGapMs = quantiles(gr.gaps)
+	rep.Recovered, rep.Lost = gr.recovered, gr.lost
+	r.mu.Lock()
+	rep.Moves = r.moves
+	r.mu.Unlock()
 	return rep, nil
 }
 
@@ -103,14 +131,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// subscribers returns the subscribers that joined.
+func (r *run) subscribers() []*subscriber {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*subscriber(nil), r.subs...)
+}
+
 // totals sums the subscribers' counters.
 func (r *run) totals() totals {
-	r.mu.Lock()
-	subs := append([]*subscriber(nil), r.subs...)
-	r.mu.Unlock()
+	subs := r.subscribers()
 	t := totals{At: time.Now(), CPU: processCPU(), Joined: len(subs)}
 	for _, s := range subs {
-		for _, tr := range s.tracks {
+		for _, tr := range s.allTracks() {
 			st := tr.Stats()
 			t.Packets += st.Packets
 			t.Bytes += st.Bytes
@@ -183,12 +216,14 @@ func progressLine(el time.Duration, want, failed int, a, b totals, sa, sb server
 	return line
 }
 
-// close ends every client, a few at a time.
+// close stops the keepers and ends every client, a few at a time.
 func (r *run) close() {
+	r.stopKeep()
+	r.keepers.Wait()
 	r.mu.Lock()
 	all := append([]*client.Client(nil), r.pubs...)
 	for _, s := range r.subs {
-		all = append(all, s.c)
+		all = append(all, s.client())
 	}
 	all = append(all, r.closing...)
 	r.mu.Unlock()

@@ -19,16 +19,44 @@ type subscriber struct {
 	start      time.Time // before its token was minted
 	joined     time.Time // in the room, its PeerConnection negotiated
 	subscribed time.Time // the node answered its subscriptions
-	tracks     []*client.RemoteTrack
+
+	room int
+
+	mu      sync.Mutex
+	tracks  []*client.RemoteTrack // the current subscriptions
+	retired []*client.RemoteTrack // subscriptions of sessions it moved away from
+}
+
+// currentTracks returns the subscriber's current subscriptions.
+func (s *subscriber) currentTracks() []*client.RemoteTrack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*client.RemoteTrack(nil), s.tracks...)
+}
+
+// allTracks returns every subscription the subscriber ever had, in every
+// session (for counters that must not go back when it moves).
+func (s *subscriber) allTracks() []*client.RemoteTrack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append(append([]*client.RemoteTrack(nil), s.retired...), s.tracks...)
+}
+
+// client is the subscriber's current client.
+func (s *subscriber) client() *client.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c
 }
 
 // firstFrame is when the subscriber got its first packet (video when it
 // receives video), zero before any.
 func (s *subscriber) firstFrame() time.Time {
 	var first time.Time
-	for _, t := range s.tracks {
+	tracks := s.currentTracks()
+	for _, t := range tracks {
 		st := t.Stats()
-		if st.First.IsZero() || (t.Kind() != bus.KindVideo && hasVideo(s.tracks)) {
+		if st.First.IsZero() || (t.Kind() != bus.KindVideo && hasVideo(tracks)) {
 			continue
 		}
 		if first.IsZero() || st.First.Before(first) {
@@ -103,18 +131,15 @@ func (r *run) connect(ctx context.Context, room, identity string) (*client.Clien
 func (r *run) startPublishers(ctx context.Context) error {
 	for room := range r.o.Rooms {
 		for p := range r.o.Publishers {
-			c, err := r.connect(ctx, r.room(room), fmt.Sprintf("pub-%d-%d", room, p))
+			c, err := r.publish(ctx, r.room(room), fmt.Sprintf("pub-%d-%d", room, p))
 			if err != nil {
-				return fmt.Errorf("%w: join: %w", ErrPublish, err)
-			}
-			r.pubs = append(r.pubs, c)
-			tracks, err := c.Publish(ctx, r.specs()...)
-			if err != nil {
-				return fmt.Errorf("%w: publish: %w", ErrPublish, err)
-			}
-			if err := c.WaitPublished(ctx, tracks...); err != nil {
 				return fmt.Errorf("%w: %w", ErrPublish, err)
 			}
+			r.mu.Lock()
+			r.pubs = append(r.pubs, c)
+			i := len(r.pubs) - 1
+			r.mu.Unlock()
+			r.keep(func(ctx context.Context) { r.keepPublisher(ctx, room, i) })
 		}
 	}
 	return nil
@@ -150,7 +175,7 @@ func (r *run) joinAll(ctx context.Context) {
 // joinOne joins one subscriber and subscribes it to every track of its
 // room.
 func (r *run) joinOne(ctx context.Context, room, i int) {
-	s := &subscriber{start: time.Now()}
+	s := &subscriber{start: time.Now(), room: room}
 	err := func() error {
 		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -168,7 +193,10 @@ func (r *run) joinOne(ctx context.Context, room, i int) {
 		for j, t := range infos {
 			specs[j] = client.SubscribeSpec{TrackID: t.ID}
 		}
-		s.tracks, err = c.SubscribeMany(jctx, specs...)
+		tracks, err := c.SubscribeMany(jctx, specs...)
+		s.mu.Lock()
+		s.tracks = tracks
+		s.mu.Unlock()
 		s.subscribed = time.Now()
 		return err
 	}()
@@ -185,4 +213,5 @@ func (r *run) joinOne(ctx context.Context, room, i int) {
 		return
 	}
 	r.subs = append(r.subs, s)
+	r.keep(func(ctx context.Context) { r.keepSubscriber(ctx, s) })
 }

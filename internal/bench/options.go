@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,6 +36,11 @@ type Options struct {
 
 	// Progress, when set, gets one line per second while the run lasts.
 	Progress func(line string)
+	// DuringWindow, when set, runs once when the measured window starts
+	// (after every join), for example to kill a process and measure the
+	// media gap its subscribers see. The window lasts Duration after it
+	// returns.
+	DuringWindow func(ctx context.Context)
 	// ReceiveLoss drops received packets on every subscriber (tests).
 	ReceiveLoss client.LossFunc
 	Logger      *slog.Logger

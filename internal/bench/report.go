@@ -55,6 +55,18 @@ type Report struct {
 	LatencyMs    Quantiles `json:"latency_ms"`
 	LatencyAllMs Quantiles `json:"latency_all_ms"`
 
+	// MediaGapMs: per subscriber, the longest time in the window without a
+	// received packet (sampled every 20 ms), as quantiles over subscribers.
+	// Recovered counts subscribers whose media came back after an
+	// interruption over 200 ms; Lost those receiving nothing for the last
+	// 5 s of the window.
+	MediaGapMs Quantiles `json:"media_gap_ms"`
+	Recovered  int       `json:"recovered"`
+	Lost       int       `json:"lost"`
+	// Moves counts sessions the server ended to move them (node failed or
+	// draining) and the bench joined again.
+	Moves int `json:"moves"`
+
 	GeneratorCPU            float64 `json:"generator_cpu_cores"`
 	GeneratorMicrosPerRxPkt float64 `json:"generator_us_per_rx_packet"`
 
@@ -104,14 +116,14 @@ func (r *run) report(a, b totals, sa, sb serverSample, joinDur time.Duration) *R
 		} else {
 			joins = append(joins, f.Sub(s.start))
 			up := s.subscribed // media was up already, or came up after subscribing
-			if at := s.c.ConnectedAt(); at.After(up) {
+			if at := s.client().ConnectedAt(); at.After(up) {
 				up = at
 			}
 			connected = append(connected, up.Sub(s.subscribed))
 			first = append(first, max(f.Sub(up), 0))
 		}
 		var pk, gaps uint64
-		for _, t := range s.tracks {
+		for _, t := range s.allTracks() {
 			st := t.Stats()
 			pk += st.Packets
 			gaps += st.CounterGaps
@@ -124,7 +136,7 @@ func (r *run) report(a, b totals, sa, sb serverSample, joinDur time.Duration) *R
 				rep.SubscribersOver1Pct++
 			}
 		}
-		rep.NACKsSent += s.c.NACKsSent()
+		rep.NACKsSent += s.client().NACKsSent()
 	}
 	if joinDur > 0 && rep.Joined > 0 {
 		rep.JoinsPerSec = float64(rep.Joined) / joinDur.Seconds()
@@ -206,6 +218,8 @@ func (r *Report) WriteTable(w io.Writer) {
 	p("loss after NACK", "%.4f%% (worst subscriber %.4f%%, %d over 1%%), %d NACKed", r.Loss*100, r.MaxSubscriberLoss*100, r.SubscribersOver1Pct, r.NACKsSent)
 	p("latency: send to receive", "p50 %.2f ms  p99 %.2f ms  max %.1f ms (with joins: p99 %.1f ms)",
 		r.LatencyMs.P50, r.LatencyMs.P99, r.LatencyMs.Max, r.LatencyAllMs.P99)
+	p("media gap (longest per subscriber)", "p50 %.0f ms  p95 %.0f ms  max %.0f ms; %d recovered, %d lost, %d sessions moved",
+		r.MediaGapMs.P50, r.MediaGapMs.P95, r.MediaGapMs.Max, r.Recovered, r.Lost, r.Moves)
 	p("generator CPU", "%.2f cores, %.2f us per received packet", r.GeneratorCPU, r.GeneratorMicrosPerRxPkt)
 	if s := r.Server; s != nil {
 		p("server forwarded", "%.0f packets/s (%.0f in), %.1f Mbit/s", s.PacketsOutPerSec, s.PacketsInPerSec, s.MbpsOut)

@@ -31,6 +31,9 @@ type Grants struct {
 	Publish   bool `json:"publish"`
 	Subscribe bool `json:"subscribe"`
 	Admin     bool `json:"admin,omitempty"`
+	// Hidden participants (recorders) are in no room state and cause no
+	// join or leave events; they may not publish.
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // Participant identifies one connected participant (one session).
@@ -59,6 +62,9 @@ type TrackInfo struct {
 	MimeType  string   `json:"mime_type"`        // e.g. video/VP8
 	Layers    []string `json:"layers,omitempty"` // simulcast layers received, low to high
 	Muted     bool     `json:"muted,omitempty"`
+	// BitsPerS is the bitrate the node receives, all layers together,
+	// when the message was made (0, so absent, at publication).
+	BitsPerS uint64 `json:"bits_per_s,omitempty"`
 }
 
 // ParticipantInfo is a participant with its published tracks.
@@ -69,6 +75,10 @@ type ParticipantInfo struct {
 	// Node is the SFU node the participant is connected to (its tracks'
 	// origin).
 	Node string `json:"node,omitempty"`
+	// Connection is the state of the participant's PeerConnection on its
+	// node ("new", "connecting", "connected", "disconnected", "failed";
+	// empty before the first offer). Room state replies only.
+	Connection string `json:"connection,omitempty"`
 }
 
 // PublishSpec describes a track the client offers to send, by the mid of

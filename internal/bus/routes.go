@@ -58,9 +58,13 @@ type Route struct {
 	// direct link is best).
 	NextHop string `json:"next_hop"`
 	// Alternate, when set, is the neighbour to use at once, without waiting
-	// for the controller, if the link to NextHop dies. It is strictly
-	// closer to the destination than this node, so using it cannot loop.
-	Alternate string `json:"alternate,omitempty"`
+	// for the controller, if the link to NextHop dies. Its own route to the
+	// destination never passes through this node. AlternateStrict says it
+	// is moreover strictly closer to the destination, so using it cannot
+	// loop whatever other nodes do; a non-strict alternate is loop-free
+	// while no node after it repairs too (the hop limit bounds the rest).
+	Alternate       string `json:"alternate,omitempty"`
+	AlternateStrict bool   `json:"alternate_strict,omitempty"`
 	// Cost is the cost of the path through NextHop (milliseconds-like
 	// units, see docs/relay.md "Link costs"); AlternateCost through
 	// Alternate.

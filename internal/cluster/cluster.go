@@ -56,6 +56,9 @@ type Options struct {
 	// which a cluster without Keys (a development cluster) always accepts.
 	Keys    map[string]string
 	DevKeys bool
+	// DevTokens makes the signaling servers serve GET /dev/token, so the
+	// conference page works against the cluster (rtcloud dev --nodes).
+	DevTokens bool
 	// NATSURL, when set, is used instead of an embedded server.
 	NATSURL  string
 	LogLevel string
@@ -157,7 +160,7 @@ func (o Options) Plan(natsURL, configPath string) []*Child {
 	}
 	for i := range o.Controllers {
 		addr := o.Host + ":" + strconv.Itoa(o.ControllerPort+i)
-		args := append([]string{"controller", "--http", addr, "--id", fmt.Sprintf("controller-%d", i+1)}, common...)
+		args := append([]string{"controller", "--http", addr, "--id", fmt.Sprintf("controller-%d", i+1), "--dashboard-dev-sign-in"}, common...)
 		args = append(args, withKeys...)
 		out = append(out, &Child{Name: fmt.Sprintf("controller-%d", i+1), Args: args, URL: "http://" + addr})
 	}
@@ -225,7 +228,11 @@ func Start(o Options) (*Cluster, error) {
 	}
 	cl.cleanup = append(cl.cleanup, func() { _ = os.RemoveAll(dir) })
 	cfgPath := filepath.Join(dir, "controller.yaml")
-	if err := os.WriteFile(cfgPath, []byte(DemoCIDRs(o.Regions)+keysYAML(o.Keys)), 0o600); err != nil {
+	cfg := DemoCIDRs(o.Regions) + keysYAML(o.Keys)
+	if o.DevTokens {
+		cfg += "signal:\n  dev_tokens: true\n"
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		cl.Stop()
 		return nil, err
 	}
@@ -292,9 +299,13 @@ func printBanner(o Options, natsURL string, children []*Child) {
 	for _, c := range children {
 		switch {
 		case strings.HasPrefix(c.Name, "signal"):
-			fmt.Fprintf(w, "  %-14s %s/   (WebSocket ws%s/ws)\n", c.Name+":", c.URL, strings.TrimPrefix(c.URL, "http"))
+			page := ""
+			if o.DevTokens {
+				page = "conference page, "
+			}
+			fmt.Fprintf(w, "  %-14s %s/   (%sWebSocket ws%s/ws)\n", c.Name+":", c.URL, page, strings.TrimPrefix(c.URL, "http"))
 		case strings.HasPrefix(c.Name, "controller"):
-			fmt.Fprintf(w, "  %-14s %s/v1/allocate?room=demo&ip=10.2.0.1\n", c.Name+":", c.URL)
+			fmt.Fprintf(w, "  %-14s %s/v1/allocate?room=demo&ip=10.2.0.1   (dashboard %s/dashboard/)\n", c.Name+":", c.URL, c.URL)
 		default:
 			fmt.Fprintf(w, "  %-14s %s   (metrics %s/metrics)\n", c.Name+":", strings.Join(c.Args[:7], " "), c.URL)
 		}

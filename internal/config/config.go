@@ -34,8 +34,15 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// Ingress and SIP configure the gateways (`rtcloud ingress`, `rtcloud sip`).
+	Ingress Ingress `yaml:"ingress"`
+	SIP     SIP     `yaml:"sip"`
+	// Webhooks configures the controller's HTTP callbacks.
+	Webhooks Webhooks `yaml:"webhooks"`
 	// Relay configures node-to-node relaying and routing.
 	Relay Relay `yaml:"relay"`
+	// Egress configures `rtcloud egress` (see egress.go).
+	Egress Egress `yaml:"egress"`
 }
 
 // NATS is the bus connection.
@@ -89,6 +96,13 @@ type SFU struct {
 	MetricsAddr string `yaml:"metrics_addr"`
 	// HeartbeatInterval is how often the node reports to the bus.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// AliveInterval is how often the node publishes its liveness beat
+	// (default 250ms): followers suspect it after a few missed beats.
+	AliveInterval time.Duration `yaml:"alive_interval"`
+	// MigrateOnShutdown: on SIGTERM, `rtcloud sfu` first moves its clients
+	// to other nodes (a drain with migration) and waits up to this long
+	// for them to leave before it stops. 0 stops at once.
+	MigrateOnShutdown time.Duration `yaml:"migrate_on_shutdown"`
 	// ReadBufferBytes bounds the bytes of one received stream waiting for
 	// the node's read loop; beyond it packets are dropped at the input
 	// (and NACKed upstream) rather than forwarded late. 0 means 1 MiB.
@@ -137,7 +151,11 @@ func Default() Config {
 		},
 		Log:        Log{Level: "info", Format: "text"},
 		Controller: DefaultController(),
+		Ingress:    DefaultIngress(),
+		SIP:        DefaultSIP(),
+		Webhooks:   DefaultWebhooks(),
 		Relay:      DefaultRelay(),
+		Egress:     DefaultEgress(),
 	}
 }
 
@@ -192,6 +210,13 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 			*p = v
 		}
 	}
+	if v, ok := lookup("RTCLOUD_MIGRATE_ON_SHUTDOWN"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("RTCLOUD_MIGRATE_ON_SHUTDOWN=%q: not a duration (e.g. 30s)", v)
+		}
+		c.SFU.MigrateOnShutdown = d
+	}
 	if v, ok := lookup("RTCLOUD_MEDIA_PORT"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -217,6 +242,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 		}
 		c.DevKeys = b
 	}
+	c.Webhooks.applyEnv(lookup)
 	return nil
 }
 
@@ -275,6 +301,9 @@ func (c *Config) Validate() error {
 	if r := c.SFU.Retransmit; r.MaxAge < 0 || r.MinGap < 0 || r.PerSubscriber < 0 || r.NodeMin < 0 || r.NodeShare < 0 || r.NodeShare > 1 {
 		errs = append(errs, errors.New("sfu.retransmit: values must not be negative, node_share at most 1"))
 	}
+	if c.SFU.MigrateOnShutdown < 0 || c.SFU.AliveInterval < 0 {
+		errs = append(errs, errors.New("sfu.migrate_on_shutdown, sfu.alive_interval: must not be negative"))
+	}
 	if c.SFU.HeartbeatInterval <= 0 {
 		errs = append(errs, errors.New("sfu.heartbeat_interval: must be positive"))
 	}
@@ -282,7 +311,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	errs = append(errs, c.validateIngress()...)
+	errs = append(errs, c.validateSIP()...)
+	errs = append(errs, c.Webhooks.validate(c.APIKeys())...)
 	errs = append(errs, c.Relay.validate()...)
+	if err := c.Egress.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -73,7 +73,7 @@ func DefaultController() Controller {
 		HTTPAddr:          ":7900",
 		Policy:            PolicySameNode,
 		OperatorNamespace: "default",
-		DeadAfter:         3 * time.Second,
+		DeadAfter:         2 * time.Second,
 		LeaseTTL:          1500 * time.Millisecond,
 	}
 }

@@ -66,8 +66,8 @@ func (r Relay) validate() []error {
 		errs = append(errs, errors.New("relay.route_interval, relay.link_timeout: must be positive"))
 	}
 	h := r.Hysteresis
-	if h.Rounds < 1 || h.Margin < 0 || h.Margin >= 1 || h.MinGain < 0 {
-		errs = append(errs, errors.New("relay.hysteresis: rounds at least 1, margin in [0, 1), min_gain not negative"))
+	if h.Rounds < 1 || h.Margin <= 0 || h.Margin >= 1 || h.MinGain <= 0 {
+		errs = append(errs, errors.New("relay.hysteresis: rounds at least 1, margin between 0 and 1, min_gain positive"))
 	}
 	return errs
 }

@@ -53,8 +53,17 @@ func (c *Controller) handleDrain(draining bool) func(http.ResponseWriter, *http.
 			c.log.Debug("node did not take the drain command", "node", id, "err", err)
 		}
 		cancel()
-		c.log.Info("node drain changed", "node", id, "draining", draining, "by", claims.Identity())
-		writeJSON(w, http.StatusOK, map[string]any{"node": id, "draining": draining})
+		migrate := draining && r.URL.Query().Get("migrate") == "true"
+		if migrate {
+			// Every signaling server tells the node's clients to rejoin;
+			// placement puts them on other nodes.
+			if err := c.opts.Bus.Publish(bus.NodeMigrations, bus.NodeMigrate{NodeID: id}); err != nil {
+				writeError(w, err, "could not ask the signaling servers to migrate the node's clients")
+				return
+			}
+		}
+		c.log.Info("node drain changed", "node", id, "draining", draining, "migrate", migrate, "by", claims.Identity())
+		writeJSON(w, http.StatusOK, map[string]any{"node": id, "draining": draining, "migrating": migrate})
 	}
 }
 

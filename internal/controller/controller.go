@@ -31,6 +31,8 @@ type Options struct {
 	ID string
 	// GeoIP resolves client addresses; default: built from Config.GeoIP.
 	GeoIP *geoip.Resolver
+	// Relay configures the routing of relay traffic between nodes.
+	Relay config.Relay
 	// StaleAfter is how long a session record may name a session its live
 	// node does not have, and a room record a room nobody is in, before
 	// the leader deletes it (default DefaultStaleAfter).
@@ -52,6 +54,7 @@ type Controller struct {
 	elect     *election
 	sub       *nats.Subscription
 	drains    drainSet
+	routes    *router
 	stale     staleSet  // janitor goroutine only
 	lastStale time.Time // janitor goroutine only
 	staleRuns atomic.Uint64
@@ -133,6 +136,9 @@ func (c *Controller) setup(ctx context.Context) error {
 	}
 	c.elect = &election{kv: leaderKV, id: o.ID, ttl: o.Config.LeaseTTL, log: c.log}
 	c.release.Store(true)
+	if err := c.startRoutes(ctx, runCtx); err != nil {
+		return err
+	}
 	c.wg.Add(2)
 	go func() { defer c.wg.Done(); c.elect.run(runCtx, c.release.Load) }()
 	go func() { defer c.wg.Done(); c.janitor(runCtx) }()
@@ -166,6 +172,9 @@ func (c *Controller) Close() {
 	}
 	if c.sub != nil {
 		_ = c.sub.Drain()
+	}
+	if c.routes != nil {
+		c.routes.stop()
 	}
 	if c.cancel != nil {
 		c.cancel()
@@ -272,7 +281,10 @@ func (c *Controller) Allocate(ctx context.Context, r bus.AllocateRequest, via st
 		}
 		nodes := c.liveNodes()
 		req.RoomNode = ""
-		if rev != 0 && hasNode(nodes, rec.NodeID) {
+		// A room stays on its node while the node is alive and takes new
+		// sessions; a room on a draining node moves (its participants
+		// there stay, or migrate), and the relay joins the two parts.
+		if rev != 0 && hasLiveNode(nodes, rec.NodeID) {
 			req.RoomNode = rec.NodeID
 		}
 		d, err := policy.Place(req, nodes)
@@ -295,6 +307,16 @@ func (c *Controller) Allocate(ctx context.Context, r bus.AllocateRequest, via st
 		return Placement{Allocation: bus.Allocation{Node: d.Node, Reason: d.Reason, Policy: name}, Client: req.Location}, nil
 	}
 	return Placement{}, fmt.Errorf("place room %s: too much contention", key)
+}
+
+// hasLiveNode reports whether id is among nodes and not draining.
+func hasLiveNode(nodes []bus.NodeInfo, id string) bool {
+	for _, n := range nodes {
+		if n.ID == id {
+			return !n.Draining
+		}
+	}
+	return false
 }
 
 func hasNode(nodes []bus.NodeInfo, id string) bool {

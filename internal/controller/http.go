@@ -29,6 +29,8 @@ func (c *Controller) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/admin/nodes", c.admin(true, c.handleNodes))
 	mux.HandleFunc("POST /v1/admin/nodes/{id}/drain", c.admin(true, c.handleDrain(true)))
 	mux.HandleFunc("DELETE /v1/admin/nodes/{id}/drain", c.admin(true, c.handleDrain(false)))
+	mux.HandleFunc("GET /v1/admin/routes", c.admin(true, c.handleRoutes))
+	mux.HandleFunc("GET /v1/admin/links", c.admin(true, c.handleLinks))
 	mux.HandleFunc("GET /v1/admin/rooms", c.admin(false, c.handleRooms))
 	mux.HandleFunc("GET /v1/admin/rooms/{namespace}/{room}", c.admin(false, c.handleRoom))
 	mux.HandleFunc("DELETE /v1/admin/rooms/{namespace}/{room}/participants/{identity}", c.admin(false, c.handleKick))

@@ -80,6 +80,9 @@ func (c *Controller) sweep(ctx context.Context) {
 		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			c.log.Debug("remove session of dead node", "session", s.rec.SessionID, "err", err)
 		}
+		if err == nil {
+			c.announceLeft(s.rec)
+		}
 	}
 	// Asking every room's node is dearer: a few times per StaleAfter.
 	if err == nil && time.Since(c.lastStale) >= c.opts.StaleAfter/5 {

@@ -139,9 +139,10 @@ func (Nearest) Place(req Request, nodes []bus.NodeInfo) (Decision, error) {
 }
 
 // SameNode keeps a whole room on one node: the room's node while it is
-// alive, else First decides for the room's first client. A room stays on
-// a draining node (draining means no new rooms), but a full node takes no
-// more participants.
+// alive and not draining, else First decides (for the room's first
+// client, or when the room's node drains: new sessions go elsewhere and
+// the relay joins them to the participants still on the draining node).
+// A full node takes no more participants.
 type SameNode struct{ First Policy }
 
 // Place implements Policy.

@@ -20,16 +20,22 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 )
 
-// DefaultDeadAfter is how long a node may stay silent before it counts as
-// dead: three missed one-second heartbeats.
-const DefaultDeadAfter = 3 * time.Second
+// DefaultDeadAfter is how long a node may stay silent (no heartbeat and no
+// liveness beat) before it counts as dead whatever pings say. A node whose
+// process died is declared dead sooner, within about a second: see
+// liveness.go.
+const DefaultDeadAfter = 2 * time.Second
 
 // Options configure a Directory.
 type Options struct {
 	Bus *bus.Client
 	// DeadAfter is how long after its last heartbeat a node is dead.
 	DeadAfter time.Duration
-	Logger    *slog.Logger
+	// SuspectAfter is how long a node may miss liveness beats before it is
+	// pinged (default DefaultSuspectAfter); two pings that find nobody
+	// serving its commands make it dead at once.
+	SuspectAfter time.Duration
+	Logger       *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -45,13 +51,22 @@ type Directory struct {
 	control  jetstream.KeyValue
 	sub      *nats.Subscription
 
-	mu   sync.Mutex // guards live
-	live map[string]liveNode
+	mu     sync.Mutex // guards live and onDown
+	live   map[string]liveNode
+	onDown []func(nodeID, reason string)
+
+	aliveSub *nats.Subscription
+	stopLive chan struct{}
+	liveWG   sync.WaitGroup
 }
 
 type liveNode struct {
-	info bus.NodeInfo
-	seen time.Time
+	info         bus.NodeInfo
+	seen         time.Time // the last heartbeat or liveness beat
+	dead         bool      // declared dead (see liveness.go)
+	pinging      bool      // a ping is in flight
+	pingedAt     time.Time // when the last ping was sent
+	noResponders int       // pings in a row that found nobody serving it
 }
 
 // Open opens the buckets and starts following node heartbeats. ctx bounds
@@ -62,6 +77,9 @@ func Open(ctx context.Context, o Options) (*Directory, error) {
 	}
 	if o.DeadAfter <= 0 {
 		o.DeadAfter = DefaultDeadAfter
+	}
+	if o.SuspectAfter <= 0 {
+		o.SuspectAfter = min(DefaultSuspectAfter, o.DeadAfter/2)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -88,14 +106,19 @@ func Open(ctx context.Context, o Options) (*Directory, error) {
 		return nil, fmt.Errorf("directory: follow heartbeats: %w", err)
 	}
 	d.seedNodes(ctx)
+	if err := d.startLiveness(); err != nil {
+		_ = d.sub.Unsubscribe()
+		return nil, fmt.Errorf("directory: follow liveness beats: %w", err)
+	}
 	return d, nil
 }
 
-// Close stops following heartbeats.
+// Close stops following heartbeats and liveness beats.
 func (d *Directory) Close() {
 	if d.sub != nil {
 		_ = d.sub.Unsubscribe()
 	}
+	d.stopLiveness()
 }
 
 func (d *Directory) onHeartbeat(m *nats.Msg) {
@@ -110,6 +133,9 @@ func (d *Directory) onHeartbeat(m *nats.Msg) {
 // Observe records a heartbeat of node n, received now.
 func (d *Directory) Observe(n bus.NodeInfo) {
 	d.mu.Lock()
+	if ln, ok := d.live[n.ID]; ok && ln.dead {
+		d.log.Info("node alive again", "node", n.ID)
+	}
 	d.live[n.ID] = liveNode{info: n, seen: d.opts.Now()}
 	d.mu.Unlock()
 }
@@ -147,7 +173,7 @@ func (d *Directory) Node(id string) (bus.NodeInfo, bool) {
 	if !ok {
 		return bus.NodeInfo{}, false
 	}
-	return ln.info, d.opts.Now().Sub(ln.seen) < d.opts.DeadAfter
+	return ln.info, !ln.dead && d.opts.Now().Sub(ln.seen) < d.opts.DeadAfter
 }
 
 // DrainingNodes returns the ids of the nodes an operator marked drained
@@ -171,8 +197,11 @@ func (d *Directory) LiveNodes() []bus.NodeInfo {
 	d.mu.Lock()
 	out := make([]bus.NodeInfo, 0, len(d.live))
 	for id, ln := range d.live {
-		if now.Sub(ln.seen) >= d.opts.DeadAfter {
-			delete(d.live, id)
+		if now.Sub(ln.seen) >= 10*d.opts.DeadAfter {
+			delete(d.live, id) // long gone
+			continue
+		}
+		if ln.dead || now.Sub(ln.seen) >= d.opts.DeadAfter {
 			continue
 		}
 		out = append(out, ln.info)

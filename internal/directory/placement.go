@@ -12,7 +12,7 @@ import (
 )
 
 // SameNode places a whole room on one node: the node the room already
-// lives on while that node is alive (even if it drains), otherwise the
+// lives on while that node is alive and not draining, otherwise the
 // least-loaded live node that neither drains nor has a drain mark
 // (recorded with a KV create, so servers racing for the same new room
 // agree on one node).
@@ -27,7 +27,7 @@ func (p SameNode) Place(ctx context.Context, namespace, room string) (bus.NodeIn
 		rev, err := get(ctx, d.rooms, key, &rec)
 		switch {
 		case err == nil:
-			if n, ok := d.Node(rec.NodeID); ok {
+			if n, ok := d.Node(rec.NodeID); ok && !n.Draining && !d.drainMarked(ctx, n.ID) {
 				return n, nil
 			}
 		case !errors.Is(err, ErrNotFound):
@@ -58,6 +58,13 @@ func (p SameNode) Place(ctx context.Context, namespace, room string) (bus.NodeIn
 		// Lost a race: read what the winner wrote.
 	}
 	return bus.NodeInfo{}, fmt.Errorf("place room %s: too much contention", key)
+}
+
+// drainMarked reports whether node id has a drain mark (false when the
+// marks cannot be read).
+func (d *Directory) drainMarked(ctx context.Context, id string) bool {
+	drains, err := d.DrainingNodes(ctx)
+	return err == nil && drains[id]
 }
 
 // placeable returns the live nodes, those with a drain mark flagged

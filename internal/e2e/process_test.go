@@ -20,7 +20,7 @@ import (
 // child is a running rtcloud process; its output is kept for failures.
 type child struct {
 	cmd *exec.Cmd
-	out bytes.Buffer
+	out testenv.LogBuffer // written by the process while the test reads it
 }
 
 // startChild runs rtcloud with args and stops it (SIGTERM, then SIGKILL)

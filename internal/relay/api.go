@@ -48,6 +48,9 @@ type Config struct {
 	// FEC sets the forward error correction policy; the zero value is
 	// FECAuto.
 	FEC FECMode
+	// noNACK disables NACKs (measurements of FEC alone).
+	noNACK bool
+
 	// OnLinkState, if set, is called (from the transport's timer goroutine,
 	// with no lock held) when a peer's link goes up or down. It must not
 	// block.
@@ -149,7 +152,18 @@ type Packet struct {
 	Hops uint8
 	// Payload is plain RTP (media) or RTCP (feedback).
 	Payload []byte
+
+	via via // how a received packet arrived (tests and measurements)
 }
+
+// via tells a delivered packet's path through the link's recovery.
+type via uint8
+
+const (
+	viaOriginal via = iota
+	viaRTX
+	viaFEC
+)
 
 // LinkStats describe the link to one peer. RTT, Jitter and the losses are
 // smoothed (EWMA); counters are totals since SetPeer.

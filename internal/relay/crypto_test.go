@@ -44,16 +44,20 @@ func TestReplayWindow(t *testing.T) {
 
 func TestLinkKeysDiffer(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
-	ab, err := linkAEAD(secret, "a", "b")
+	ab, err := linkAEAD(secret, "a", "b", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ba, _ := linkAEAD(secret, "b", "a")
-	var n [24]byte
-	putNonce(&n, 1, 1)
+	ba, _ := linkAEAD(secret, "b", "a", 1)
+	ab2, _ := linkAEAD(secret, "a", "b", 2)
+	var n [nonceSize]byte
+	putNonce(&n, 1)
 	ct := ab.Seal(nil, n[:], []byte("hello"), []byte("hdr"))
 	if _, err := ba.Open(nil, n[:], ct, []byte("hdr")); err == nil {
 		t.Fatal("b->a key opened an a->b packet")
+	}
+	if _, err := ab2.Open(nil, n[:], ct, []byte("hdr")); err == nil {
+		t.Fatal("the key of another epoch opened the packet")
 	}
 	if pt, err := ab.Open(nil, n[:], ct, []byte("hdr")); err != nil || string(pt) != "hello" {
 		t.Fatalf("open: %q %v", pt, err)

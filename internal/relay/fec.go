@@ -66,7 +66,9 @@ func (c *codecs) get(k, m int) (reedsolomon.Encoder, error) {
 	if e, ok := c.m[[2]int{k, m}]; ok {
 		return e, nil
 	}
-	e, err := reedsolomon.New(k, m, reedsolomon.WithMaxGoroutines(1))
+	e, err := reedsolomon.New(k, m, reedsolomon.WithMaxGoroutines(1),
+		// The GFNI kernels allocate their matrix on every call; AVX2 does not.
+		reedsolomon.WithGFNI(false), reedsolomon.WithAVXGFNI(false))
 	if err != nil {
 		return nil, err
 	}

@@ -22,11 +22,14 @@ type sink struct {
 	mu      sync.Mutex
 	got     map[uint32]int
 	first   map[uint32]time.Time
+	via     map[uint32]via
 	last    Packet // a deep copy of the last packet
 	forward func(p *Packet)
 }
 
-func newSink() *sink { return &sink{got: map[uint32]int{}, first: map[uint32]time.Time{}} }
+func newSink() *sink {
+	return &sink{got: map[uint32]int{}, first: map[uint32]time.Time{}, via: map[uint32]via{}}
+}
 
 func (s *sink) HandleRelay(_ string, p *Packet) {
 	s.mu.Lock()
@@ -34,6 +37,7 @@ func (s *sink) HandleRelay(_ string, p *Packet) {
 		n := binary.BigEndian.Uint32(p.Payload)
 		if s.got[n] == 0 {
 			s.first[n] = time.Now()
+			s.via[n] = p.via
 		}
 		s.got[n]++
 	}
@@ -164,3 +168,17 @@ func sendPaced(t testing.TB, tr *Transport, to string, n, perMs int, dests ...st
 }
 
 func netUDP(a netip.AddrPort) *net.UDPAddr { return net.UDPAddrFromAddrPort(a) }
+
+var netipZero netip.AddrPort
+
+// assumeVerified sets tr's link from peer to epoch as if its probe round
+// trip had been made, so hand-sealed datagrams reach the parsers.
+func assumeVerified(t testing.TB, tr *Transport, peer string, epoch uint64) {
+	t.Helper()
+	p := (*tr.peers.Load())[peer]
+	aead, err := linkAEAD(tr.cfg.Secret, peer, tr.cfg.NodeID, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.epoch, p.verified, p.recvAEAD = epoch, true, aead
+}

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // peer is the link to one relay peer. Lock order: sendMu and recvMu are
@@ -21,7 +19,7 @@ type peer struct {
 	sendMu    sync.Mutex
 	addr      netip.AddrPort
 	sendAEAD  cipher.AEAD
-	sendNonce [chacha20poly1305.NonceSizeX]byte
+	sendNonce [nonceSize]byte
 	counter   uint64 // last nonce counter used
 	seq       uint32 // next link sequence number
 	sentAny   bool
@@ -32,10 +30,20 @@ type peer struct {
 
 	// Receive side owned by the receive goroutine.
 	recvAEAD  cipher.AEAD
-	recvNonce [chacha20poly1305.NonceSizeX]byte
-	epoch     uint64 // the peer's current epoch; 0: none yet
-	replay    replayWindow
-	fecRx     fecReceiver
+	recvNonce [nonceSize]byte
+	// The key of a newer epoch, and when one failed authentication.
+	nextEpoch    uint64
+	nextAEAD     cipher.AEAD
+	failedDerive int64
+	epoch        uint64 // the peer's current epoch; 0: none yet
+	verified     bool   // a probe round trip proved the epoch live
+	challenge    int64  // stamp of the first probe that can verify it
+	// Data dropped while unverified: the oldest link sequence number.
+	droppedData bool
+	droppedMin  uint32
+	replay      replayWindow
+	fecRx       fecReceiver
+	rxNACK      [nackHead + maxNACKEntries*nackEntrySize]byte
 
 	// Receive state shared with the timer goroutine.
 	recvMu sync.Mutex
@@ -73,15 +81,11 @@ type cacheSlot struct {
 }
 
 func newPeer(t *Transport, id string, addr netip.AddrPort) (*peer, error) {
-	send, err := linkAEAD(t.cfg.Secret, t.cfg.NodeID, id)
+	send, err := linkAEAD(t.cfg.Secret, t.cfg.NodeID, id, t.epoch)
 	if err != nil {
 		return nil, err
 	}
-	recv, err := linkAEAD(t.cfg.Secret, id, t.cfg.NodeID)
-	if err != nil {
-		return nil, err
-	}
-	p := &peer{id: id, t: t, addr: addr, sendAEAD: send, recvAEAD: recv,
+	p := &peer{id: id, t: t, addr: addr, sendAEAD: send,
 		cache: make([]cacheSlot, t.cfg.CacheSize)}
 	p.fecTx.k = fecData
 	return p, nil
@@ -93,7 +97,7 @@ func (p *peer) writeLocked(n int) error {
 	t := p.t
 	p.counter++
 	h := putOuter(p.buf[:], t.cfg.NodeID, t.epoch, p.counter)
-	putNonce(&p.sendNonce, t.epoch, p.counter)
+	putNonce(&p.sendNonce, p.counter)
 	ct := p.sendAEAD.Seal(p.buf[h:h], p.sendNonce[:], p.buf[h:h+n], p.buf[:h])
 	m := h + len(ct)
 	if !p.addr.IsValid() {

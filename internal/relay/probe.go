@@ -55,13 +55,16 @@ func (t *Transport) tickLoop() {
 
 func (t *Transport) tickPeer(p *peer, now int64) {
 	p.flushFECIfOld(now)
-	retry := max(nackRetryMin, p.rtt.Load()*5/4+2e6)
+	retry := p.nackRetry()
 	p.recvMu.Lock()
 	delay := int64(nackDelay)
 	if p.win.fecActive {
 		delay = nackDelayFEC
 	}
-	n, asked := p.win.nack(p.nackBuf[:], now, delay, retry, nackTries)
+	n, asked := 0, 0
+	if !t.cfg.noNACK {
+		n, asked = p.win.nack(p.nackBuf[:], now, delay, retry, nackTries)
+	}
 	p.recvMu.Unlock()
 	if n > 0 {
 		p.counters.nacksSent.Add(uint64(asked))
@@ -82,12 +85,23 @@ func (t *Transport) tickPeer(p *peer, now int64) {
 		loss += w * (sample - loss)
 		storeFloat(&p.lossIn, loss)
 	}
+	t.sendProbe(p, now)
+}
+
+// sendProbe sends a probe; its time is the transport's stamp, unique
+// across restarts, so a reply proves a round trip made now.
+func (t *Transport) sendProbe(p *peer, now int64) {
+	loss := scaleLoss(loadFloat(&p.lossIn))
 	p.sendControl(func(b []byte) int {
 		p.probeID++
-		return putProbe(b, &probe{id: p.probeID, time: now, loss: scaleLoss(loss),
+		return putProbe(b, &probe{id: p.probeID, time: t.stamp(now), loss: loss,
 			sent: p.seq - 1, hasSent: p.sentAny})
 	})
 }
+
+// stamp turns the monotonic clock into a time that grows across restarts
+// of this node (its epoch is its start time).
+func (t *Transport) stamp(now int64) int64 { return int64(t.epoch) + now }
 
 // receiveProbe answers a probe, takes an RTT sample from a reply, and
 // reads the peer's view of our loss and of what we should have received.
@@ -103,7 +117,7 @@ func (t *Transport) receiveProbe(p *peer, inner []byte, now int64) {
 		p.setFEC(loss)
 	}
 	if pr.reply {
-		if rtt := now - pr.time; pr.time > 0 && rtt >= 0 && rtt < int64(time.Minute) {
+		if rtt := t.stamp(now) - pr.time; pr.time > int64(t.epoch) && rtt >= 0 && rtt < int64(time.Minute) {
 			p.sampleRTT(rtt)
 		}
 		return
@@ -120,9 +134,14 @@ func (t *Transport) receiveProbe(p *peer, inner []byte, now int64) {
 	p.recvMu.Unlock()
 	p.counters.lost.Add(uint64(lost))
 	p.sendControl(func(b []byte) int {
-		return putProbe(b, &probe{reply: true, id: pr.id, time: pr.time, loss: lossIn})
+		return putProbe(b, &probe{reply: true, id: pr.id, time: pr.time, loss: lossIn,
+			sent: p.seq - 1, hasSent: p.sentAny})
 	})
 }
+
+// nackRetry is the wait before asking again for a packet: a little more
+// than a round trip.
+func (p *peer) nackRetry() int64 { return max(nackRetryMin, p.rtt.Load()*5/4+2e6) }
 
 // sampleRTT smooths RTT samples as TCP does (RFC 6298): jitter is the
 // smoothed deviation of the samples.

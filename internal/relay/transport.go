@@ -67,6 +67,9 @@ func (c *Config) setDefaults() error {
 	if c.DownAfter <= 0 {
 		c.DownAfter = DefaultDownAfter
 	}
+	if c.DownAfter <= c.ProbeInterval {
+		return fmt.Errorf("%w: down_after %v must exceed the probe interval %v", ErrBadConfig, c.DownAfter, c.ProbeInterval)
+	}
 	if c.MaxHops == 0 {
 		c.MaxHops = DefaultMaxHops
 	}

@@ -1,6 +1,9 @@
 package relay
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // dataWindow tracks the link sequence numbers of received media/feedback
 // packets: duplicates, gaps to NACK, and the loss seen before recovery.
@@ -48,6 +51,16 @@ func (w *dataWindow) unwrap(seq uint32) int64 {
 		return int64(seq)
 	}
 	return w.highest + int64(int32(seq-uint32(w.highest)))
+}
+
+// expedite makes the missing packets in [lo, hi] due for a NACK at once
+// (their FEC group is complete and could not rebuild them).
+func (w *dataWindow) expedite(lo, hi int64) {
+	for x := max(lo, w.highest-winSize+1, 0); x <= hi && x <= w.highest; x++ {
+		if sl := &w.slots[x%winSize]; sl.set && !sl.got && sl.seq == x && sl.nacks == 0 {
+			sl.since = math.MinInt64 / 2
+		}
+	}
 }
 
 // arrive records packet s; original is false for retransmissions and FEC

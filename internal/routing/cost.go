@@ -23,12 +23,12 @@ type CostModel interface {
 // HopCost makes a path of more hops dearer than a direct link of the same
 // latency: every hop costs CPU and a queue.
 type Model struct {
-	SameRegion   float64
-	CrossRegion  float64
-	HopCost      float64
-	JitterWeight float64
-	LossWeight   float64
-	MaxLoss      float64
+	SameRegion   float64 `json:"same_region"`
+	CrossRegion  float64 `json:"cross_region"`
+	HopCost      float64 `json:"hop_cost"`
+	JitterWeight float64 `json:"jitter_weight"`
+	LossWeight   float64 `json:"loss_weight"`
+	MaxLoss      float64 `json:"max_loss"`
 }
 
 // DefaultModel returns the default cost model.

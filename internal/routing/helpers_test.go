@@ -2,9 +2,9 @@ package routing
 
 import (
 	"fmt"
-	"strings"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -33,7 +33,7 @@ func walk(t *testing.T, src, dst string, pick func(node string) (*Tables, bool))
 		}
 		r, _ := tab.Route(at, dst)
 		next := r.NextHop
-		if useAlt && r.Alternate != "" {
+		if useAlt && r.Alternate != "" && r.AlternateStrict {
 			next = r.Alternate
 		}
 		if next == "" {
@@ -61,9 +61,14 @@ func checkTables(t *testing.T, g Graph, tab *Tables, want map[[2]string]bool) {
 			}
 			if r.Alternate != "" {
 				ra, _ := tab.Route(r.Alternate, dst)
-				if r.Alternate == r.NextHop || !usable[[2]string{src, r.Alternate}] || (r.Alternate != dst && !(ra.Cost < r.Cost)) {
+				if r.Alternate == r.NextHop || !usable[[2]string{src, r.Alternate}] || (r.AlternateStrict && r.Alternate != dst && !(ra.Cost < r.Cost)) {
 					t.Fatalf("v%d %s->%s: bad alternate %s (next %s, cost %v, alternate's cost %v)",
 						tab.Version, src, dst, r.Alternate, r.NextHop, r.Cost, ra.Cost)
+				}
+				// Either way the alternate's own route never comes back.
+				path, ok := walk(t, r.Alternate, dst, func(string) (*Tables, bool) { return tab, false })
+				if !ok || slices.Contains(path, src) {
+					t.Fatalf("v%d %s->%s: alternate %s leads back or nowhere: %v", tab.Version, src, dst, r.Alternate, path)
 				}
 			}
 			_, ok := walk(t, src, dst, func(string) (*Tables, bool) { return tab, false })

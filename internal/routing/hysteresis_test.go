@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -112,20 +113,41 @@ func TestRegionCostsAndAllowedLinks(t *testing.T) {
 		}
 	}
 	tab := mustPlan(t, NewPlanner(Options{}), g)
-	for _, c := range []struct{ src, dst, next, alt string }{
-		{"sfu-eu-1", "sfu-ap-1", "sfu-us-1", ""},
-		{"sfu-ap-1", "sfu-eu-2", "sfu-us-1", ""},
-		{"sfu-eu-1", "sfu-us-1", "sfu-us-1", ""},
-		{"sfu-eu-1", "sfu-eu-2", "sfu-eu-2", ""},
-		// Two us paths of equal cost: the alternate of us->eu-2 is eu-1.
-		{"sfu-us-1", "sfu-eu-2", "sfu-eu-2", "sfu-eu-1"},
+	for _, c := range []struct {
+		src, dst, next, alt string
+		strict              bool
+	}{
+		// eu-2 reaches ap through us too, but not through eu-1.
+		{"sfu-eu-1", "sfu-ap-1", "sfu-us-1", "sfu-eu-2", false},
+		{"sfu-ap-1", "sfu-eu-2", "sfu-us-1", "", false},
+		{"sfu-eu-1", "sfu-us-1", "sfu-us-1", "sfu-eu-2", false},
+		{"sfu-eu-1", "sfu-eu-2", "sfu-eu-2", "sfu-us-1", false},
+		// eu-1 is strictly closer to eu-2 than us is.
+		{"sfu-us-1", "sfu-eu-2", "sfu-eu-2", "sfu-eu-1", true},
 	} {
 		r, _ := tab.Route(c.src, c.dst)
-		if r.NextHop != c.next || r.Alternate != c.alt {
-			t.Errorf("%s -> %s: %+v, want next %s alternate %q", c.src, c.dst, r, c.next, c.alt)
+		if r.NextHop != c.next || r.Alternate != c.alt || r.AlternateStrict != c.strict {
+			t.Errorf("%s -> %s: %+v, want next %s alternate %q strict %v", c.src, c.dst, r, c.next, c.alt, c.strict)
 		}
 	}
 	if r, _ := tab.Route("sfu-eu-1", "sfu-ap-1"); r.Cost != 2*101 {
 		t.Errorf("eu -> ap through us costs %v, want 202", r.Cost)
+	}
+}
+
+func TestSmallAndBadGraphs(t *testing.T) {
+	p := NewPlanner(Options{})
+	for _, g := range []Graph{{}, {Nodes: []Node{{ID: "a"}}}, FullMesh([]Node{{ID: "a"}, {ID: "b"}}), {}} {
+		tab := mustPlan(t, p, g)
+		checkTables(t, g, tab, paths(g))
+	}
+	for _, g := range []Graph{
+		{Nodes: []Node{{ID: "a"}, {ID: "a"}}},
+		{Nodes: []Node{{ID: ""}}},
+		{Nodes: []Node{{ID: "a"}}, Links: []Link{{From: "a", To: "b", Allowed: true, Up: true}}},
+	} {
+		if _, err := NewPlanner(Options{}).Plan(g); !errors.Is(err, ErrBadGraph) {
+			t.Fatalf("%+v: err %v", g, err)
+		}
 	}
 }

@@ -54,6 +54,7 @@ type Planner struct {
 	next, alt [][]int32   // the current version; -1 none, < -1 a node that left
 	phi       [][]float64 // path cost along next: the current version's potential
 	altCost   [][]float64
+	altStrict [][]bool      // the alternate is strictly closer to the destination
 	frozen    [][][]float64 // potentials of the Window-1 versions before, newest first
 	tin, tout [][]int32     // DFS intervals of each destination's tree
 	pend      [][]pending
@@ -68,7 +69,9 @@ type Planner struct {
 	version         uint64
 	// left records, for nodes that left, the first version without them.
 	left map[string]uint64
-	scratch         scratch
+	// seeded: the current tables came from Seed; the next plan is full.
+	seeded  bool
+	scratch scratch
 }
 
 type pair struct{ d, v int32 }
@@ -88,6 +91,15 @@ type scratch struct {
 func NewPlanner(o Options) *Planner {
 	o.defaults()
 	return &Planner{o: o}
+}
+
+// StartAt makes the first tables' version v+1, so that a planner taking
+// over from another (a new controller leader) continues its numbering. It
+// has no effect once the planner made tables.
+func (p *Planner) StartAt(v uint64) {
+	if p.g == nil {
+		p.version = v
+	}
 }
 
 // Version is the version of the newest tables (0 before the first plan).
@@ -228,8 +240,9 @@ func (p *Planner) prepare(c *compiled) *plan {
 		r.full = true
 		r.changed = true
 	} else {
-		r.full = p.o.full || !p.diff(c, r)
+		r.full = p.o.full || p.seeded || !p.diff(c, r)
 	}
+	p.seeded = false
 	p.g = c
 	p.ct = transpose(c.cost, p.ct)
 	if r.full {

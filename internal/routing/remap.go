@@ -58,10 +58,12 @@ func (p *Planner) remap(c *compiled) {
 	p.tin, p.tout = newIntMatrix(n, 0), newIntMatrix(n, 0)
 	p.pend = make([][]pending, n)
 	p.why = make([][]reason, n)
+	p.altStrict = make([][]bool, n)
 	p.stamp = make([][]uint32, n)
 	for d := range n {
 		p.pend[d] = make([]pending, n)
 		p.why[d] = make([]reason, n)
+		p.altStrict[d] = make([]bool, n)
 		p.stamp[d] = make([]uint32, n)
 	}
 	p.watch = nil

@@ -93,12 +93,13 @@ func (p *Planner) evaluateAlt(r *plan, d, v int) {
 		return
 	}
 	p.stamp[d][v] = p.plans
-	a, cost, watch := p.selectAlt(d, v)
+	a, cost, strict, watch := p.selectAlt(d, v)
 	p.newAlt[d][v] = a
 	p.altCost[d][v] = cost
-	if a != p.alt[d][v] {
+	if a != p.alt[d][v] || (a >= 0 && strict != p.altStrict[d][v]) {
 		r.changed = true
 	}
+	p.altStrict[d][v] = strict
 	if watch && p.newNext[d][v] >= 0 {
 		r.watch = append(r.watch, pair{int32(d), int32(v)})
 	}
@@ -112,10 +113,10 @@ func (p *Planner) evaluateAlt(r *plan, d, v int) {
 // cheapest; the previous alternate is kept while it is as good a kind.
 // watch is true when a better candidate was refused for loop freedom or no
 // path-avoiding one exists.
-func (p *Planner) selectAlt(d, v int) (alt int32, cost float64, watch bool) {
+func (p *Planner) selectAlt(d, v int) (alt int32, cost float64, strict, watch bool) {
 	nh := p.newNext[d][v]
 	if nh < 0 {
-		return -1, inf, false
+		return -1, inf, false, false
 	}
 	pv, phi, row := p.newPhi[d][v], p.newPhi[d], p.g.cost[v]
 	bestP, bestL := int32(-1), int32(-1) // path-avoiding, link-only
@@ -150,10 +151,44 @@ func (p *Planner) selectAlt(d, v int) (alt int32, cost float64, watch bool) {
 	if best < 0 {
 		best, bestCost = bestL, costL
 	}
-	if prev := p.alt[d][v]; prev >= 0 && prev != best && p.altValid(d, v, prev, bestP >= 0) {
-		return prev, row[prev] + phi[prev], watch
+	if best < 0 {
+		a, cost := p.selectWeakAlt(d, v)
+		return a, cost, false, true
 	}
-	return best, bestCost, watch
+	if prev := p.alt[d][v]; prev >= 0 && prev != best && p.altValid(d, v, prev, bestP >= 0) {
+		return prev, row[prev] + phi[prev], true, watch
+	}
+	return best, bestCost, true, watch
+}
+
+// selectWeakAlt is the fallback when no neighbour is strictly closer to d
+// than v (common in a full mesh, where v's direct link is its best path):
+// a neighbour whose own route to d avoids v (so it never sends the packet
+// straight back), preferably avoiding v's next hop too. Such an alternate
+// is loop-free while it is the only repair on the path; the relay's hop
+// limit bounds the rest.
+func (p *Planner) selectWeakAlt(d, v int) (int32, float64) {
+	nh := p.newNext[d][v]
+	phi, row := p.newPhi[d], p.g.cost[v]
+	bestP, bestL := int32(-1), int32(-1)
+	costP, costL := inf, inf
+	for a, c := range row {
+		t := c + phi[a]
+		if int32(a) == nh || t == inf || p.ancestor(d, int32(v), int32(a)) {
+			continue
+		}
+		if int(nh) == d || !p.ancestor(d, nh, int32(a)) {
+			if t < costP {
+				bestP, costP = int32(a), t
+			}
+		} else if t < costL {
+			bestL, costL = int32(a), t
+		}
+	}
+	if bestP >= 0 {
+		return bestP, costP
+	}
+	return bestL, costL
 }
 
 // altValid reports whether a is still an acceptable alternate for v

@@ -25,6 +25,7 @@ type Tables struct {
 	next, alt [][]int32 // [d][v]
 	cost      [][]float64
 	altCost   [][]float64
+	altStrict [][]bool
 	best      [][]float64
 	why       [][]reason
 	gone      []string
@@ -44,7 +45,13 @@ func (c Change) Reason() string { return c.why.text(c.name) }
 // Route is how one node reaches one destination.
 type Route struct {
 	NextHop   string // empty when the destination is unreachable
-	Alternate string // empty when there is no loop-free alternate
+	Alternate string // empty when there is none
+	// AlternateStrict says Alternate is strictly closer to the destination
+	// than the source (in this version and the ones before it in the
+	// window): using it cannot loop whatever other nodes do. Otherwise
+	// Alternate's own route avoids the source, which is loop-free while no
+	// node after it repairs too.
+	AlternateStrict bool
 	// Cost is the path cost through NextHop (following every hop's table),
 	// AlternateCost through Alternate, Best the cheapest path cost the
 	// graph offers now (lower than Cost while hysteresis holds a route).
@@ -68,7 +75,7 @@ func (t *Tables) Route(src, dst string) (r Route, ok bool) {
 		r.NextHop = t.ids[h]
 	}
 	if a := t.alt[d][v]; a >= 0 {
-		r.Alternate = t.ids[a]
+		r.Alternate, r.AlternateStrict = t.ids[a], t.altStrict[d][v]
 	}
 	r.Reason = t.why[d][v].text(t.name)
 	return r, true
@@ -126,7 +133,7 @@ func (p *Planner) snapshot(newVersion bool, changes []Change) *Tables {
 		ids: p.g.ids, index: p.g.index, gone: slices.Clone(p.gone),
 		next: newIntMatrix(n, -1), alt: newIntMatrix(n, -1),
 		cost: newMatrix(n, 0), altCost: newMatrix(n, 0), best: newMatrix(n, 0),
-		why: make([][]reason, n),
+		why: make([][]reason, n), altStrict: make([][]bool, n),
 	}
 	for d := range n {
 		copy(t.next[d], p.next[d])
@@ -135,6 +142,7 @@ func (p *Planner) snapshot(newVersion bool, changes []Change) *Tables {
 		copy(t.altCost[d], p.altCost[d])
 		copy(t.best[d], p.dist[d])
 		t.why[d] = slices.Clone(p.why[d])
+		t.altStrict[d] = slices.Clone(p.altStrict[d])
 	}
 	return t
 }

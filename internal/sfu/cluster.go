@@ -105,7 +105,7 @@ func (n *Node) localParticipants(namespace, room string) []bus.ParticipantInfo {
 	n.mu.Lock()
 	var in []*session
 	for _, s := range n.sessions {
-		if s.p.Namespace == namespace && s.p.Room == room {
+		if s.p.Namespace == namespace && s.p.Room == room && !s.grants.Hidden { // hidden: recorders
 			in = append(in, s)
 		}
 	}

@@ -34,6 +34,7 @@ func (n *Node) serveCommands() ([]*nats.Subscription, error) {
 		add(bus.Handle(n.bus, subj(bus.CmdRoomState), wrap(n.roomState))),
 		add(bus.Handle(n.bus, subj(bus.CmdRoomStateLocal), wrap(n.roomStateLocal))),
 		add(bus.Handle(n.bus, subj(bus.CmdDrain), wrap(n.drain))),
+		add(bus.Handle(n.bus, subj(bus.CmdPing), wrap(n.ping))),
 	} {
 		if err != nil {
 			return subs, fmt.Errorf("sfu: serve commands: %w", err)
@@ -120,7 +121,9 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 	}
 	n.sessions[p.SessionID] = s
 	n.mu.Unlock()
-	n.emitRoom(bus.Event{Type: bus.EventParticipantJoined, Participant: &p})
+	if !req.Grants.Hidden {
+		n.emitRoom(bus.Event{Type: bus.EventParticipantJoined, Participant: &p})
+	}
 	n.registerTracks(res.published)
 	if req.Offer == "" {
 		n.expireUnnegotiated(s)

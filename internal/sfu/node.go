@@ -228,14 +228,16 @@ func (n *Node) Run(ctx context.Context) error {
 	subs = append(subs, n.followCluster(ctx)...)
 	n.ready.Store(true)
 	n.log.Info("sfu node running", "media_port", n.MediaPort(), "advertise", n.mux.AdvertiseIPs(), "relay", n.RelayAddr())
-	tickDone := make(chan struct{})
+	tickDone, beatDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(tickDone); n.tick(ctx) }()
+	go func() { defer close(beatDone); n.beatAlive(ctx, n.cfg.AliveInterval) }()
 	<-ctx.Done()
 	n.ready.Store(false)
 	for _, s := range subs {
 		_ = s.Unsubscribe()
 	}
 	<-tickDone
+	<-beatDone
 	n.shutdown()
 	return nil
 }

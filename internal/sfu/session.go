@@ -42,6 +42,9 @@ type session struct {
 }
 
 func newSession(n *Node, p bus.Participant, g bus.Grants) *session {
+	if g.Hidden {
+		g.Publish = false // a hidden participant's tracks would show it
+	}
 	return &session{
 		n: n, p: p, grants: g, joinedAt: time.Now(),
 		log:   n.log.With("session", p.SessionID),
@@ -329,7 +332,9 @@ func (s *session) close(reason string, byNode bool) {
 		}
 	}
 	p := s.p
-	s.n.emitRoom(bus.Event{Type: bus.EventParticipantLeft, Participant: &p, Reason: reason})
+	if !s.grants.Hidden {
+		s.n.emitRoom(bus.Event{Type: bus.EventParticipantLeft, Participant: &p, Reason: reason})
+	}
 	if byNode {
 		s.n.emit(bus.SessionEvents(s.p.SessionID), bus.Event{
 			Type: bus.EventSessionClosed, Namespace: p.Namespace, Room: p.Room, Participant: &p, Reason: reason,
@@ -349,6 +354,9 @@ func (s *session) info() bus.ParticipantInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pi := bus.ParticipantInfo{Participant: s.p, JoinedAt: s.joinedAt, Tracks: []bus.TrackInfo{}}
+	if s.pc != nil {
+		pi.Connection = s.pc.ConnectionState().String()
+	}
 	for _, up := range s.ups {
 		pi.Tracks = append(pi.Tracks, up.trackInfo())
 	}

@@ -117,6 +117,9 @@ func (t *upTrack) trackInfo() bus.TrackInfo {
 	info := t.info
 	info.Layers = append([]string(nil), t.info.Layers...)
 	info.Muted = t.muted.Load()
+	for _, l := range t.layers {
+		info.BitsPerS += l.bitrate.Load()
+	}
 	return info
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
@@ -55,13 +56,15 @@ type Options struct {
 
 // Server is one signaling server.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	dir    *directory.Directory
-	place  placer
-	client clientAddr
-	mux    *http.ServeMux
-	met    *metrics
+	opts Options
+	log  *slog.Logger
+	dir  *directory.Directory
+	// migrations follows drains with migration (bus.NodeMigrations).
+	migrations *nats.Subscription
+	place      placer
+	client     clientAddr
+	mux        *http.ServeMux
+	met        *metrics
 
 	ctx    context.Context // ends when the server closes
 	cancel context.CancelFunc
@@ -110,6 +113,12 @@ func NewServer(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mux = s.routes()
+	dir.OnNodeDown(func(id, _ string) { s.moveOffNode(id, ReasonNodeFailed) })
+	s.migrations, err = o.Bus.Subscribe(bus.NodeMigrations, s.onMigrate)
+	if err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("signal: follow node migrations: %w", err)
+	}
 	return s, nil
 }
 
@@ -161,6 +170,7 @@ func (s *Server) Close() {
 	for _, c := range conns {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down", true)
 	}
+	_ = s.migrations.Unsubscribe()
 	s.wg.Wait()
 	s.cancel()
 	s.dir.Close()

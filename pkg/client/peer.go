@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +38,12 @@ type MediaOptions struct {
 	NACKInterval time.Duration
 	// Via routes the media through a UDP relay (a test impairment proxy,
 	// say): see via.go.
-	Via    *net.UDPAddr
-	Logger *slog.Logger
+	Via *net.UDPAddr
+	// ExtraCodecs are registered after the default codecs (for example an
+	// H.264 High profile for a gateway that forwards an encoder's stream);
+	// the kind comes from the MIME type's prefix.
+	ExtraCodecs []webrtc.RTPCodecParameters
+	Logger      *slog.Logger
 }
 
 // newAPI builds a Pion API with the codecs rtcloud clients use (no RTX:
@@ -55,6 +60,16 @@ func newAPI(o MediaOptions, nacks *atomic.Uint64) (*webrtc.API, error) {
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: fb,
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+	}
+	for _, c := range o.ExtraCodecs {
+		kind := webrtc.RTPCodecTypeVideo
+		if strings.HasPrefix(strings.ToLower(c.MimeType), "audio/") {
+			kind = webrtc.RTPCodecTypeAudio
+		}
+		codecs = append(codecs, struct {
+			c    webrtc.RTPCodecParameters
+			kind webrtc.RTPCodecType
+		}{c, kind})
 	}
 	for _, c := range codecs {
 		if err := m.RegisterCodec(c.c, c.kind); err != nil {

@@ -47,6 +47,9 @@ type TrackSpec struct {
 	// Local is a caller-supplied track (one, or one per rid for simulcast;
 	// all with the same ID and StreamID).
 	Local []webrtc.TrackLocal
+	// OnKeyframeRequest, for a caller-supplied track, is called on each
+	// PLI or FIR the SFU sends (on the track's RTCP reader goroutine).
+	OnKeyframeRequest func()
 }
 
 func (s *TrackSpec) kind() (webrtc.RTPCodecType, error) {
@@ -273,7 +276,7 @@ func (p *peer) startTrack(t *LocalTrack) {
 		if i < len(t.layers) {
 			l = t.layers[i]
 		}
-		p.goWorker(func() { readSenderRTCP(sender, rid, l) })
+		p.goWorker(func() { readSenderRTCP(sender, rid, l, t.spec.OnKeyframeRequest) })
 	}
 	if len(t.layers) == 0 {
 		return
@@ -295,7 +298,7 @@ func headerExtensions(hs []webrtc.RTPHeaderExtensionParameter) map[string]uint8 
 
 // readSenderRTCP drains the RTCP of one encoding (interceptors need it)
 // and turns PLI and FIR into keyframe requests.
-func readSenderRTCP(s *webrtc.RTPSender, rid string, l *layerSender) {
+func readSenderRTCP(s *webrtc.RTPSender, rid string, l *layerSender, onKey func()) {
 	for {
 		var pkts []rtcp.Packet
 		var err error
@@ -308,6 +311,9 @@ func readSenderRTCP(s *webrtc.RTPSender, rid string, l *layerSender) {
 			return
 		}
 		if l == nil {
+			if onKey != nil && hasKeyframeRequest(pkts) {
+				onKey()
+			}
 			continue
 		}
 		for _, pk := range pkts {
@@ -322,25 +328,42 @@ func readSenderRTCP(s *webrtc.RTPSender, rid string, l *layerSender) {
 	}
 }
 
+func hasKeyframeRequest(pkts []rtcp.Packet) bool {
+	for _, pk := range pkts {
+		switch pk.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			return true
+		}
+	}
+	return false
+}
+
 // preferCodec offers only the track's codec on its transceiver, so the
 // SFU cannot pick another one (the offer would otherwise list every video
 // codec, VP8 first).
 func preferCodec(tr *webrtc.RTPTransceiver, track webrtc.TrackLocal) error {
-	var mime string
+	var mime, fmtp string
 	switch l := track.(type) {
 	case *webrtc.TrackLocalStaticRTP:
-		mime = l.Codec().MimeType
+		mime, fmtp = l.Codec().MimeType, l.Codec().SDPFmtpLine
 	case *webrtc.TrackLocalStaticSample:
-		mime = l.Codec().MimeType
+		mime, fmtp = l.Codec().MimeType, l.Codec().SDPFmtpLine
 	default:
 		return nil
 	}
-	var prefs []webrtc.RTPCodecParameters
+	// A codec whose fmtp line is the track's (an H.264 profile, say) goes
+	// first, so the answer picks it.
+	var prefs, rest []webrtc.RTPCodecParameters
 	for _, c := range tr.Sender().GetParameters().Codecs {
-		if strings.EqualFold(c.MimeType, mime) {
+		switch {
+		case !strings.EqualFold(c.MimeType, mime):
+		case fmtp != "" && c.SDPFmtpLine == fmtp:
 			prefs = append(prefs, c)
+		default:
+			rest = append(rest, c)
 		}
 	}
+	prefs = append(prefs, rest...)
 	if len(prefs) == 0 {
 		return fmt.Errorf("%w: codec %s is not supported", ErrBadSpec, mime)
 	}

@@ -46,7 +46,20 @@ type RemoteTrack struct {
 	reader  atomic.Pointer[rtpQueue] // set by the first ReadRTP
 	readMu  sync.Mutex               // creates reader once
 	endOnce sync.Once
-	ended   chan struct{} // closed when the subscription ends
+	ended   chan struct{}        // closed when the subscription ends
+	sink    atomic.Pointer[Sink] // see SetSink
+	onRTP   atomic.Pointer[func([]byte)]
+}
+
+// OnRTP sets fn to be called with every received RTP packet of the track
+// (header and payload, decrypted), on the track's read goroutine; the
+// slice is reused after fn returns. nil removes it.
+func (t *RemoteTrack) OnRTP(fn func(pkt []byte)) {
+	if fn == nil {
+		t.onRTP.Store(nil)
+		return
+	}
+	t.onRTP.Store(&fn)
 }
 
 func newRemoteTrack(mid, trackID, kind string) *RemoteTrack {
@@ -250,6 +263,12 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			t.mime.Store(&mime)
 		}
 		t.handle(buf[:n], time.Now().UnixNano(), isKey)
+		if sk := t.sink.Load(); sk != nil {
+			(*sk)(buf[:n])
+		}
+		if fn := t.onRTP.Load(); fn != nil {
+			(*fn)(buf[:n])
+		}
 	}
 }
 

@@ -76,7 +76,11 @@ async function join(name, roomName) {
   $('join-error').textContent = '';
   localStorage.setItem('rtcloud.name', name);
   const identity = identityFor(name);
-  const room = new Room(location.origin, () => devToken(location.origin, { room: roomName, identity, name }), { name });
+  // ?token=T joins with the application's token (production); without
+  // it the page asks the dev server for one (rtcloud dev).
+  const pageToken = new URLSearchParams(location.search).get('token');
+  const token = pageToken ?? (() => devToken(location.origin, { room: roomName, identity, name }));
+  const room = new Room(location.origin, token, { name });
   app.room = room;
   app.tiles = new Tiles($('grid'), room, { localName: name });
   wireRoom(room);
@@ -88,7 +92,7 @@ async function join(name, roomName) {
     showLobby(`Could not join: ${err.message}`);
     return;
   }
-  history.replaceState(null, '', `/?room=${encodeURIComponent(roomName)}`);
+  if (!pageToken) history.replaceState(null, '', `/?room=${encodeURIComponent(roomName)}`);
   $('lobby').hidden = true;
   $('stage').hidden = false;
   $('controls').hidden = false;

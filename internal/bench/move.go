@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/pkg/client"
+)
+
+// Moving participants: when the server ends a session because its node
+// failed or drains (the client gets "closed"), the bench does what an SDK
+// does: it joins again at once, in a new session that placement puts on
+// a live node, and publishes or subscribes to the same things again.
+// What the subscribers miss meanwhile is the media gap the report shows.
+
+// movedReason reports whether a closed session should be rejoined.
+func movedReason(reason string) bool { return reason != "" }
+
+// keepPublisher rejoins publisher i each time the server moves it, until
+// ctx ends.
+func (r *run) keepPublisher(ctx context.Context, room, i int) {
+	for {
+		c := r.publisher(i)
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Done():
+		}
+		if ctx.Err() != nil || !movedReason(c.ClosedReason()) {
+			return
+		}
+		start := time.Now()
+		nc, err := r.publish(ctx, r.room(room), c.Self().Identity)
+		if err != nil {
+			r.o.Logger.Warn("publisher could not rejoin", "identity", c.Self().Identity, "err", err)
+			return
+		}
+		r.mu.Lock()
+		r.pubs[i] = nc
+		r.closing = append(r.closing, c)
+		r.moves++
+		r.mu.Unlock()
+		r.o.Logger.Info("publisher moved", "identity", c.Self().Identity, "reason", c.ClosedReason(), "took", time.Since(start))
+	}
+}
+
+func (r *run) publisher(i int) *client.Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pubs[i]
+}
+
+// publish joins room as identity and publishes the run's tracks.
+func (r *run) publish(ctx context.Context, room, identity string) (*client.Client, error) {
+	c, err := r.connect(ctx, room, identity)
+	if err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	tracks, err := c.Publish(ctx, r.specs()...)
+	if err == nil {
+		err = c.WaitPublished(ctx, tracks...)
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	return c, nil
+}
+
+// keepSubscriber rejoins s each time the server moves it, until ctx ends,
+// and subscribes it to its room's publishers again.
+func (r *run) keepSubscriber(ctx context.Context, s *subscriber) {
+	for {
+		s.mu.Lock()
+		c := s.c
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Done():
+		}
+		if ctx.Err() != nil || !movedReason(c.ClosedReason()) {
+			return
+		}
+		start := time.Now()
+		nc, tracks, err := r.subscribeAll(ctx, s.room, c.Self().Identity)
+		if err != nil {
+			r.o.Logger.Warn("subscriber could not rejoin", "identity", c.Self().Identity, "err", err)
+			return
+		}
+		s.mu.Lock()
+		s.retired = append(s.retired, s.tracks...)
+		s.c, s.tracks = nc, tracks
+		s.mu.Unlock()
+		r.mu.Lock()
+		r.closing = append(r.closing, c)
+		r.moves++
+		r.mu.Unlock()
+		r.o.Logger.Info("subscriber moved", "identity", c.Self().Identity, "reason", c.ClosedReason(), "took", time.Since(start))
+	}
+}
+
+// subscribeAll joins room as identity and subscribes to every track of
+// the room's publishers, once they are all there.
+func (r *run) subscribeAll(ctx context.Context, room int, identity string) (*client.Client, []*client.RemoteTrack, error) {
+	c, err := r.connect(ctx, r.room(room), identity)
+	if err != nil {
+		return nil, nil, err
+	}
+	want := r.o.Publishers * r.tracksPerPublisher()
+	infos, err := c.WaitTracks(ctx, want, func(t bus.TrackInfo) bool { return true })
+	if err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("wait for %d tracks: %w", want, err)
+	}
+	specs := make([]client.SubscribeSpec, len(infos))
+	for j, t := range infos {
+		specs[j] = client.SubscribeSpec{TrackID: t.ID}
+	}
+	tracks, err := c.SubscribeMany(ctx, specs...)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, tracks, nil
+}

@@ -1,0 +1,100 @@
+package egress
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/auth"
+	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/testenv"
+)
+
+// rtmpServer is ffmpeg listening for one RTMP publisher, copying what it
+// receives to an FLV file.
+func rtmpServer(t *testing.T) (url, file string, wait func()) {
+	t.Helper()
+	port := testenv.FreePort(t, "127.0.0.1")
+	url = fmt.Sprintf("rtmp://127.0.0.1:%d/live/key", port)
+	file = filepath.Join(t.TempDir(), "received.flv")
+	cmd := exec.Command("ffmpeg", "-v", "error", "-y", "-listen", "1", "-timeout", "20", "-i", url, "-c", "copy", file)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	// Wait until it listens.
+	testenv.Eventually(t, 10*time.Second, "RTMP server listening", func() error {
+		data, _ := os.ReadFile("/proc/net/tcp")
+		if !strings.Contains(strings.ToUpper(string(data)), fmt.Sprintf(":%04X 00000000:0000 0A", port)) {
+			return fmt.Errorf("port %d not listening", port)
+		}
+		return nil
+	})
+	return url, file, func() {
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Fatal("RTMP server did not finish")
+		}
+	}
+}
+
+func TestRoomCompositeToMP4RTMPAndHLS(t *testing.T) {
+	e := newEnv(t)
+	e.worker(nil)
+	e.publish("panel", "alice", true, true)
+	e.publish("panel", "bob", true, true)
+	e.publish("panel", "carol", false, true) // no video: a name card
+	url, flv, rtmpDone := rtmpServer(t)
+	info := e.start(bus.EgressRequest{Room: "panel", Type: bus.EgressTypeRoom, Layout: bus.LayoutGrid,
+		Outputs: []bus.EgressOutput{{File: "panel.mp4"}, {RTMP: url}, {HLS: "panel-hls"}}})
+	e.waitStatus(info.EgressID, bus.EgressActive, 10*time.Second)
+	const want = 10.0
+	e.waitDuration(info.EgressID, want*time.Second)
+	asked := time.Now()
+	end := e.stop(info.EgressID)
+	// The status is refreshed every 2 s: the egress ran up to that much
+	// past want, plus the time the stop took.
+	late := progressInterval.Seconds() + time.Since(asked).Seconds() + 0.5
+	if end.Status != bus.EgressComplete {
+		t.Fatalf("ended %s: %s", end.Status, end.Reason)
+	}
+	mp4 := filepath.Join(e.out, auth.DefaultNamespace, "panel.mp4")
+	codecs, dur := probe(t, mp4)
+	if strings.Join(codecs, ",") != "h264,aac" {
+		t.Fatalf("streams %v, want h264 and aac", codecs)
+	}
+	if math.Abs(dur-end.Duration) > 0.5 || dur < want-0.5 || dur > want+late {
+		t.Fatalf("file has %.2fs, the egress wrote %.2fs, want %.0fs to %.1fs", dur, end.Duration, want, want+late)
+	}
+	decodes(t, mp4)
+
+	rtmpDone()
+	if c, d := probe(t, flv); strings.Join(c, ",") != "h264,aac" || d < want-2 {
+		t.Fatalf("RTMP server received %v, %.2fs", c, d)
+	}
+	decodes(t, flv)
+
+	var hls bus.EgressResult
+	for _, r := range end.Results {
+		if r.HLS != "" {
+			hls = r
+		}
+	}
+	playlist, err := os.ReadFile(hls.Playlist)
+	if err != nil || hls.Segments < 3 {
+		t.Fatalf("HLS: %d segments, playlist %v", hls.Segments, err)
+	}
+	if !strings.HasPrefix(string(playlist), "#EXTM3U") || !strings.Contains(string(playlist), "#EXT-X-ENDLIST") ||
+		strings.Count(string(playlist), "seg_") != hls.Segments {
+		t.Fatalf("playlist:\n%s", playlist)
+	}
+	decodes(t, hls.Playlist)
+}

@@ -1,0 +1,108 @@
+package ingress
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rtcloud/rtcloud/internal/bus"
+)
+
+// Keys are the ingress keys in the bus KV (bus.BucketIngress), shared by
+// every controller and ingress gateway.
+type Keys struct {
+	kv jetstream.KeyValue
+}
+
+// OpenKeys opens (creating it if needed) the ingress key bucket.
+func OpenKeys(ctx context.Context, b *bus.Client) (*Keys, error) {
+	kv, err := b.KV(ctx, bus.BucketIngress, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Keys{kv: kv}, nil
+}
+
+// keyPrefix starts every generated stream key; tokens never start so.
+const keyPrefix = "ik_"
+
+// Create stores a new ingress key for info (StreamKey and CreatedAt are set).
+func (k *Keys) Create(ctx context.Context, info bus.IngressInfo) (bus.IngressInfo, error) {
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return info, err
+	}
+	info.StreamKey = keyPrefix + hex.EncodeToString(raw[:])
+	info.CreatedAt = time.Now().UTC()
+	data, err := json.Marshal(info)
+	if err != nil {
+		return info, err
+	}
+	if _, err := k.kv.Create(ctx, info.StreamKey, data); err != nil {
+		return info, fmt.Errorf("store ingress key: %w", err)
+	}
+	return info, nil
+}
+
+// validKey reports whether s can be a generated stream key (so it is a
+// safe KV key).
+func validKey(s string) bool {
+	if len(s) != len(keyPrefix)+32 || s[:len(keyPrefix)] != keyPrefix {
+		return false
+	}
+	_, err := hex.DecodeString(s[len(keyPrefix):])
+	return err == nil
+}
+
+// Get returns the ingress key; ErrNotFound if there is none.
+func (k *Keys) Get(ctx context.Context, key string) (bus.IngressInfo, error) {
+	var info bus.IngressInfo
+	if !validKey(key) {
+		return info, ErrNotFound
+	}
+	e, err := k.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return info, ErrNotFound
+	}
+	if err != nil {
+		return info, err
+	}
+	if err := json.Unmarshal(e.Value(), &info); err != nil {
+		return info, fmt.Errorf("ingress key %s: %w", key, err)
+	}
+	return info, nil
+}
+
+// List returns the ingress keys of namespace, oldest first.
+func (k *Keys) List(ctx context.Context, namespace string) ([]bus.IngressInfo, error) {
+	lister, err := k.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []bus.IngressInfo{}
+	for key := range lister.Keys() {
+		info, err := k.Get(ctx, key)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		if info.Namespace == namespace {
+			out = append(out, info)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+// Delete removes an ingress key; ErrNotFound if there is none.
+func (k *Keys) Delete(ctx context.Context, key string) error {
+	if _, err := k.Get(ctx, key); err != nil {
+		return err
+	}
+	return k.kv.Delete(ctx, key)
+}
