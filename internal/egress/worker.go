@@ -39,11 +39,9 @@ type Worker struct {
 	kv    jetstream.KeyValue
 	files *storage
 
-	mu      sync.Mutex // guards jobs, load, cpu, queue, closing
+	mu      sync.Mutex // guards jobs, load, queue, closing
 	jobs    map[string]*job
-	load    float64 // estimated cores of the jobs taken
-	cpu     float64 // cores measured in the last second
-	meter   *cpuMeter
+	load    float64
 	queue   *nats.Subscription // nil while full
 	closing bool
 
@@ -71,7 +69,7 @@ func NewWorker(ctx context.Context, o WorkerOptions) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{opts: o, id: id, log: log, kv: kv, files: st, jobs: map[string]*job{}, meter: newCPUMeter()}, nil
+	return &Worker{opts: o, id: id, log: log, kv: kv, files: st, jobs: map[string]*job{}}, nil
 }
 
 // ID is the worker's id.
@@ -143,7 +141,7 @@ func (w *Worker) goHandle(fn func()) {
 func (w *Worker) updateQueue() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	fits := !w.closing && w.opts.Config.CPUCapacity-w.used() >= w.opts.Config.TrackCost
+	fits := !w.closing && w.opts.Config.CPUCapacity-w.load >= w.opts.Config.TrackCost
 	switch {
 	case fits && w.queue == nil:
 		sub, err := w.opts.Bus.Conn().QueueSubscribe(bus.EgressStart, bus.EgressQueue, func(m *nats.Msg) {
@@ -160,22 +158,14 @@ func (w *Worker) updateQueue() {
 	}
 }
 
-// used is the load a new job is weighed against: the estimates of the
-// jobs taken, or what they measurably use when that is more. Call with
-// w.mu held.
-func (w *Worker) used() float64 { return max(w.load, w.cpu) }
-
 func (w *Worker) heartbeat() {
-	cpu := w.meter.sample()
 	w.mu.Lock()
-	w.cpu = cpu
-	hb := bus.EgressWorker{ID: w.id, Capacity: w.opts.Config.CPUCapacity, Load: w.load, CPU: cpu, SentAt: time.Now().UTC(), Active: []string{}}
+	hb := bus.EgressWorker{ID: w.id, Capacity: w.opts.Config.CPUCapacity, Load: w.load, SentAt: time.Now().UTC(), Active: []string{}}
 	for id := range w.jobs {
 		hb.Active = append(hb.Active, id)
 	}
 	w.mu.Unlock()
 	sort.Strings(hb.Active)
-	w.updateQueue() // measured load may have changed
 	if err := w.opts.Bus.Publish(bus.EgressHeartbeats, hb); err != nil {
 		w.log.Debug("heartbeat", "err", err)
 	}
@@ -185,8 +175,8 @@ func (w *Worker) heartbeat() {
 func (w *Worker) reserve(id string, cost float64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closing || w.used()+cost > w.opts.Config.CPUCapacity+1e-9 {
-		return bus.Errorf(bus.CodeUnavailable, "worker %s is full (load %.2f, measured %.2f, of %.2f cores)", w.id, w.load, w.cpu, w.opts.Config.CPUCapacity)
+	if w.closing || w.load+cost > w.opts.Config.CPUCapacity+1e-9 {
+		return bus.Errorf(bus.CodeUnavailable, "worker %s is full (load %.2f of %.2f cores)", w.id, w.load, w.opts.Config.CPUCapacity)
 	}
 	if w.jobs[id] != nil {
 		return bus.Errorf(bus.CodeBadRequest, "egress %s exists", id)
