@@ -16,6 +16,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/controller"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
+	"github.com/rtcloud/rtcloud/internal/webhook"
 	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/pkg/serverapi"
 	"go.uber.org/goleak"
@@ -177,4 +178,25 @@ func FuzzVerifyWebhookBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, auth string, body []byte) {
 		_, _ = serverapi.VerifyWebhookBody(auth, body, map[string]string{"k": "s"})
 	})
+}
+
+// What rtcloud's webhook sender signs verifies here, and the other way
+// round: one format on both sides.
+func TestWebhookFormatMatchesTheSender(t *testing.T) {
+	body := []byte(`{"id":"EV_3_0","type":"track_published","timestamp":"2026-01-02T03:04:05Z","namespace":"default","room":"meet","object":{"id":"TR_x"}}`)
+	auth, err := webhook.Sign(body, "k1", "s1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := serverapi.VerifyWebhookBody(auth, body, map[string]string{"k1": "s1"})
+	if err != nil || ev.Type != "track_published" || ev.Room != "meet" || string(ev.Object) != `{"id":"TR_x"}` {
+		t.Fatalf("the sender's signature: %+v, %v", ev, err)
+	}
+	mine, err := serverapi.SignWebhook(body, "k1", "s1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := webhook.Verify(mine, body, map[string]string{"k1": "s1"}); err != nil || key != "k1" {
+		t.Fatalf("SignWebhook's header, checked by the sender's Verify: %q, %v", key, err)
+	}
 }
