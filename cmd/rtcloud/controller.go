@@ -85,6 +85,9 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer ctl.Close()
+	if cf.dashSignIn {
+		log.Warn("the dashboard signs anyone in as an operator (--dashboard-dev-sign-in): development only, never in production")
+	}
 	svc, err := startControllerServices(ctx, c, b, ctl, log, cf.dashSignIn)
 	if err != nil {
 		return err
@@ -100,5 +103,5 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, c.Controller.HTTPAddr, h, log)
+	return serveHTTP(ctx, c.Controller.HTTPAddr, h, c.HTTP, log)
 }

@@ -44,7 +44,7 @@ func (c *Controller) handleDrain(draining bool) func(http.ResponseWriter, *http.
 			err = c.control.Delete(r.Context(), bus.DrainKey(id))
 		}
 		if err != nil {
-			writeError(w, err, err.Error())
+			c.fail(w, "drain", err)
 			return
 		}
 		// Tell the node too, so it refuses new sessions itself; placement
@@ -97,12 +97,13 @@ func (c *Controller) handleRooms(w http.ResponseWriter, r *http.Request, claims 
 	}
 	entries, err := c.rooms.list(r.Context())
 	if err != nil {
-		writeError(w, err, err.Error())
+		c.fail(w, "list rooms", err)
 		return
 	}
 	out := []RoomStatus{}
 	for _, e := range entries {
-		if e.rec.Namespace == ns {
+		// A room-scoped admin token sees its own room only.
+		if e.rec.Namespace == ns && (claims.Grant.Room == "*" || claims.Grant.Room == e.rec.Room) {
 			out = append(out, c.roomStatus(r.Context(), e.rec))
 		}
 	}
@@ -131,7 +132,7 @@ func (c *Controller) findRoom(w http.ResponseWriter, r *http.Request, claims *au
 	}
 	rec, rev, err := c.rooms.get(r.Context(), bus.RoomKey(ns, room))
 	if err != nil {
-		writeError(w, err, err.Error())
+		c.fail(w, "read room", err)
 		return rec, false
 	}
 	if rev == 0 {
@@ -195,7 +196,8 @@ func (c *Controller) handleKick(w http.ResponseWriter, r *http.Request, claims *
 		err := c.opts.Bus.Request(ctx, bus.NodeCommand(p.NodeID, bus.CmdClose), bus.Close{SessionID: p.SessionID, Reason: bus.ReasonKicked}, nil)
 		cancel()
 		if err != nil {
-			writeError(w, err, fmt.Sprintf("close session %s on node %s: %v", p.SessionID, p.NodeID, err))
+			c.log.Warn("kick", "session", p.SessionID, "node", p.NodeID, "err", err)
+			writeError(w, err, "the participant's media node did not answer; try again")
 			return
 		}
 		kicked = append(kicked, p.SessionID)

@@ -64,6 +64,7 @@ type Controller struct {
 	routes    *router
 	stale     staleSet  // janitor goroutine only
 	lastStale time.Time // janitor goroutine only
+	lastPurge time.Time // janitor goroutine only
 	staleRuns atomic.Uint64
 
 	cancel  context.CancelFunc
@@ -269,6 +270,13 @@ type Placement struct {
 // room's node when the room is new or its node died. via names the API
 // the request came through, for the log.
 func (c *Controller) Allocate(ctx context.Context, r bus.AllocateRequest, via string) (Placement, error) {
+	return c.allocate(ctx, r, via, true)
+}
+
+// allocate places the room; with persist false (an anonymous request) it
+// only previews: a room not yet placed is not written, so requests that
+// nobody follows with a join leave nothing behind.
+func (c *Controller) allocate(ctx context.Context, r bus.AllocateRequest, via string, persist bool) (Placement, error) {
 	if !bus.ValidName(r.Namespace) || !bus.ValidName(r.Room) {
 		return Placement{}, fmt.Errorf("%w: namespace and room must be 1-128 characters of A-Z a-z 0-9 _ -", ErrBadRequest)
 	}
@@ -302,7 +310,7 @@ func (c *Controller) Allocate(ctx context.Context, r bus.AllocateRequest, via st
 			c.log.Warn("no placement", "namespace", r.Namespace, "room", r.Room, "client_ip", r.ClientIP, "err", err)
 			return Placement{}, err
 		}
-		if req.RoomNode == "" {
+		if req.RoomNode == "" && persist {
 			err = c.rooms.claim(ctx, bus.RoomRecord{Namespace: r.Namespace, Room: r.Room, NodeID: d.Node.ID,
 				CreatedAt: time.Now().UTC(), Nodes: roomNodes(rec.Nodes, d.Node.ID, nodes)}, rev)
 			if errors.Is(err, errConflict) {

@@ -214,10 +214,13 @@ func token(t *testing.T, g auth.Grant) string {
 	return testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "ops", Grant: g})
 }
 
+// allocate places a room with a token for it, so the placement is stored
+// (an anonymous allocate only previews it).
 func allocate(t *testing.T, base, ns, room, ip string) (allocationJSON, int) {
 	t.Helper()
 	var a allocationJSON
-	code := call(t, "GET", base+"/v1/allocate?namespace="+ns+"&room="+room+"&ip="+ip, "", &a)
+	tok := token(t, auth.Grant{Namespace: ns, Room: room, Publish: true, Subscribe: true})
+	code := call(t, "GET", base+"/v1/allocate?namespace="+ns+"&room="+room+"&ip="+ip, tok, &a)
 	return a, code
 }
 

@@ -371,3 +371,36 @@ func TestRoutesRenumberAboveRunningVersion(t *testing.T) {
 		return nr.Version > 1000 && len(nr.Routes) == 2
 	})
 }
+
+// TestRoutesPushedAgainToLaggingNode: a node whose reports say it runs an
+// older version than the newest (it missed the push) gets the table again.
+func TestRoutesPushedAgainToLaggingNode(t *testing.T) {
+	url := startNATS(t)
+	startRouting(t, url, relayConfig())
+	b := connect(t, url, 1)
+	pushed := watchRoutes(t, b, "eu-1")
+	relayTrio(t, url)
+	testenv.WaitFor(t, 10*time.Second, "eu-1's table", func() bool { return len(pushed.last().Routes) == 2 })
+	startNode(t, url, bus.NodeInfo{ID: "eu-2", Region: "eu", RelayAddr: "127.0.0.1:7910"})
+	testenv.WaitFor(t, 10*time.Second, "a later version", func() bool { return len(pushed.last().Routes) == 3 })
+	v := pushed.last().Version
+	pushed.mu.Lock()
+	before := len(pushed.pushes)
+	pushed.mu.Unlock()
+	rep := newReporters(t, url)
+	rep.set("eu-1", "us-1", 30, true)
+	rep.set("eu-1", "ap-1", 30, true)
+	rep.version = v - 1 // never takes the newest (v is 2 at least)
+	rep.start(t, "eu-1")
+	testenv.WaitFor(t, 10*time.Second, "the same table pushed again", func() bool {
+		pushed.mu.Lock()
+		defer pushed.mu.Unlock()
+		seen := map[uint64]int{}
+		for _, nr := range pushed.pushes[before:] {
+			if seen[nr.Version]++; seen[nr.Version] == 2 {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
@@ -98,13 +99,19 @@ func startInput(src *source, track bus.TrackInfo, o inputOptions) (*input, error
 		_ = src.c.Unsubscribe(uctx, rt)
 		ucancel()
 	}()
-	// A decoder that exits ends the input's RTP loop too.
+	// A decoder that exits ends the input's RTP loop too; one that stops
+	// reading is killed once the input ends, so no write blocks forever.
 	go func() {
 		defer in.wg.Done()
 		select {
 		case <-dec.Done():
 			cancel()
 		case <-ctx.Done():
+			select {
+			case <-dec.Done():
+			case <-time.After(5 * time.Second):
+				dec.Kill(syscall.SIGKILL)
+			}
 		}
 	}()
 	return in, nil

@@ -27,7 +27,9 @@ import (
 const (
 	DefaultIdleTimeout = 30 * time.Second
 	DefaultJoinTimeout = 10 * time.Second
-	DefaultSendQueue   = 256
+	// DefaultSlowClientGrace is Options.SlowClientGrace's default.
+	DefaultSlowClientGrace = 2 * time.Second
+	DefaultSendQueue       = 256
 )
 
 // Options configure a Server.
@@ -48,6 +50,10 @@ type Options struct {
 	// SendQueue is how many messages may wait for a slow WebSocket client
 	// before it is disconnected (default DefaultSendQueue).
 	SendQueue int
+	// SlowClientGrace is how long a message may wait for room in a full
+	// send queue before the client is disconnected as too slow (default
+	// DefaultSlowClientGrace): bursts do not cut off clients that read.
+	SlowClientGrace time.Duration
 	// Limits bound what one client may send (defaults in limits.go).
 	Limits Limits
 	// Metrics, when set, registers the server's counters of refused
@@ -97,6 +103,9 @@ func NewServer(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = DefaultSendQueue
+	}
+	if o.SlowClientGrace <= 0 {
+		o.SlowClientGrace = DefaultSlowClientGrace
 	}
 	o.Limits.defaults()
 	log := o.Logger.With("component", "signal")
