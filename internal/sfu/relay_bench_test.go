@@ -78,3 +78,25 @@ func BenchmarkRelayTransit(b *testing.B) {
 		b.Fatalf("%d sends for %d packets, want 2 each", ct.sent, b.N)
 	}
 }
+
+// TestRelayAlternateNextHop: while the link to a route's next hop is
+// down, the node uses the route's alternate, without the controller.
+func TestRelayAlternateNextHop(t *testing.T) {
+	n, _ := benchRelayNode("sfu-eu")
+	n.relay.setRoutes(bus.NodeRoutes{Version: 1, Node: "sfu-eu", Routes: map[string]bus.Route{
+		"sfu-ap": {NextHop: "sfu-us", Alternate: "sfu-ap"}, "sfu-us": {NextHop: "sfu-us"}}})
+	if got := n.relay.nextHop("sfu-ap"); got != "sfu-us" {
+		t.Fatalf("next hop to ap %s, want us", got)
+	}
+	n.relay.linkState("sfu-us", false)
+	if got := n.relay.nextHop("sfu-ap"); got != "sfu-ap" {
+		t.Fatalf("next hop to ap with us down %s, want the alternate ap", got)
+	}
+	if got := n.relay.nextHop("sfu-us"); got != "sfu-us" {
+		t.Fatalf("next hop to us %s", got)
+	}
+	n.relay.linkState("sfu-us", true)
+	if got := n.relay.nextHop("sfu-ap"); got != "sfu-us" {
+		t.Fatalf("next hop to ap once us is back %s, want us", got)
+	}
+}
