@@ -47,7 +47,7 @@ type relayNode struct {
 	log *slog.Logger
 
 	routes atomic.Pointer[bus.NodeRoutes]
-	down   atomic.Pointer[map[string]bool] // peers whose link is down (copy on write)
+	down   atomic.Pointer[map[string]bool]     // peers whose link is down (copy on write)
 	ins    atomic.Pointer[map[string]*relayIn] // track id -> ingress (copy on write)
 
 	mu    sync.Mutex
