@@ -345,6 +345,9 @@ func (r *relayNode) onFeedback(from string, p *relay.Packet) {
 			r.drop(dropNoRoute)
 			return
 		}
+		if r.throttled(p) {
+			return
+		}
 		r.fwd = *p
 		r.send(next, &r.fwd)
 		r.forwarded.Inc()
@@ -384,6 +387,27 @@ func (r *relayNode) onFeedback(from string, p *relay.Packet) {
 	if fb.keyframe && int(p.Stream.Layer) < maxLayers {
 		up.requestKeyframe(int(p.Stream.Layer))
 	}
+}
+
+// throttled reports whether p is a keyframe request for a stream this
+// hop passed one on for within keyframeMinGap: several destinations
+// behind this hop asking at once reach the origin as one request.
+func (r *relayNode) throttled(p *relay.Packet) bool {
+	fb, err := parseFeedback(p.Payload)
+	if err != nil || !fb.keyframe || fb.demand || fb.report {
+		return false
+	}
+	now := time.Now().UnixNano()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now-r.kfAt[p.Stream] < int64(keyframeMinGap) {
+		return true
+	}
+	if len(r.kfAt) > 4096 {
+		clear(r.kfAt) // a bound, not a cache policy: entries matter for 300 ms
+	}
+	r.kfAt[p.Stream] = now
+	return false
 }
 
 // ingressOf returns the ingress whose track is up, or nil for a local

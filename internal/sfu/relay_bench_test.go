@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/metrics"
@@ -98,5 +99,28 @@ func TestRelayAlternateNextHop(t *testing.T) {
 	n.relay.linkState("sfu-us", true)
 	if got := n.relay.nextHop("sfu-ap"); got != "sfu-us" {
 		t.Fatalf("next hop to ap once us is back %s, want us", got)
+	}
+}
+
+// TestRelayTransitKeyframeThrottle: a hop passes on one keyframe request
+// per stream and layer per keyframeMinGap; demand always passes.
+func TestRelayTransitKeyframeThrottle(t *testing.T) {
+	n, ct := benchRelayNode("sfu-us")
+	pli, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: 1}})
+	p := &relay.Packet{Type: relay.TypeFeedback, Namespace: "ns", Room: "r", Stream: relay.StreamID{Track: "TR_x", Layer: 2},
+		Origin: "sfu-eu", Dests: []string{"sfu-ap"}, Payload: pli}
+	for range 3 {
+		n.relay.HandleRelay("sfu-ap", p)
+	}
+	if ct.sent != 1 {
+		t.Fatalf("%d keyframe requests passed on, want 1", ct.sent)
+	}
+	var b [demandPktSize]byte
+	p.Payload = demandPacket(&b, 1)
+	for range 3 {
+		n.relay.HandleRelay("sfu-ap", p)
+	}
+	if ct.sent != 4 {
+		t.Fatalf("%d packets passed on, want every demand", ct.sent)
 	}
 }
