@@ -250,7 +250,7 @@ func TestMultiHopByRoutes(t *testing.T) {
 }
 
 // whepInAnotherRegion: a WHEP viewer in ap watches the eu publisher from
-// its own node.
+// its own node; a WHIP publisher in us is watched by WHEP from eu.
 func whepInAnotherRegion(t *testing.T, ctx context.Context, urls map[string]string, room string) {
 	t.Helper()
 	proxyAP := regionProxy(t, urls["signal-1"], "10.3.0.2")
@@ -267,6 +267,24 @@ func whepInAnotherRegion(t *testing.T, ctx context.Context, urls map[string]stri
 	if got := metric(t, urls["sfu-ap-1"], `rtcloud_sfu_sessions{node="sfu-ap-1"}`); got != 2 {
 		t.Errorf("sfu-ap-1 has %v sessions with the WHEP viewer, want 2", got)
 	}
+	// A WHIP publisher in us, on its own node, watched by WHEP from eu.
+	proxyUS, proxyEU := regionProxy(t, urls["signal-1"], "10.2.0.7"), regionProxy(t, urls["signal-1"], "10.1.0.7")
+	whip, err := client.PublishWHIP(ctx, proxyUS+"/whip/"+room, testenv.Mint(t, "default", room, "whip-us"),
+		client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}, client.TrackSpec{Codec: client.CodecVP8, FPS: 15})
+	if err != nil {
+		t.Fatalf("WHIP in us: %v", err)
+	}
+	defer whip.Close(context.Background())
+	whepEU, err := client.WatchWHEP(ctx, proxyEU+"/whep/"+room+"/whip-us", testenv.Mint(t, "default", room, "whep-eu"),
+		client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()})
+	if err != nil {
+		t.Fatalf("WHEP in eu of the WHIP publisher in us: %v", err)
+	}
+	defer whepEU.Close(context.Background())
+	testenv.WaitFor(t, 20*time.Second, "WHEP viewer in eu receives the WHIP publisher in us", func() bool {
+		rt := whepEU.RemoteTrack(bus.KindVideo)
+		return rt != nil && rt.Stats().Packets > 30
+	})
 }
 
 // streamDirectory: the admin API lists the stream with its origin and the
@@ -284,16 +302,21 @@ func streamDirectory(t *testing.T, controller, admin, room string) {
 		var body struct {
 			Streams []struct {
 				Origin  string                      `json:"origin"`
+				Track   bus.TrackInfo               `json:"track"`
 				Holders map[string]bus.StreamHolder `json:"holders"`
 				Paths   map[string][]string         `json:"paths"`
 			} `json:"streams"`
 		}
-		if json.NewDecoder(resp.Body).Decode(&body) != nil || len(body.Streams) != 1 {
+		if json.NewDecoder(resp.Body).Decode(&body) != nil {
 			return false
 		}
-		s := body.Streams[0]
-		return s.Origin == "sfu-eu-1" && s.Holders["sfu-us-1"].From == "sfu-eu-1" && s.Holders["sfu-ap-1"].From == "sfu-eu-1" &&
-			len(s.Paths["sfu-ap-1"]) == 2
+		for _, s := range body.Streams {
+			if s.Track.Identity == "pub-eu" {
+				return s.Origin == "sfu-eu-1" && s.Holders["sfu-us-1"].From == "sfu-eu-1" &&
+					s.Holders["sfu-ap-1"].From == "sfu-eu-1" && len(s.Paths["sfu-ap-1"]) == 2
+			}
+		}
+		return false
 	})
 }
 
