@@ -315,7 +315,7 @@ func (r *relayNode) onMedia(from string, p *relay.Packet) {
 		r.drop(dropUnknownStream)
 	default:
 		r.tapped.Inc()
-		in.deliver(int(p.Stream.Layer), p.Payload, &r.pkt, time.Now().UnixNano())
+		in.deliver(int(p.Stream.Layer), p.Payload, &r.pkt)
 	}
 }
 
