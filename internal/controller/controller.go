@@ -316,7 +316,7 @@ func (c *Controller) allocate(ctx context.Context, r bus.AllocateRequest, via st
 			if err != nil {
 				return Placement{}, err
 			}
-		} else if !slices.Contains(rec.Nodes, d.Node.ID) {
+		} else if persist && rev != 0 && !slices.Contains(rec.Nodes, d.Node.ID) {
 			// The room grows onto another node: record it.
 			rec.Nodes = roomNodes(rec.Nodes, d.Node.ID, nodes)
 			if err := c.rooms.claim(ctx, rec, rev); errors.Is(err, errConflict) {
