@@ -107,3 +107,19 @@ func TestCPUMeterSeesWork(t *testing.T) {
 		t.Fatalf("measured %.3f cores while spinning (%d)", used, x)
 	}
 }
+
+func TestStaleFrameGivesWayToTheNameCard(t *testing.T) {
+	in := &input{w: 2, h: 2, frame: make([]byte, 6), at: time.Now()}
+	got := func() bool {
+		var seen bool
+		in.latest(func(f []byte, _, _ int) { seen = f != nil })
+		return seen
+	}
+	if !got() {
+		t.Fatal("a fresh frame is not shown")
+	}
+	in.at = time.Now().Add(-staleFrame - time.Second)
+	if got() {
+		t.Fatal("a stale frame is still shown")
+	}
+}
