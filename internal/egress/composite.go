@@ -109,6 +109,8 @@ func (p *compositePipeline) run(ctx context.Context, j *job) ([]bus.EgressResult
 	case <-ctx.Done():
 	case <-enc.Done():
 		runErr = fmt.Errorf("ffmpeg exited: %v", enc.Err())
+	case <-p.src.lost:
+		runErr = p.src.lostErr
 	}
 	clk.end()
 	stopEvents()
@@ -370,8 +372,11 @@ func (p *compositePipeline) follow(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if events == nil {
+				events = p.src.c.Events()
+			}
 		case ev, ok := <-events:
-			if !ok {
+			if !ok { // the connection dropped; the source reattaches it
 				events = nil
 				continue
 			}
@@ -465,6 +470,11 @@ func (p *compositePipeline) reconcile(pt *part, t *bus.TrackInfo, video bool, st
 		in, err := startInput(p.src, track, inputOptions{FFmpeg: p.cfg.FFmpeg, W: p.decodeW(), H: p.decodeH(), Log: p.log})
 		if err != nil {
 			p.log.Warn("input not started", "track", track.ID, "err", err)
+			p.mu.Lock()
+			if *curID == track.ID {
+				*curID = "" // the next sync tries again
+			}
+			p.mu.Unlock()
 			return
 		}
 		p.mu.Lock()
