@@ -9,7 +9,7 @@
 #   scripts/failover.sh                 # every case
 #   SUBS=30 DUR=12s scripts/failover.sh publisher-node signal
 #
-# Cases: publisher-node (the SFU node of the room: the publisher and the
+# Cases: none (nothing killed: the measurement's floor), publisher-node (the SFU node of the room: the publisher and the
 # subscribers move), signal (the signaling server the clients use),
 # controller (the leading controller), nats (one of the three NATS servers),
 # drain (POST /v1/admin/nodes/{id}/drain?migrate=true on the room's node),
@@ -24,7 +24,7 @@ SUBS=${SUBS:-30}
 DUR=${DUR:-12s}
 OUT=${OUT:-/tmp/rtcloud-failover}
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(signal controller nats publisher-node drain sigterm)
+[ ${#CASES[@]} -gt 0 ] || CASES=(none signal controller nats publisher-node drain sigterm)
 mkdir -p "$OUT"
 
 BIN="$OUT/rtcloud"
@@ -92,6 +92,7 @@ if [ "${1:-}" = act ]; then
     done
   }
   case "$case_name" in
+    none) ;;
     publisher-node) pkill -9 -f -- "sfu --node-id $(room_node) " ;;
     sigterm) pkill -TERM -f -- "sfu --node-id $(room_node) " ;;
     signal) pkill -9 -f -- "signal --http 127.0.0.1:7800" ;;

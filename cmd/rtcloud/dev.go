@@ -149,10 +149,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer stopEgress()
 	mux.Handle("/", withEgressAPI(ctlSvc.handler(httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected})), egressAPI))
 	mux.Handle("/metrics", node.MetricsHandler())
+	mux.Handle("/metrics/signal", metricsHandler()) // the signaling server's counters (refused requests, dropped events)
 	if f.pprof {
 		mountPprof(mux)
 	}
-	err = serveListener(ctx, ln, mux, log)
+	err = serveListener(ctx, ln, mux, c.HTTP, log)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

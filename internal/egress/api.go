@@ -356,7 +356,11 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrUnavailable):
 		status, code = http.StatusServiceUnavailable, bus.CodeUnavailable
 	}
-	writeJSON(w, status, errorJSON{Error: bus.Error{Code: code, Message: err.Error()}})
+	msg := err.Error()
+	if status == http.StatusUnauthorized {
+		msg = auth.Message(err) // not the token library's words
+	}
+	writeJSON(w, status, errorJSON{Error: bus.Error{Code: code, Message: msg}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

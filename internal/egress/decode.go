@@ -87,7 +87,7 @@ func startInput(src *source, track bus.TrackInfo, o inputOptions) (*input, error
 	in.wg.Add(2)
 	go func() {
 		defer in.wg.Done()
-		if err := rec.loop(ctx, fd, src.c, rt); err != nil && !errors.Is(err, context.Canceled) {
+		if err := rec.loop(ctx, fd, rt); err != nil && !errors.Is(err, context.Canceled) {
 			in.log.Debug("decoder input ended", "err", err)
 		}
 		_ = fw.close()

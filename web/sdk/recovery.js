@@ -100,7 +100,7 @@ export class Recovery {
         return this._done(false, 'rejoin');
       } catch (err) {
         if (err instanceof ProtocolError && (err.code === 'unauthorized' || err.code === 'forbidden')) {
-          room._disconnect(err.message);
+          room._disconnect(`${err.code}: ${err.message}`);
           return;
         }
       }
