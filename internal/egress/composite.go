@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -136,7 +138,13 @@ func (p *compositePipeline) run(ctx context.Context, j *job) ([]bus.EgressResult
 	}
 	p.stopInputs()
 	j.bytes.Store(p.outputBytes())
-	return p.finish(runErr), runErr
+	res := p.finish(runErr)
+	for i, msg := range failedSlaves(enc.stderr.all()) {
+		if i < len(res) && res[i].Error == "" {
+			res[i].Error = msg
+		}
+	}
+	return res, runErr
 }
 
 func (p *compositePipeline) startEncoder(audio *os.File) (*proc, io.WriteCloser, error) {
@@ -174,6 +182,21 @@ func (p *compositePipeline) finish(runErr error) []bus.EgressResult {
 			}
 		}
 		out = append(out, r)
+	}
+	return out
+}
+
+// slaveFailed is how ffmpeg's tee muxer reports an output it gave up on.
+var slaveFailed = regexp.MustCompile(`Slave muxer #(\d+) failed: ([^\n]*?)(, continuing with [^\n]*)?\n`)
+
+// failedSlaves maps the index of each output the encoder gave up on (an
+// RTMP server that refused or went away) to why.
+func failedSlaves(stderr string) map[int]string {
+	out := map[int]string{}
+	for _, m := range slaveFailed.FindAllStringSubmatch(stderr+"\n", -1) {
+		if i, err := strconv.Atoi(m[1]); err == nil {
+			out[i] = "output failed: " + m[2]
+		}
 	}
 	return out
 }

@@ -123,3 +123,12 @@ func TestStaleFrameGivesWayToTheNameCard(t *testing.T) {
 		t.Fatal("a stale frame is still shown")
 	}
 }
+
+func TestFailedSlaves(t *testing.T) {
+	got := failedSlaves("[tee @ 0x1] Slave '[f=flv]rtmp://h/a/b': error opening: Connection refused\n" +
+		"[tee @ 0x1] Slave muxer #1 failed: Connection refused, continuing with 2/3 slaves.\n" +
+		"[tee @ 0x1] Slave muxer #2 failed: Broken pipe")
+	if got[1] != "output failed: Connection refused" || got[2] != "output failed: Broken pipe" || len(got) != 2 {
+		t.Fatalf("%v", got)
+	}
+}
