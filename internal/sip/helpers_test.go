@@ -221,7 +221,9 @@ func (g *gateway) sipp(t *testing.T, o sippCall) *sippRun {
 				keep = append(keep, line)
 			}
 		}
-		xml = []byte(strings.ReplaceAll(strings.Join(keep, "\n"), "[auto_media_port]", strconv.Itoa(o.recvPort)))
+		x := strings.ReplaceAll(strings.Join(keep, "\n"), "[auto_media_port]", strconv.Itoa(o.recvPort))
+		// The test ends the call once it heard enough; give it time.
+		xml = []byte(strings.Replace(x, `<pause milliseconds="6000"/>`, `<pause milliseconds="25000"/>`, 1))
 	}
 	if o.opus {
 		x := strings.Replace(string(xml), "RTP/AVP 8 101", "RTP/AVP 96", 1)
