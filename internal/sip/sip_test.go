@@ -262,8 +262,8 @@ func testRoomHeard(t *testing.T, opus bool) {
 }
 
 // A dial rule with a PIN: the right PIN keyed in as RFC 4733 DTMF lets
-// the caller in, a wrong one ends the call before it joins the room; a
-// number no rule knows is refused (404).
+// the caller in (this call over SIP/TCP), a wrong one ends the call
+// before it joins the room; a number no rule knows is refused (404).
 func TestSIPPIN(t *testing.T) {
 	g := startGateway(t, func(c *config.SIP) {
 		c.RoomFromURI = false
@@ -284,7 +284,7 @@ func TestSIPPIN(t *testing.T) {
 			t.Fatalf("%s joined with a wrong PIN", p.Identity)
 		}
 	}
-	g.callWithSIPp(t, "5000", "4321", 1000)
+	g.sipp(t, sippCall{service: "5000", pin: "4321", toneHz: 1000, tcp: true}) // and over TCP
 	l.hear(t, "sip-")
 	if f := l.tone(t, 1); math.Abs(f-1000) > 20 {
 		t.Fatalf("peak at %.0f Hz", f)
