@@ -106,3 +106,26 @@ func (k *Keys) Delete(ctx context.Context, key string) error {
 	}
 	return k.kv.Delete(ctx, key)
 }
+
+// watchRevoked calls revoked once when key is deleted; it stops when
+// stop is called, and stop waits for it.
+func (k *Keys) watchRevoked(ctx context.Context, key string, revoked func()) (stop func(), err error) {
+	w, err := k.kv.Watch(ctx, key, jetstream.UpdatesOnly())
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range w.Updates() {
+			if e != nil && (e.Operation() == jetstream.KeyValueDelete || e.Operation() == jetstream.KeyValuePurge) {
+				revoked()
+				return
+			}
+		}
+	}()
+	return func() {
+		_ = w.Stop()
+		<-done
+	}, nil
+}

@@ -94,8 +94,8 @@ func TestRTMPRefusals(t *testing.T) {
 }
 
 // Ingress keys made through the API work as stream keys; kicking the
-// participant ends the stream; the API checks tokens and says what is
-// wrong.
+// participant ends the stream, and so does revoking the key; the API
+// checks tokens and says what is wrong.
 func TestIngressKeyAPI(t *testing.T) {
 	g := startGateway(t)
 	api := &API{Keys: g.keys, Verifier: auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret}), URL: g.srv.URL()}
@@ -150,7 +150,8 @@ func TestIngressKeyAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the ingress key's participant publishes: %v", err)
 	}
-	// Kicking the participant ends the RTMP stream.
+	// Kicking the participant ends the RTMP stream; revoking the key
+	// ends the next one.
 	g.wait(t, "the stream flows", func() bool { return strings.Contains(g.logs.String(), "RTMP stream joined the room") })
 	if err := g.bus.Request(ctx, bus.NodeCommand(g.stack.Node.ID(), bus.CmdClose),
 		bus.Close{SessionID: tis[0].SessionID, Reason: bus.ReasonKicked}, nil); err != nil {
@@ -159,10 +160,16 @@ func TestIngressKeyAPI(t *testing.T) {
 	g.wait(t, "the kick ends the RTMP stream", func() bool {
 		return strings.Contains(g.logs.String(), "removed from the room: kicked") && g.srv.Active() == 0
 	})
-
+	g.publish(t, key, 20)
+	g.wait(t, "the key streams again", func() bool {
+		return strings.Count(g.logs.String(), "RTMP stream joined the room") == 2
+	})
 	if code, _ := do("DELETE", "/v1/ingress/"+key, admin, ""); code != http.StatusNoContent {
 		t.Fatalf("delete: %d", code)
 	}
+	g.wait(t, "revoking the key ends the stream", func() bool {
+		return strings.Contains(g.logs.String(), "ingress key revoked") && g.srv.Active() == 0
+	})
 	if code, m := do("DELETE", "/v1/ingress/"+key, admin, ""); code != http.StatusNotFound || m["error"] == nil {
 		t.Fatalf("delete again: %d %v", code, m)
 	}

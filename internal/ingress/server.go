@@ -163,6 +163,16 @@ func (s *Server) serve(ctx context.Context, c net.Conn) {
 		return
 	}
 	defer s.release(t.claimKey)
+	if t.ingressKey && s.opts.Keys != nil {
+		// Revoking the key (DELETE /v1/ingress/{key}) ends the stream.
+		stop, err := s.opts.Keys.watchRevoked(ctx, t.claimKey, func() {
+			log.Info("ingress key revoked: closing the stream")
+			_ = c.Close()
+		})
+		if err == nil {
+			defer stop()
+		}
+	}
 	err = s.ingest(ctx, sc, c, t, log)
 	switch {
 	case ctx.Err() != nil:
@@ -193,6 +203,7 @@ type target struct {
 	namespace, room, identity, name string
 	token                           string
 	claimKey                        string
+	ingressKey                      bool // claimKey is an ingress key
 }
 
 // resolve turns the URL path /live/KEY into a target.
@@ -218,7 +229,7 @@ func (s *Server) resolve(ctx context.Context, path string) (target, error) {
 			return target{}, err
 		}
 		return target{namespace: info.Namespace, room: info.Room, identity: info.Identity, name: info.Name,
-			token: tok, claimKey: key}, nil
+			token: tok, claimKey: key, ingressKey: true}, nil
 	}
 	claims, err := s.opts.Verifier.Verify(key)
 	if err != nil {
