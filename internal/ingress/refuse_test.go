@@ -49,6 +49,16 @@ func TestRTMPRefusals(t *testing.T) {
 		{"second encoder", key, "another encoder is already publishing", nil},
 		{"unsupported codec", testenv.Mint(t, "default", "live", "old"), "unsupported codec", []string{"-c:v", "flv1", "-c:a", "aac"}},
 	}
+	t.Run("second encoder through another gateway", func(t *testing.T) {
+		other := g.run(t)
+		p := g.publishTo(t, other, key, 5)
+		if err, out := p.exited(t, 20*time.Second); err == nil {
+			t.Fatalf("ffmpeg published through the second gateway:\n%s", out)
+		}
+		if strings.Count(g.logs.String(), "another encoder is already publishing") < 1 {
+			t.Fatal("no log line says the key is in use")
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := g.publish(t, c.key, 5, c.extra...)

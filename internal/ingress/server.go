@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,8 @@ type Server struct {
 	log  *slog.Logger
 	ln   net.Listener
 
+	id string // names this gateway in the active-stream bucket
+
 	mu     sync.Mutex // guards active and conns
 	active map[string]struct{}
 	conns  map[net.Conn]struct{}
@@ -69,7 +72,8 @@ func Listen(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", o.Config.RTMPAddr, err)
 	}
-	return &Server{opts: o, log: o.Logger.With("component", "ingress"), ln: ln,
+	host, _ := os.Hostname()
+	return &Server{opts: o, log: o.Logger.With("component", "ingress"), ln: ln, id: host + "/" + ln.Addr().String(),
 		active: map[string]struct{}{}, conns: map[net.Conn]struct{}{}}, nil
 }
 
@@ -163,6 +167,14 @@ func (s *Server) serve(ctx context.Context, c net.Conn) {
 		return
 	}
 	defer s.release(t.claimKey)
+	if s.opts.Keys != nil {
+		release, err := s.opts.Keys.claim(ctx, t.claimKey, s.id)
+		if err != nil {
+			refuse(sc, log, err)
+			return
+		}
+		defer release()
+	}
 	if t.ingressKey && s.opts.Keys != nil {
 		// Revoking the key (DELETE /v1/ingress/{key}) ends the stream.
 		stop, err := s.opts.Keys.watchRevoked(ctx, t.claimKey, func() {
