@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -29,9 +30,11 @@ import (
 // nodes in three regions, a signaling server and a controller serving the
 // admin API and the dashboard, each on its own bus connection.
 type dashCluster struct {
+	nats    string // the NATS URL
 	ws      string // the signaling server's WebSocket URL
 	dashURL string // the controller's HTTP server
 	token   string // an operator admin token
+	ctl     *controller.Controller
 }
 
 func startDashCluster(t *testing.T) *dashCluster {
@@ -73,19 +76,21 @@ func startDashCluster(t *testing.T) *dashCluster {
 	testenv.WaitFor(t, 15*time.Second, "signaling ready", sig.Ready)
 	tok := testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "ops",
 		Grant: auth.Grant{Namespace: c.Controller.OperatorNamespace, Room: "*", Admin: true}})
-	return &dashCluster{ws: "ws" + strings.TrimPrefix(ssrv.URL, "http") + "/ws", dashURL: srv.URL, token: tok}
+	return &dashCluster{nats: url, ws: "ws" + strings.TrimPrefix(ssrv.URL, "http") + "/ws", dashURL: srv.URL, token: tok, ctl: ctl}
 }
 
-// startRegionNode runs an SFU node of region on 127.0.0.1 (its clients are
-// Go clients over loopback; only the dashboard runs in Chromium).
+// startRegionNode runs an SFU node of region on 127.0.0.1 with its relay
+// (its clients are Go clients over loopback; only the dashboard runs in
+// Chromium).
 func startRegionNode(t *testing.T, natsURL, id, region string) {
 	t.Helper()
 	log := testenv.Logger()
 	cfg := config.Default().SFU
 	cfg.NodeID, cfg.Region, cfg.MediaPort, cfg.HeartbeatInterval = id, region, testenv.FreePort(t, "127.0.0.1"), 250*time.Millisecond
 	cfg.BindIP, cfg.AdvertiseIPs, cfg.Capacity = "127.0.0.1", []string{"127.0.0.1"}, 50
+	cfg.RelayPort = testenv.FreePort(t, "127.0.0.1")
 	b := testenv.ConnectWith(t, bus.Options{URLs: natsURL, Name: id, Logger: log})
-	node, err := sfu.NewNode(sfu.Options{Config: cfg, Bus: b, Logger: log})
+	node, err := sfu.NewNode(sfu.Options{Config: cfg, Bus: b, Logger: log, RelaySecret: []byte("dashboard test relay key, 32 B!")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,126 +104,141 @@ func startRegionNode(t *testing.T, natsURL, id, region string) {
 
 func (dc *dashCluster) join(t *testing.T, room, identity string, publish bool) (*client.Client, []*client.LocalTrack) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for {
-		c, err := client.Connect(ctx, dc.ws, testenv.Mint(t, auth.DefaultNamespace, room, identity), client.Options{Name: identity,
-			Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}, Logger: testenv.Logger()})
-		if err != nil {
-			if !client.IsCode(err, protocol.CodeUnavailable) || ctx.Err() != nil {
-				t.Fatalf("%s joins %s: %v", identity, room, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		t.Cleanup(c.Close)
-		if !publish {
-			return c, nil
-		}
-		tr, err := c.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 10, KbpsPerLayer: []int{150}}, client.TrackSpec{Codec: client.CodecOpus})
-		if err == nil {
-			err = c.WaitPublished(ctx, tr...)
-		}
-		if err != nil {
-			t.Fatalf("%s publishes: %v", identity, err)
-		}
-		return c, tr
+	c := dc.joinIn(t, auth.DefaultNamespace, room, identity)
+	if !publish {
+		return c, nil
 	}
+	ctx := testenv.Context(t, 20*time.Second)
+	tr, err := c.Publish(ctx, client.TrackSpec{Codec: client.CodecVP8, FPS: 10, KbpsPerLayer: []int{150}}, client.TrackSpec{Codec: client.CodecOpus})
+	if err == nil {
+		err = c.WaitPublished(ctx, tr...)
+	}
+	if err != nil {
+		t.Fatalf("%s publishes: %v", identity, err)
+	}
+	return c, tr
 }
 
 // TestDashboard opens /dashboard in Chromium on a three-node cluster with
 // participants in two rooms: the numbers are right, a participant who
-// joins appears without a reload, and a kick from the room page closes
-// that participant's session.
+// joins appears without a reload, a kick from the room page closes that
+// participant's session, the topology lights up with the relay's data and
+// the history has a line per node.
 func TestDashboard(t *testing.T) {
 	dc := startDashCluster(t)
+	bob := dc.populate(t)
+	p := dc.open(t)
+	checkOverview(t, p, "5")
+	saveDashShot(t, p, "dashboard-overview.png")
+	dc.recording(t, "standup")
+	checkRooms(t, p, dc)
+	checkRoomPage(t, p)
+	saveDashShot(t, p, "dashboard-room.png")
+	kickFromPage(t, p, bob)
+	p.mustEval(`location.hash = '#/overview'`, nil)
+	checkOverview(t, p, "5") // frank joined, bob was kicked
+	checkTopology(t, p, dc)
+	saveDashShot(t, p, "dashboard-topology.png")
+	checkHistory(t, p)
+	saveDashShot(t, p, "dashboard-history.png")
+}
+
+// populate puts alice, bob and carol in standup (alice and carol publish,
+// carol watches alice) and dave and erin in sales; it returns bob.
+func (dc *dashCluster) populate(t *testing.T) *client.Client {
+	t.Helper()
 	_, alice := dc.join(t, "standup", "alice", true)
 	bob, _ := dc.join(t, "standup", "bob", false)
 	carol, _ := dc.join(t, "standup", "carol", true)
 	dc.join(t, "sales", "dave", true)
 	dc.join(t, "sales", "erin", false)
-	// Some media out of the node too: carol watches alice.
 	if _, err := carol.Subscribe(testenv.Context(t, 10*time.Second), alice[0].ID(), ""); err != nil {
 		t.Fatalf("carol subscribes to alice: %v", err)
 	}
+	return bob
+}
 
-	browser := newBrowser(t)
-	p := newPage(t, browser, "dashboard")
+// open opens the dashboard and signs in with the operator token.
+func (dc *dashCluster) open(t *testing.T) *page {
+	t.Helper()
+	p := newPage(t, newBrowser(t), "dashboard")
 	p.navigate(dc.dashURL + "/dashboard/")
 	p.mustEval(fmt.Sprintf(`(() => { document.querySelector('#signin-token').value = %q;
   document.querySelector('#signin-form').requestSubmit(); window.__notReloaded = true; return true; })()`, dc.token), nil)
+	return p
+}
 
-	type overview struct {
-		Participants, Rooms, Nodes  string
-		NodeCards, NodeParticipants int
-		Live                        bool
-	}
-	read := func() (overview, error) {
-		var o overview
+// checkOverview waits for 3 node cards, 2 rooms and the participants, in
+// the totals and summed over the cards, with the live stream connected.
+func checkOverview(t *testing.T, p *page, participants string) {
+	t.Helper()
+	eventually(t, 20*time.Second, "overview shows 3 nodes, 2 rooms, "+participants+" participants", func() error {
+		var o struct {
+			Participants, Rooms, Nodes  string
+			NodeCards, NodeParticipants int
+			Live                        bool
+			Relay                       []string
+		}
 		err := p.eval(`(() => {
   const t = (s) => document.querySelector(s)?.textContent.trim() ?? '';
   const cards = [...document.querySelectorAll('.node')];
   return {Participants: t('#total-participants'), Rooms: t('#total-rooms'), Nodes: t('#total-nodes'), NodeCards: cards.length,
     NodeParticipants: cards.reduce((s, c) => s + Number(c.querySelector('[data-f=participants]').textContent), 0),
-    Live: document.querySelector('#live').classList.contains('on')};
+    Live: document.querySelector('#live').classList.contains('on'),
+    Relay: cards.map((c) => c.querySelector('[data-f=relay] span:nth-child(2)')?.textContent ?? '')};
 })()`, &o)
-		return o, err
-	}
-	eventually(t, 20*time.Second, "overview shows 3 nodes, 2 rooms, 5 participants", func() error {
-		o, err := read()
 		if err != nil {
 			return err
 		}
-		if o.NodeCards != 3 || o.Participants != "5" || o.NodeParticipants != 5 || o.Rooms != "2" || !o.Live || !strings.HasPrefix(o.Nodes, "3") {
+		// Each node's relay reaches the two others.
+		if o.NodeCards != 3 || o.Participants != participants || fmt.Sprint(o.NodeParticipants) != participants ||
+			o.Rooms != "2" || !o.Live || !strings.HasPrefix(o.Nodes, "3") || fmt.Sprint(o.Relay) != "[2/2 links up 2/2 links up 2/2 links up]" {
 			return fmt.Errorf("overview %+v", o)
 		}
 		return nil
 	})
-	saveDashShot(t, p, "dashboard-overview.png")
+}
 
-	// Rooms: both rooms with their counts; a participant joining sales
-	// shows up without a reload.
+// checkRooms: both rooms with their counts; frank joining sales shows up
+// without a reload.
+func checkRooms(t *testing.T, p *page, dc *dashCluster) {
+	t.Helper()
 	p.mustEval(`location.hash = '#/rooms'`, nil)
-	roomCount := func(room string) func() error {
+	count := func(room, want string) func() error {
 		return func() error {
 			var n string
-			if err := p.eval(fmt.Sprintf(`document.querySelector('tr[data-room="default/%s"] .participants')?.textContent ?? ''`, room), &n); err != nil {
+			if err := p.eval(fmt.Sprintf(`(window.__notReloaded ? '' : 'reloaded ') + (document.querySelector('tr[data-room="default/%s"] .participants')?.textContent ?? '')`, room), &n); err != nil {
 				return err
 			}
-			want := map[string]string{"standup": "3", "sales": "2"}[room]
 			if n != want {
 				return fmt.Errorf("room %s shows %q participants, want %s", room, n, want)
 			}
 			return nil
 		}
 	}
-	eventually(t, 10*time.Second, "standup with 3", roomCount("standup"))
-	eventually(t, 10*time.Second, "sales with 2", roomCount("sales"))
+	eventually(t, 10*time.Second, "standup with 3", count("standup", "3"))
+	eventually(t, 10*time.Second, "sales with 2", count("sales", "2"))
 	dc.join(t, "sales", "frank", false)
-	eventually(t, 10*time.Second, "frank appears in sales without a reload", func() error {
-		var n string
-		if err := p.eval(`(window.__notReloaded ? '' : 'reloaded ') + (document.querySelector('tr[data-room="default/sales"] .participants')?.textContent ?? '')`, &n); err != nil {
-			return err
-		}
-		if n != "3" {
-			return fmt.Errorf("sales shows %q", n)
-		}
-		return nil
-	})
-	saveDashShot(t, p, "dashboard-rooms.png")
+	eventually(t, 10*time.Second, "frank appears in sales without a reload", count("sales", "3"))
+}
 
-	// The room page: participants with their tracks; kick bob.
+// checkRoomPage: standup's participants with their tracks, codecs,
+// bitrates and connection states.
+func checkRoomPage(t *testing.T, p *page) {
+	t.Helper()
 	p.mustEval(`location.hash = '#/rooms/default/standup'`, nil)
 	eventually(t, 10*time.Second, "standup's page lists 3 participants with tracks", func() error {
 		var got struct {
 			Rows, Tracks int
 			AliceVideo   string
 			Connected    int
+			Egress       string
 		}
 		if err := p.eval(`({Rows: document.querySelectorAll('tr[data-identity]').length,
   Tracks: document.querySelectorAll('tr[data-identity] .tag.video, tr[data-identity] .tag.audio').length,
   AliceVideo: document.querySelector('tr[data-identity="alice"] .tag.video')?.textContent ?? '',
-  Connected: [...document.querySelectorAll('tr[data-identity] .q.good')].length})`, &got); err != nil {
+  Connected: [...document.querySelectorAll('tr[data-identity] .q.good')].length,
+  Egress: document.querySelector('tr[data-egress="EG_standup"] .status')?.textContent ?? ''})`, &got); err != nil {
 			return err
 		}
 		// bob publishes nothing and has no PeerConnection.
@@ -229,9 +249,18 @@ func TestDashboard(t *testing.T) {
 		if !strings.HasPrefix(got.AliceVideo, "VP8") || !strings.Contains(got.AliceVideo, "kb/s") {
 			return fmt.Errorf("alice's video shows %q, want VP8 with a bitrate", got.AliceVideo)
 		}
+		if got.Egress != "active" {
+			return fmt.Errorf("the recording shows %q, want active", got.Egress)
+		}
 		return nil
 	})
-	saveDashShot(t, p, "dashboard-room.png")
+}
+
+// kickFromPage kicks bob with the room page's button and its
+// confirmation: bob's session ends with reason kicked and the page drops
+// him.
+func kickFromPage(t *testing.T, p *page, bob *client.Client) {
+	t.Helper()
 	p.mustEval(`document.querySelector('tr[data-identity="bob"] button.kick').click(); true`, nil)
 	eventually(t, 5*time.Second, "the confirmation", func() error {
 		var shown bool
@@ -259,23 +288,36 @@ func TestDashboard(t *testing.T) {
 		}
 		return nil
 	})
-	p.mustEval(`location.hash = '#/overview'`, nil)
-	eventually(t, 10*time.Second, "5 participants after the kick", func() error {
-		o, err := read()
-		if err == nil && o.Participants != "5" {
-			err = fmt.Errorf("overview %+v", o)
-		}
-		return err
-	})
+}
+
+// checkTopology: the nodes, the relay links they measure (all six
+// directions up, from their link reports), the routes the controller
+// computed, and a relayed stream crossing its links.
+func checkTopology(t *testing.T, p *page, dc *dashCluster) {
+	t.Helper()
 	p.mustEval(`location.hash = '#/topology'`, nil)
-	eventually(t, 10*time.Second, "topology drawn", func() error {
-		var n int
-		if err := p.eval(`document.querySelectorAll('.topo svg circle').length`, &n); err != nil || n < 3 {
-			return fmt.Errorf("%d circles (%v)", n, err)
+	origin, holder := dc.relayStream(t)
+	eventually(t, 20*time.Second, "relay links, routes and the stream crossing them", func() error {
+		var got struct {
+			Rows, Up, Lines, Routes int
+			Crossing                string
+		}
+		if err := p.eval(fmt.Sprintf(`({Rows: document.querySelectorAll('tr[data-link]').length, Up: document.querySelectorAll('tr[data-link] .pill.live').length,
+  Lines: document.querySelectorAll('.topo svg line').length, Routes: document.querySelectorAll('tr[data-route]').length,
+  Crossing: document.querySelector('tr[data-link="%s>%s"] .streams')?.textContent ?? ''})`, origin, holder), &got); err != nil {
+			return err
+		}
+		if got.Rows != 6 || got.Up != 6 || got.Lines != 3 || got.Routes != 6 || got.Crossing != "1" {
+			return fmt.Errorf("%d link rows (%d up), %d lines, %d routes, %s→%s streams %q; want 6 (6), 3, 6, 1",
+				got.Rows, got.Up, got.Lines, got.Routes, origin, holder, got.Crossing)
 		}
 		return nil
 	})
-	saveDashShot(t, p, "dashboard-topology.png")
+}
+
+// checkHistory: four charts, each with a line per node.
+func checkHistory(t *testing.T, p *page) {
+	t.Helper()
 	p.mustEval(`location.hash = '#/history'`, nil)
 	eventually(t, 10*time.Second, "history charts of three nodes", func() error {
 		var got struct{ Charts, Lines int }
@@ -287,7 +329,6 @@ func TestDashboard(t *testing.T) {
 		}
 		return nil
 	})
-	saveDashShot(t, p, "dashboard-history.png")
 }
 
 // saveDashShot saves a full-page screenshot at 1440 px wide in
@@ -311,4 +352,133 @@ func saveDashShot(t *testing.T, p *page, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// recording records, as an egress worker does in rtcloud_egress, a
+// composite recording of room to a file, running for a minute.
+func (dc *dashCluster) recording(t *testing.T, room string) {
+	t.Helper()
+	ctx := testenv.Context(t, 10*time.Second)
+	kv, err := testenv.Connect(t, dc.nats).KV(ctx, bus.BucketEgress, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := bus.EgressInfo{EgressRequest: bus.EgressRequest{EgressID: "EG_" + room, Namespace: "default", Room: room,
+		Type: bus.EgressTypeRoom, Layout: bus.LayoutGrid, Outputs: []bus.EgressOutput{{File: room + ".mp4"}}},
+		WorkerID: "egress-1", Status: bus.EgressActive, StartedAt: time.Now().Add(-time.Minute), Duration: 60, Bytes: 7 << 20, UpdatedAt: time.Now()}
+	v, _ := json.Marshal(info)
+	if _, err := kv.Put(ctx, info.EgressID, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// relayStream puts a relayed stream of standup, from its node to the two
+// others, in the streams bucket as the relay directory records it (no
+// component writes that bucket yet). It returns the origin and a holder.
+func (dc *dashCluster) relayStream(t *testing.T) (string, string) {
+	t.Helper()
+	ctx := testenv.Context(t, 10*time.Second)
+	room, err := dc.ctl.Room(ctx, "default", "standup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := room.NodeID
+	var holders []string
+	for _, n := range []string{"sfu-eu-west-1", "sfu-us-east-2", "sfu-ap-south-3"} {
+		if n != origin {
+			holders = append(holders, n)
+		}
+	}
+	b := testenv.Connect(t, dc.nats)
+	streams, err := b.KV(ctx, bus.BucketStreams, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := bus.StreamRecord{Namespace: "default", Room: "standup", Origin: origin,
+		Track: bus.TrackInfo{ID: "TR_alicecam", Identity: "alice", Kind: bus.KindVideo, MimeType: "video/VP8"},
+		Holders: map[string]bus.StreamHolder{
+			holders[0]: {From: origin, Path: []string{origin, holders[0]}},
+			holders[1]: {From: origin, Path: []string{origin, holders[1]}},
+		}}
+	v, _ := json.Marshal(rec)
+	if _, err := streams.Put(ctx, bus.StreamKey(rec.Namespace, rec.Room, rec.Track.ID), v); err != nil {
+		t.Fatal(err)
+	}
+	return origin, holders[0]
+}
+
+// TestDashboardTenant: a tenant admin token of namespace acme sees acme's
+// room only, no nodes, and no topology; a forged token is refused at
+// sign-in.
+func TestDashboardTenant(t *testing.T) {
+	dc := startDashCluster(t)
+	dc.join(t, "standup", "alice", false)
+	dc.joinIn(t, "acme", "board", "ann")
+	dc.joinIn(t, "acme", "board", "abe")
+	p := newPage(t, newBrowser(t), "tenant")
+	p.navigate(dc.dashURL + "/dashboard/")
+	saveDashShot(t, p, "dashboard-signin.png")
+	signIn := func(tok string) {
+		p.mustEval(fmt.Sprintf(`(() => { document.querySelector('#signin-token').value = %q;
+  document.querySelector('#signin-form').requestSubmit(); return true; })()`, tok), nil)
+	}
+	signIn(testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: "not-the-secret", Identity: "mallory",
+		Grant: auth.Grant{Namespace: "default", Room: "*", Admin: true}}))
+	eventually(t, 10*time.Second, "the forged token refused", func() error {
+		var msg string
+		if err := p.eval(`document.querySelector('#signin-error').hidden ? '' : document.querySelector('#signin-error').textContent`, &msg); err != nil {
+			return err
+		}
+		if !strings.Contains(msg, "token") {
+			return fmt.Errorf("sign-in error %q", msg)
+		}
+		return nil
+	})
+	signIn(testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "acme-ops",
+		Grant: auth.Grant{Namespace: "acme", Room: "*", Admin: true}}))
+	eventually(t, 10*time.Second, "acme sees its room only", func() error {
+		var got struct {
+			Rooms  []string
+			Cards  int
+			Viewer string
+			Total  string
+		}
+		if err := p.eval(`({Rooms: [...document.querySelectorAll('tr[data-room]')].map((r) => r.dataset.room), Cards: document.querySelectorAll('.node').length,
+  Viewer: document.querySelector('#viewer')?.textContent ?? '', Total: document.querySelector('#total-participants')?.textContent ?? ''})`, &got); err != nil {
+			return err
+		}
+		if fmt.Sprint(got.Rooms) != "[acme/board]" || got.Cards != 0 || got.Total != "2" || !strings.Contains(got.Viewer, "tenant") {
+			return fmt.Errorf("tenant sees %+v", got)
+		}
+		return nil
+	})
+	saveDashShot(t, p, "dashboard-tenant.png")
+	p.mustEval(`location.hash = '#/topology'`, nil)
+	eventually(t, 10*time.Second, "no topology for a tenant", func() error {
+		var msg string
+		if err := p.eval(`document.querySelector('#view .empty')?.textContent ?? ''`, &msg); err != nil || !strings.Contains(msg, "operator") {
+			return fmt.Errorf("topology view %q (%v)", msg, err)
+		}
+		return nil
+	})
+}
+
+// joinIn joins identity to room of namespace, without media yet.
+func (dc *dashCluster) joinIn(t *testing.T, namespace, room, identity string) *client.Client {
+	t.Helper()
+	ctx := testenv.Context(t, 20*time.Second)
+	for {
+		c, err := client.Connect(ctx, dc.ws, testenv.Mint(t, namespace, room, identity), client.Options{Name: identity,
+			Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}, Logger: testenv.Logger()})
+		if err == nil {
+			t.Cleanup(c.Close)
+			return c
+		}
+		// Right after start the signaling server may not have seen every
+		// node's first heartbeat yet.
+		if !client.IsCode(err, protocol.CodeUnavailable) || ctx.Err() != nil {
+			t.Fatalf("%s joins %s/%s: %v", identity, namespace, room, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

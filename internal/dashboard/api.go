@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
+	"sort"
 	"time"
 
+	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/controller"
 )
 
@@ -38,40 +39,22 @@ func (d *Dashboard) handleHistory(w http.ResponseWriter, _ *http.Request, v view
 	writeJSON(w, http.StatusOK, d.history(v))
 }
 
-// topology is the nodes, where rooms live and, once the relay serves
-// them, its links, routes and streams (raw, as the admin API gives them).
+// topology is the nodes, where rooms live and what the relay reports:
+// links with RTT, loss and the streams crossing them, the relayed
+// streams and the routing tables.
 type topology struct {
-	Regions []regionNodes   `json:"regions"`
-	Rooms   []roomSummary   `json:"rooms"`
-	Links   json.RawMessage `json:"links"`
-	Routes  json.RawMessage `json:"routes"`
-	Streams json.RawMessage `json:"streams"`
+	Regions []regionNodes `json:"regions"`
+	Rooms   []roomSummary `json:"rooms"`
+	relayView
 }
 
-func (d *Dashboard) handleTopology(w http.ResponseWriter, r *http.Request, v viewer) {
+func (d *Dashboard) handleTopology(w http.ResponseWriter, _ *http.Request, v viewer) {
 	if !v.Operator {
 		writeError(w, http.StatusForbidden, "the topology needs an operator token")
 		return
 	}
 	o := d.overview(v)
-	t := topology{Regions: o.Regions, Rooms: o.Rooms}
-	t.Links = d.adminGet(r, "/v1/admin/links")
-	t.Routes = d.adminGet(r, "/v1/admin/routes")
-	t.Streams = d.adminGet(r, "/v1/admin/streams")
-	writeJSON(w, http.StatusOK, t)
-}
-
-// adminGet asks the controller's admin API, with the viewer's own token;
-// null when the endpoint does not exist (yet) or fails.
-func (d *Dashboard) adminGet(r *http.Request, path string) json.RawMessage {
-	req := httptest.NewRequestWithContext(r.Context(), http.MethodGet, path, nil)
-	req.Header.Set("Authorization", r.Header.Get("Authorization"))
-	rec := httptest.NewRecorder()
-	d.opts.Cluster.Handler().ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK || !json.Valid(rec.Body.Bytes()) {
-		return json.RawMessage("null")
-	}
-	return json.RawMessage(bytes.TrimSpace(rec.Body.Bytes()))
+	writeJSON(w, http.StatusOK, topology{Regions: o.Regions, Rooms: o.Rooms, relayView: d.relayView(time.Now())})
 }
 
 func (d *Dashboard) handleRoom(w http.ResponseWriter, r *http.Request, v viewer) {
@@ -85,7 +68,21 @@ func (d *Dashboard) handleRoom(w http.ResponseWriter, r *http.Request, v viewer)
 		writeClusterError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	out := roomPage{RoomStatus: st, Egress: []bus.EgressInfo{}}
+	for _, e := range d.egress.values() {
+		if e.Namespace == ns && e.Room == room {
+			out.Egress = append(out.Egress, e)
+		}
+	}
+	sort.Slice(out.Egress, func(i, j int) bool { return out.Egress[i].StartedAt.After(out.Egress[j].StartedAt) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// roomPage is a room with its participants and its egresses (running, or
+// ended within the hour).
+type roomPage struct {
+	controller.RoomStatus
+	Egress []bus.EgressInfo `json:"egress"`
 }
 
 func (d *Dashboard) handleKick(w http.ResponseWriter, r *http.Request, v viewer) {
@@ -129,16 +126,25 @@ func writeClusterError(w http.ResponseWriter, err error) {
 	}
 }
 
+// streamWriteTimeout bounds writing one server-sent event.
+const streamWriteTimeout = 10 * time.Second
+
 // handleStream sends Server-Sent Events: "overview" whenever what v sees
 // changes (checked on every directory change and room event, and each
 // second for node loads), "history" every history step for operators.
 func (d *Dashboard) handleStream(w http.ResponseWriter, r *http.Request, v viewer) {
 	rc := http.NewResponseController(w)
+	// The stream outlives the HTTP server's read and write timeouts; each
+	// event gets its own write deadline, so a client that stops reading
+	// still ends it.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	send := func(event string, v any) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		b, _ := json.Marshal(v)
 		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
 			return false

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -29,9 +31,6 @@ type Cluster interface {
 	Room(ctx context.Context, namespace, room string) (controller.RoomStatus, error)
 	Kick(ctx context.Context, namespace, room, identity, by string) ([]string, error)
 	SetDrain(ctx context.Context, id string, draining bool, by string) error
-	// Handler serves the admin API; the topology reads the relay's
-	// /v1/admin/links, /routes and /streams from it when they exist.
-	Handler() http.Handler
 }
 
 // Options configure a Dashboard.
@@ -51,6 +50,10 @@ type Dashboard struct {
 	log      *slog.Logger
 	rooms    *mirror[bus.RoomRecord]
 	sessions *mirror[bus.SessionRecord]
+	streams  *mirror[bus.StreamRecord] // relayed streams
+	routes   *mirror[json.RawMessage]  // routing tables
+	egress   *mirror[bus.EgressInfo]   // egresses running or ended in the last hour
+	links    linkReports
 	hist     *history
 	changed  notifier
 	subs     []*nats.Subscription
@@ -93,6 +96,16 @@ func (d *Dashboard) follow(ctx, runCtx context.Context) error {
 	if d.sessions, err = watchKV[bus.SessionRecord](runCtx, sessionsKV, &d.wg, d.changed.bump); err != nil {
 		return err
 	}
+	if err := d.followRelay(ctx, runCtx); err != nil {
+		return err
+	}
+	egressKV, err := b.KV(ctx, bus.BucketEgress, 0)
+	if err != nil {
+		return err
+	}
+	if d.egress, err = watchKVKeep(runCtx, egressKV, &d.wg, d.changed.bump, recentEgress); err != nil {
+		return err
+	}
 	hb, err := b.Subscribe(bus.NodeHeartbeats, func(m *nats.Msg) {
 		var n bus.NodeInfo
 		if json.Unmarshal(m.Data, &n) == nil && n.ID != "" {
@@ -102,12 +115,48 @@ func (d *Dashboard) follow(ctx, runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.subs = append(d.subs, hb)
 	ev, err := b.Subscribe(bus.AllRoomEvents, func(*nats.Msg) { d.changed.bump() })
 	if err != nil {
-		_ = hb.Unsubscribe()
 		return err
 	}
-	d.subs = []*nats.Subscription{hb, ev}
+	d.subs = append(d.subs, ev)
+	return nil
+}
+
+// recentEgress keeps egresses that run or ended within the last hour.
+func recentEgress(e bus.EgressInfo) bool {
+	return !e.Final() || time.Since(e.EndedAt) < time.Hour
+}
+
+// followRelay follows the relay: the nodes' link reports, and the
+// streams and routes buckets.
+func (d *Dashboard) followRelay(ctx, runCtx context.Context) error {
+	b := d.opts.Bus
+	streamsKV, err := b.KV(ctx, bus.BucketStreams, 0)
+	if err != nil {
+		return err
+	}
+	routesKV, err := b.KV(ctx, bus.BucketRoutes, 0)
+	if err != nil {
+		return err
+	}
+	if d.streams, err = watchKV[bus.StreamRecord](runCtx, streamsKV, &d.wg, func() {}); err != nil {
+		return err
+	}
+	if d.routes, err = watchKV[json.RawMessage](runCtx, routesKV, &d.wg, func() {}); err != nil {
+		return err
+	}
+	lr, err := b.Subscribe(bus.AllLinkReports, func(m *nats.Msg) {
+		var r bus.LinkReport
+		if json.Unmarshal(m.Data, &r) == nil && r.NodeID != "" && len(r.Links) <= 4096 {
+			d.links.add(r, time.Now())
+		}
+	})
+	if err != nil {
+		return err
+	}
+	d.subs = append(d.subs, lr)
 	return nil
 }
 
@@ -160,9 +209,15 @@ func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, viewer)) h
 	}
 }
 
-func (d *Dashboard) handleDevToken(w http.ResponseWriter, _ *http.Request) {
+func (d *Dashboard) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	if d.opts.DevSignIn == nil {
 		writeError(w, http.StatusNotFound, "sign-in by itself is for rtcloud dev only")
+		return
+	}
+	// Only for a browser on this machine: dev listens on every address.
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.Unmap().IsLoopback() {
+		writeError(w, http.StatusForbidden, "signing in by itself works from this machine only; paste a token")
 		return
 	}
 	tok, err := d.opts.DevSignIn()

@@ -132,6 +132,42 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+// TestDevSignIn: with DevSignIn the page gets an operator token, from
+// this machine only.
+func TestDevSignIn(t *testing.T) {
+	nats := testenv.StartNATS(t)
+	b := testenv.Connect(t, nats.ClientURL())
+	c := config.Default()
+	ctx := testenv.Context(t, 15*time.Second)
+	ctl, err := controller.New(ctx, controller.Options{Config: c.Controller, Bus: b, Verifier: auth.NewVerifier(config.DevKeys()), Logger: testenv.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ctl.Close)
+	d, err := dashboard.New(ctx, dashboard.Options{Cluster: ctl, Bus: b, Verifier: auth.NewVerifier(config.DevKeys()), Logger: testenv.Logger(),
+		DevSignIn: func() (string, error) { return dashboard.DevToken(auth.DevKey, auth.DevSecret, "default") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	var got struct{ Token string }
+	if code := get(t, "GET", srv.URL+"/dashboard/api/dev-token", "", &got); code != 200 || got.Token == "" {
+		t.Fatalf("dev token from loopback: %d %+v", code, got)
+	}
+	if code := get(t, "GET", srv.URL+"/dashboard/api/overview", got.Token, nil); code != 200 {
+		t.Fatalf("the dev token is refused: %d", code)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/dashboard/api/dev-token", nil)
+	req.RemoteAddr = "192.0.2.7:40000"
+	d.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("dev token for another machine: %d, want 403", rec.Code)
+	}
+}
+
 // TestStream: the event stream sends the overview at once and again when
 // a participant joins.
 func TestStream(t *testing.T) {

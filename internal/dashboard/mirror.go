@@ -13,10 +13,17 @@ import (
 type mirror[T any] struct {
 	mu      sync.Mutex
 	entries map[string]T
+	keep    func(T) bool // nil keeps every value
 }
 
 func watchKV[T any](ctx context.Context, kv jetstream.KeyValue, wg *sync.WaitGroup, onChange func()) (*mirror[T], error) {
-	m := &mirror[T]{entries: map[string]T{}}
+	return watchKVKeep[T](ctx, kv, wg, onChange, nil)
+}
+
+// watchKVKeep mirrors only the values keep accepts (a bucket that keeps
+// history, like the egress records, is not held whole in memory).
+func watchKVKeep[T any](ctx context.Context, kv jetstream.KeyValue, wg *sync.WaitGroup, onChange func(), keep func(T) bool) (*mirror[T], error) {
+	m := &mirror[T]{entries: map[string]T{}, keep: keep}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return nil, err
@@ -57,9 +64,21 @@ func (m *mirror[T]) apply(e jetstream.KeyValueEntry) {
 		return
 	}
 	var v T
-	if json.Unmarshal(e.Value(), &v) == nil {
-		m.entries[e.Key()] = v
+	if json.Unmarshal(e.Value(), &v) != nil || (m.keep != nil && !m.keep(v)) {
+		delete(m.entries, e.Key())
+		return
 	}
+	m.entries[e.Key()] = v
+}
+
+func (m *mirror[T]) snapshot() map[string]T {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]T, len(m.entries))
+	for k, v := range m.entries {
+		out[k] = v
+	}
+	return out
 }
 
 func (m *mirror[T]) values() []T {

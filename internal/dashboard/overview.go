@@ -47,6 +47,10 @@ type nodeCard struct {
 	State string `json:"state"`
 	// RoomsHere are the rooms (namespace/room) with participants here.
 	RoomsHere []string `json:"rooms_here"`
+	// RelayLinks and RelayUp count the relay links the node reports, and
+	// those up (0 and 0 without a relay).
+	RelayLinks int `json:"relay_links"`
+	RelayUp    int `json:"relay_up"`
 }
 
 type roomSummary struct {
@@ -56,6 +60,8 @@ type roomSummary struct {
 	CreatedAt    time.Time      `json:"created_at,omitzero"`
 	Participants int            `json:"participants"`
 	Nodes        map[string]int `json:"nodes"` // node id -> participants there
+	// Egress counts the room's running egresses (recordings, streams).
+	Egress int `json:"egress"`
 }
 
 // overview builds what v sees: every namespace for operators, one for
@@ -85,13 +91,25 @@ func (d *Dashboard) overview(v viewer) overview {
 	o.Totals = totals{}
 	byRegion := map[string][]nodeCard{}
 	live := map[string]bool{}
+	links := map[string][2]int{} // node -> links, up
+	for _, r := range d.links.fresh(time.Now()) {
+		for _, l := range r.Links {
+			c := links[r.NodeID]
+			c[0]++
+			if l.Up {
+				c[1]++
+			}
+			links[r.NodeID] = c
+		}
+	}
 	for _, n := range d.opts.Cluster.Nodes() {
 		live[n.ID] = true
 		st := stateLive
 		if n.Draining {
 			st = stateDraining
 		}
-		byRegion[n.Region] = append(byRegion[n.Region], nodeCard{NodeStatus: n, State: st, RoomsHere: roomsOn[n.ID]})
+		byRegion[n.Region] = append(byRegion[n.Region], nodeCard{NodeStatus: n, State: st, RoomsHere: roomsOn[n.ID],
+			RelayLinks: links[n.ID][0], RelayUp: links[n.ID][1]})
 		o.Totals.LiveNodes++
 		o.Totals.Rooms += n.Load.Rooms
 		o.Totals.Participants += n.Load.Participants
@@ -140,6 +158,13 @@ func (d *Dashboard) roomSummaries(v viewer) []roomSummary {
 			r := get(s.Namespace, s.Room)
 			r.Participants++
 			r.Nodes[s.NodeID]++
+		}
+	}
+	for _, e := range d.egress.values() {
+		if !e.Final() && v.sees(e.Namespace) {
+			if r := byKey[bus.RoomKey(e.Namespace, e.Room)]; r != nil {
+				r.Egress++
+			}
 		}
 	}
 	out := make([]roomSummary, 0, len(byKey))

@@ -13,8 +13,10 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 )
 
-// Event types. Services add their own (egress_started, ingress_ended, ...)
-// by publishing bus.HookEvent values: their type passes through as is.
+// Event types. Egress events (bus.EgressEvents: egress_started,
+// egress_updated, egress_ended) pass through with the egress as the
+// object; other services add their own by publishing bus.HookEvent values,
+// whose type passes through as is.
 const (
 	TypeRoomStarted       = "room_started"
 	TypeRoomFinished      = "room_finished"
@@ -30,7 +32,7 @@ var hookPrefix = strings.TrimSuffix(bus.AllHookEvents, "*.*")
 // Types are the event types derived from room events; hook events add
 // theirs.
 var Types = []string{TypeRoomStarted, TypeRoomFinished, TypeParticipantJoined, TypeParticipantLeft,
-	TypeTrackPublished, TypeTrackUnpublished}
+	TypeTrackPublished, TypeTrackUnpublished, bus.EventEgressStarted, bus.EventEgressUpdated, bus.EventEgressEnded}
 
 // Event is the JSON body of one webhook request. A redelivered event keeps
 // its ID.
@@ -71,9 +73,11 @@ func newTranslator() *translator { return &translator{Rooms: map[string]*roomSta
 func (t *translator) apply(seq uint64, subject string, data []byte, at time.Time) []Event {
 	t.Seq = seq
 	var out []Event
-	add := func(typ, ns, room string, obj any) {
+	// n is fixed per kind of event a message yields, whatever the state:
+	// a replay from an older saved state gives every event the id it had.
+	add := func(n int, typ, ns, room string, obj any) {
 		raw, _ := json.Marshal(obj)
-		out = append(out, Event{ID: "EV_" + strconv.FormatUint(seq, 10) + "_" + strconv.Itoa(len(out)),
+		out = append(out, Event{ID: "EV_" + strconv.FormatUint(seq, 10) + "_" + strconv.Itoa(n),
 			Type: typ, Timestamp: at.UTC(), Namespace: ns, Room: room, Object: raw})
 	}
 	if strings.HasPrefix(subject, hookPrefix) {
@@ -84,7 +88,19 @@ func (t *translator) apply(seq uint64, subject string, data []byte, at time.Time
 		if !h.Time.IsZero() {
 			at = h.Time
 		}
-		add(h.Type, h.Namespace, h.Room, h.Object)
+		add(0, h.Type, h.Namespace, h.Room, h.Object)
+		return out
+	}
+	if subject == bus.EgressEvents {
+		var e bus.EgressEvent
+		if json.Unmarshal(data, &e) != nil || !validType(e.Type) || !bus.ValidName(e.Egress.Namespace) || !bus.ValidName(e.Egress.Room) {
+			return nil
+		}
+		if !e.At.IsZero() {
+			at = e.At
+		}
+		e.Egress.Reply = bus.Reply{}
+		add(0, e.Type, e.Egress.Namespace, e.Egress.Room, e.Egress)
 		return out
 	}
 	var ev bus.Event
@@ -101,20 +117,20 @@ func (t *translator) apply(seq uint64, subject string, data []byte, at time.Time
 		if rs == nil {
 			rs = &roomState{Started: at.UTC(), Sessions: map[string]bool{}}
 			t.Rooms[key] = rs
-			add(TypeRoomStarted, ev.Namespace, ev.Room, RoomObject{Namespace: ev.Namespace, Room: ev.Room, StartedAt: rs.Started})
+			add(0, TypeRoomStarted, ev.Namespace, ev.Room, RoomObject{Namespace: ev.Namespace, Room: ev.Room, StartedAt: rs.Started})
 		}
 		rs.Sessions[ev.Participant.SessionID] = true
-		add(ev.Type, ev.Namespace, ev.Room, ev.Participant)
+		add(1, ev.Type, ev.Namespace, ev.Room, ev.Participant)
 	case bus.EventParticipantLeft:
 		if ev.Participant == nil {
 			return nil
 		}
-		add(ev.Type, ev.Namespace, ev.Room, ev.Participant)
+		add(0, ev.Type, ev.Namespace, ev.Room, ev.Participant)
 		if rs := t.Rooms[key]; rs != nil && rs.Sessions[ev.Participant.SessionID] {
 			delete(rs.Sessions, ev.Participant.SessionID)
 			if len(rs.Sessions) == 0 {
 				delete(t.Rooms, key)
-				add(TypeRoomFinished, ev.Namespace, ev.Room, RoomObject{Namespace: ev.Namespace, Room: ev.Room,
+				add(1, TypeRoomFinished, ev.Namespace, ev.Room, RoomObject{Namespace: ev.Namespace, Room: ev.Room,
 					StartedAt: rs.Started, FinishedAt: at.UTC()})
 			}
 		}
@@ -122,7 +138,7 @@ func (t *translator) apply(seq uint64, subject string, data []byte, at time.Time
 		if ev.Track == nil {
 			return nil
 		}
-		add(ev.Type, ev.Namespace, ev.Room, ev.Track)
+		add(0, ev.Type, ev.Namespace, ev.Room, ev.Track)
 	}
 	return out
 }

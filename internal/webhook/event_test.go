@@ -14,6 +14,8 @@ func FuzzTranslate(f *testing.F) {
 	f.Add("rtcloud.hook.default.demo", []byte(`{"type":"egress_started","namespace":"default","room":"demo","object":{"id":1}}`))
 	f.Add("rtcloud.hook.default.demo", []byte(`{"type":"Bad Type","namespace":"default","room":"demo"}`))
 	f.Add("rtcloud.room.x.y.events", []byte(`not json`))
+	f.Add("rtcloud.egress.events", []byte(`{"type":"egress_started","egress":{"egress_id":"EG_1","namespace":"default","room":"demo","status":"active"}}`))
+	f.Add("rtcloud.egress.events", []byte(`{"type":"egress_ended","egress":{"namespace":"","room":"demo"}}`))
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
 		tr := newTranslator()
 		for i := range 2 {
@@ -57,6 +59,12 @@ func TestRoomStartsAndFinishesOnce(t *testing.T) {
 	}
 	if id := steps[4].got[1].ID; id != "EV_5_1" {
 		t.Errorf("room_finished id %s, want EV_5_1", id)
+	}
+	// Replayed on a state that already has it, a join keeps its id.
+	tr = newTranslator()
+	first := join(7, "c")
+	if again := join(7, "c"); len(again) != 1 || again[0].ID != first[1].ID || again[0].ID != "EV_7_1" {
+		t.Errorf("replayed join %v, want the one event %s", types(again), first[1].ID)
 	}
 }
 

@@ -120,7 +120,7 @@ func (s *Service) streams(ctx context.Context) error {
 	}
 	keep := max(time.Hour, 2*s.opts.Config.RetryFor)
 	cfgs := []jetstream.StreamConfig{
-		{Name: bus.StreamHookInput, Subjects: []string{bus.AllRoomEvents, bus.AllHookEvents}, Storage: storage,
+		{Name: bus.StreamHookInput, Subjects: []string{bus.AllRoomEvents, bus.AllHookEvents, bus.EgressEvents}, Storage: storage,
 			Replicas: s.opts.Replicas, MaxAge: time.Hour, MaxBytes: 64 << 20, Discard: jetstream.DiscardOld},
 		{Name: bus.StreamWebhooks, Subjects: []string{bus.AllWebhookEvents}, Storage: storage,
 			Replicas: s.opts.Replicas, MaxAge: keep, MaxBytes: 64 << 20, Discard: jetstream.DiscardOld,

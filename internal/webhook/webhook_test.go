@@ -119,6 +119,13 @@ func TestEveryEventType(t *testing.T) {
 	if err := b.Publish(bus.HookEvents(hook.Namespace, hook.Room), hook); err != nil {
 		t.Fatal(err)
 	}
+	// An egress worker's event, as internal/egress publishes it.
+	eg := bus.EgressEvent{Type: bus.EventEgressStarted, At: time.Now(), Egress: bus.EgressInfo{
+		EgressRequest: bus.EgressRequest{EgressID: "EG_2", Namespace: auth.DefaultNamespace, Room: "beta", Type: bus.EgressTypeRoom},
+		Status:        bus.EgressActive}}
+	if err := b.Publish(bus.EgressEvents, eg); err != nil {
+		t.Fatal(err)
+	}
 	want := []string{webhook.TypeRoomStarted, webhook.TypeParticipantJoined, webhook.TypeTrackPublished,
 		webhook.TypeTrackUnpublished, webhook.TypeParticipantLeft, webhook.TypeRoomFinished}
 	testenv.Eventually(t, 20*time.Second, "every event of both rooms", func() error {
@@ -128,10 +135,8 @@ func TestEveryEventType(t *testing.T) {
 			for _, e := range rooms["default/"+room] {
 				types = append(types, e.Type)
 			}
-			exp := want
-			if room == "alpha" {
-				exp = append(append([]string{}, want...), "egress_started")
-			}
+			// alpha's service event and beta's egress event come last.
+			exp := append(append([]string{}, want...), "egress_started")
 			if fmt.Sprint(types) != fmt.Sprint(exp) {
 				return fmt.Errorf("room %s: got %v, want %v", room, types, exp)
 			}
@@ -145,6 +150,12 @@ func TestEveryEventType(t *testing.T) {
 	for _, e := range evs {
 		if e.ID == "" || e.Timestamp.IsZero() || len(e.Object) == 0 {
 			t.Errorf("event without id, timestamp or object: %+v", e)
+		}
+		if e.Type == bus.EventEgressStarted && e.Room == "beta" {
+			var info bus.EgressInfo
+			if err := json.Unmarshal(e.Object, &info); err != nil || info.EgressID != "EG_2" || info.Status != bus.EgressActive {
+				t.Errorf("egress_started object %s: %v", e.Object, err)
+			}
 		}
 		if e.Type == webhook.TypeParticipantJoined {
 			var p bus.Participant

@@ -112,6 +112,16 @@ type LocalTrack struct {
 
 	ended chan struct{} // PublishReader tracks: closed when the stream ends
 	err   error         // why; written before ended is closed
+
+	stopOnce sync.Once
+	stopped  chan struct{} // closed by Unpublish
+}
+
+func (t *LocalTrack) stop() {
+	t.stopOnce.Do(func() {
+		t.paused.Store(true)
+		close(t.stopped)
+	})
 }
 
 // Done is closed when the stream of a PublishReader track ended (nil for
@@ -220,7 +230,7 @@ func (p *peer) addSendTracks(specs []TrackSpec, namePrefix string, n *int) ([]*L
 		if spec.Name == "" {
 			spec.Name = fmt.Sprintf("%s%s-%d", namePrefix, kind, *n)
 		}
-		lt := &LocalTrack{spec: spec, kind: kind, idSet: make(chan struct{})}
+		lt := &LocalTrack{spec: spec, kind: kind, idSet: make(chan struct{}), stopped: make(chan struct{})}
 		locals := spec.Local
 		if len(locals) == 0 {
 			if locals, err = lt.syntheticTracks(fmt.Sprintf("%s-%d", namePrefix, *n)); err != nil {

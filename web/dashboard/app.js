@@ -125,7 +125,10 @@ function render(fromStream) {
   $('#leader-badge').textContent = o.leader === o.controller ? 'leader' : '';
   $('#ctl-id').parentElement.title = 'this controller: ' + o.controller + '\nleader: ' + (o.leader || 'none');
   $('#viewer').innerHTML = `<span class="muted">${o.viewer.operator ? 'operator' : 'tenant'}</span> <b>${esc(o.viewer.namespace)}</b>`;
-  for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('active', a.dataset.tab === r.tab);
+  for (const a of document.querySelectorAll('#tabs a')) {
+    a.classList.toggle('active', a.dataset.tab === r.tab);
+    a.hidden = !o.viewer.operator && (a.dataset.tab === 'topology' || a.dataset.tab === 'history');
+  }
   const key = location.hash;
   const fresh = key !== lastKey;
   lastKey = key;
@@ -143,13 +146,14 @@ function overviewView(o) {
   const t = o.totals;
   const nodes = o.regions.flatMap((g) => g.nodes);
   const cap = t.capacity ? `${Math.round((100 * t.participants) / t.capacity)}% of ${t.capacity}` : 'no limit set';
-  let html = `<div class="kpis">
-    ${kpi('Nodes', o.viewer.operator ? `${t.live_nodes}<span class="muted" style="font-size:15px"> / ${t.nodes}</span>` : '–', o.viewer.operator ? `${o.regions.length} region${o.regions.length === 1 ? '' : 's'}` : 'operator only', 'total-nodes')}
+  const op = o.viewer.operator;
+  let html = `<div class="kpis${op ? '' : ' narrow'}">
+    ${op ? kpi('Nodes', `${t.live_nodes}<span class="muted" style="font-size:15px"> / ${t.nodes}</span>`, `${o.regions.length} region${o.regions.length === 1 ? '' : 's'}`, 'total-nodes') : ''}
     ${kpi('Rooms', t.rooms, `${o.namespaces.length} namespace${o.namespaces.length === 1 ? '' : 's'}`, 'total-rooms')}
-    ${kpi('Participants', t.participants, cap, 'total-participants')}
-    ${kpi('Tracks', o.viewer.operator ? t.tracks : '–', 'published', 'total-tracks')}
-    ${kpi('Bandwidth in', o.viewer.operator ? bits(t.bits_in_per_s) : '–', 'from publishers and relays', 'total-in')}
-    ${kpi('Bandwidth out', o.viewer.operator ? bits(t.bits_out_per_s) : '–', 'to subscribers and relays', 'total-out')}
+    ${kpi('Participants', t.participants, op ? cap : 'in ' + o.viewer.namespace, 'total-participants')}
+    ${op ? kpi('Tracks', t.tracks, 'published', 'total-tracks') : ''}
+    ${op ? kpi('Bandwidth in', bits(t.bits_in_per_s), 'from publishers and relays', 'total-in') : ''}
+    ${op ? kpi('Bandwidth out', bits(t.bits_out_per_s), 'to subscribers and relays', 'total-out') : ''}
   </div>`;
   if (!o.viewer.operator) {
     html += `<h2>Rooms of ${esc(o.viewer.namespace)} <span class="count">${o.rooms.length}</span></h2>` + roomsTable(o.rooms);
@@ -194,6 +198,7 @@ function nodeCard(n) {
     <div class="meter"><span class="k">capacity</span><div class="bar ${capPct > 85 ? 'hot' : ''}"><span style="width:${capPct.toFixed(1)}%"></span></div><span class="v">${n.capacity ? `${l.participants || 0}/${n.capacity}` : `${Math.round(capPct)}%`}</span></div>
     <div class="meter"><span class="k">memory</span><span class="muted">${bytes(l.memory_bytes)}</span><span class="v"></span></div>
     <div class="meter"><span class="k">in / out</span><span>${bits(l.bits_in_per_s)} <span class="muted">/</span> ${bits(l.bits_out_per_s)}</span><span class="v"></span></div>
+    ${n.relay_links ? `<div class="meter" data-f="relay"><span class="k">relay</span><span class="${n.relay_up < n.relay_links ? 'error' : ''}">${n.relay_up}/${n.relay_links} links up</span><span class="v"></span></div>` : ''}
     <div class="node-rooms">${rooms}${more}</div>
   </div>`;
 }
@@ -226,7 +231,7 @@ function roomsTable(rooms) {
     ${rooms.map((r) => {
       const nodes = Object.keys(r.nodes || {}).length ? Object.entries(r.nodes) : r.node_id ? [[r.node_id, 0]] : [];
       return `<tr class="link" data-room="${esc(r.namespace + '/' + r.room)}">
-      <td class="muted">${esc(r.namespace)}</td><td><b>${esc(r.room)}</b></td>
+      <td class="muted">${esc(r.namespace)}</td><td><b>${esc(r.room)}</b>${r.egress ? ` <span class="rec" title="${r.egress} egress running">REC</span>` : ''}</td>
       <td>${nodes.map(([id, n]) => `<span class="tag" title="${n} here">${esc(id)}${regionOf[id] ? ' · ' + esc(regionOf[id]) : ''}</span>`).join(' ')}</td>
       <td class="num participants">${r.participants}</td><td class="muted">${r.created_at ? ago(r.created_at) : ''}</td></tr>`;
     }).join('')}</tbody></table>`;
@@ -272,11 +277,26 @@ async function roomView(view, ns, room, refetch) {
         <td><b>${esc(p.identity)}</b>${p.name && p.name !== p.identity ? ` <span class="muted">${esc(p.name)}</span>` : ''}</td>
         <td class="muted">${esc(p.kind || 'ws')}</td>
         <td><span class="mono">${esc(p.node_id)}</span> <span class="muted">${esc(regionOf[p.node_id] || '')}</span></td>
-        <td>${(p.tracks || []).map(trackTag).join(' ') || '<span class="muted">none</span>'}</td>
+        <td>${[...(p.tracks || [])].sort((a, b) => (b.kind || '').localeCompare(a.kind || '')).map(trackTag).join(' ') || '<span class="muted">none</span>'}</td>
         <td>${connection(p)}</td>
         <td class="muted">${esc(ago(p.joined_at))}</td>
         <td style="text-align:right"><button class="small danger kick" data-kick="${esc(p.identity)}">Kick</button></td></tr>`).join('')}
-    </tbody></table>` : '<div class="empty">Nobody is in this room.</div>'}`;
+    </tbody></table>` : '<div class="empty">Nobody is in this room.</div>'}
+    ${egressTable(st.egress || [])}`;
+}
+
+// egressTable lists the room's recordings and streams out (running, or
+// ended within the hour).
+function egressTable(list) {
+  if (!list.length) return '';
+  const out = (o) => o.file ? `file ${o.file}` : o.hls ? `HLS ${o.hls}` : o.rtmp ? o.rtmp.replace(/\/[^/]*$/, '/…') : '';
+  const pill = (st) => ({ active: 'live', starting: 'draining', ending: 'draining', complete: 'live', failed: 'dead' }[st] || '');
+  return `<h2>Egress <span class="count">${list.length}</span></h2><table><thead><tr><th>Egress</th><th>Type</th><th>Status</th><th>Outputs</th><th class="num">Duration</th><th class="num">Written</th><th>Started</th></tr></thead><tbody>
+    ${list.map((e) => `<tr data-egress="${esc(e.egress_id)}"><td class="mono">${esc(e.egress_id)}</td><td>${esc(e.type)}${e.layout ? ` <span class="muted">${esc(e.layout)}</span>` : ''}${e.track_id ? ` <span class="mono muted">${esc(e.track_id)}</span>` : ''}</td>
+      <td><span class="pill ${pill(e.status)} status">${esc(e.status)}</span>${e.reason ? ` <span class="muted">${esc(e.reason)}</span>` : ''}</td>
+      <td>${(e.outputs || []).map((o) => `<span class="tag">${esc(out(o))}</span>`).join(' ')}</td>
+      <td class="num">${e.duration ? Math.round(e.duration) + ' s' : '–'}</td><td class="num">${bytes(e.bytes)}</td><td class="muted">${esc(ago(e.started_at))}</td></tr>`).join('')}
+  </tbody></table>`;
 }
 
 function trackTag(t) {
@@ -303,14 +323,25 @@ async function topologyView(view, fresh) {
   try { t = await api('/topology'); } catch (e) { view.innerHTML = `<div class="empty">${esc(e.message)}</div>`; return; }
   if (route().tab !== 'topology') return;
   const links = linksOf(t.links);
+  const streams = t.streams || [];
+  const routes = Object.entries(t.routes || {});
+  const ms = (v) => (v != null ? `${v < 10 ? v.toFixed(1) : Math.round(v)} ms` : '–');
   view.innerHTML = `<div class="topo">${topologySVG(t)}
     <div class="legend"><span><i style="background:#39d0b4"></i>node (ring: load; number: participants)</span>
       <span><i style="background:#c9a7ff;border-radius:50%"></i>room living there</span>
-      <span><i style="background:#5b8cff"></i>relay link (width: streams)</span><span><i style="background:#f2b84b"></i>link with loss &gt; 2% or RTT &gt; 150 ms</span></div>
-    <p class="note muted">${links.length ? `${links.length} relay links.` : 'No relay links reported: each room lives on its node. Links, their RTT, loss and the streams crossing them appear here once the relay reports them (GET /v1/admin/links).'}</p></div>
-    ${links.length ? `<h2>Relay links</h2><table><thead><tr><th>From</th><th>To</th><th class="num">RTT</th><th class="num">Loss</th><th class="num">Streams</th></tr></thead><tbody>
-      ${links.map((l) => `<tr><td class="mono">${esc(l.from)}</td><td class="mono">${esc(l.to)}</td><td class="num">${l.rtt_ms != null ? Math.round(l.rtt_ms) + ' ms' : '–'}</td>
-      <td class="num">${l.loss != null ? (100 * l.loss).toFixed(1) + '%' : '–'}</td><td class="num">${l.streams ?? '–'}</td></tr>`).join('')}</tbody></table>` : ''}`;
+      <span><i style="background:#5b8cff"></i>relay link (width: streams crossing)</span><span><i style="background:#f2b84b"></i>loss &gt; 2% or RTT &gt; 150 ms</span>
+      <span><i style="background:#ef5b5b"></i>link down</span></div>
+    <p class="note muted">${links.length ? `${links.length} link directions measured by the nodes, ${streams.length} relayed stream${streams.length === 1 ? '' : 's'}.` : 'No relay links reported: each room lives on its node. Links, their RTT and loss, and the streams crossing them appear here as soon as the nodes report them.'}</p></div>
+    ${links.length ? `<h2>Relay links <span class="count">${links.length}</span></h2><table><thead><tr><th>From</th><th>To</th><th>State</th><th class="num">RTT</th><th class="num">Jitter</th><th class="num">Loss</th><th class="num">Streams</th></tr></thead><tbody>
+      ${links.map((l) => `<tr data-link="${esc(l.from + '>' + l.to)}"><td class="mono">${esc(l.from)}</td><td class="mono">${esc(l.to)}</td><td>${l.up ? '<span class="pill live">up</span>' : '<span class="pill dead">down</span>'}</td>
+      <td class="num">${ms(l.rtt_ms)}</td><td class="num">${ms(l.jitter_ms)}</td>
+      <td class="num">${l.loss != null ? (100 * l.loss).toFixed(1) + '%' : '–'}</td><td class="num streams">${l.streams ?? 0}</td></tr>`).join('')}</tbody></table>` : ''}
+    ${streams.length ? `<h2>Relayed streams <span class="count">${streams.length}</span></h2><table><thead><tr><th>Room</th><th>Track</th><th>Origin</th><th>Holders (path)</th></tr></thead><tbody>
+      ${streams.map((s) => `<tr><td>${esc(s.namespace + '/' + s.room)}</td><td>${trackTag(s.track || {})} <span class="muted">${esc(s.track?.identity || '')}</span></td><td class="mono">${esc(s.origin)}</td>
+      <td>${Object.entries(s.holders || {}).map(([h, v]) => `<span class="tag">${esc((v.path && v.path.length ? v.path : [v.from, h]).join(' → '))}</span>`).join(' ')}</td></tr>`).join('')}</tbody></table>` : ''}
+    ${routes.length ? `<h2>Routes</h2><table><thead><tr><th>Node</th><th>Destination</th><th>Next hop</th><th class="num">Cost</th><th>Alternate</th><th>Why</th></tr></thead><tbody>
+      ${routes.flatMap(([src, m]) => Object.entries(m).map(([dst, r]) => `<tr data-route="${esc(src + '>' + dst)}"><td class="mono">${esc(src)}</td><td class="mono">${esc(dst)}</td><td class="mono">${esc(r.next_hop)}</td>
+      <td class="num">${r.cost != null ? r.cost.toFixed(1) : '–'}</td><td class="mono muted">${esc(r.alternate || '')}</td><td class="muted">${esc(r.reason || '')}</td></tr>`)).join('')}</tbody></table>` : ''}`;
 }
 
 // ---- history ----

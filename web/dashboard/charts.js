@@ -83,17 +83,17 @@ export function topologySVG(topo) {
     out += `<circle cx="${g._x}" cy="${g._y}" r="${g._r}" fill="rgba(91,140,255,.04)" stroke="#243041" stroke-dasharray="3 5"/>`;
     out += `<text x="${g._x}" y="${g._y - g._r - 8}" text-anchor="middle" fill="#8b98a9" font-size="12" font-weight="600">${esc(g.region || 'no region')}</text>`;
   }
-  for (const l of linksOf(topo.links)) {
+  for (const l of pairLinks(linksOf(topo.links))) {
     const a = pos[l.from], b = pos[l.to];
     if (!a || !b) continue;
-    const bad = (l.loss || 0) > 0.02 || (l.rtt_ms || 0) > 150;
+    const bad = !l.up || (l.loss || 0) > 0.02 || (l.rtt_ms || 0) > 150;
     const w = 1.5 + Math.min(6, (l.streams || 0) / 2);
-    out += `<line x1="${a.x}" y1="${a.y}" x2="${b.x}" y2="${b.y}" stroke="${bad ? '#f2b84b' : '#5b8cff'}" stroke-width="${w}" opacity=".8"/>`;
-    const label = [l.rtt_ms != null ? `${Math.round(l.rtt_ms)} ms` : '', l.loss != null ? `${(l.loss * 100).toFixed(1)}%` : '', l.streams ? `${l.streams} streams` : ''].filter(Boolean).join(' · ');
+    out += `<line x1="${a.x}" y1="${a.y}" x2="${b.x}" y2="${b.y}" stroke="${!l.up ? '#ef5b5b' : bad ? '#f2b84b' : '#5b8cff'}" stroke-width="${w}" opacity=".85"${l.up ? '' : ' stroke-dasharray="6 5"'}/>`;
+    const label = l.up ? [l.rtt_ms != null ? `${l.rtt_ms < 10 ? l.rtt_ms.toFixed(1) : Math.round(l.rtt_ms)} ms` : '', l.loss != null ? `${(l.loss * 100).toFixed(1)}%` : '', l.streams ? `${l.streams} str` : ''].filter(Boolean).join(' · ') : 'down';
     if (label) {
       const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
-      out += `<rect x="${mx - label.length * 3.3}" y="${my - 9}" width="${label.length * 6.6}" height="16" rx="4" fill="#121821" stroke="#243041"/>`;
-      out += `<text x="${mx}" y="${my + 3}" text-anchor="middle" fill="#e6edf3" font-size="10.5" class="mono">${esc(label)}</text>`;
+      out += `<rect x="${mx - label.length * 3.3 - 4}" y="${my - 9}" width="${label.length * 6.6 + 8}" height="17" rx="4" fill="#121821" stroke="#243041"/>`;
+      out += `<text x="${mx}" y="${my + 3.5}" text-anchor="middle" fill="#e6edf3" font-size="10.5" class="mono">${esc(label)}</text>`;
     }
   }
   const roomsOn = {};
@@ -122,6 +122,22 @@ export function topologySVG(topo) {
   return out + '</svg>';
 }
 
+// pairLinks folds the two directions of each link into one line: up only
+// if both are, the worse RTT and loss, the streams of both directions.
+export function pairLinks(links) {
+  const m = new Map();
+  for (const l of links) {
+    const k = [l.from, l.to].sort().join('|');
+    const p = m.get(k);
+    if (!p) { m.set(k, { ...l, up: l.up !== false }); continue; }
+    p.up = p.up && l.up !== false;
+    p.rtt_ms = Math.max(p.rtt_ms ?? 0, l.rtt_ms ?? 0);
+    p.loss = Math.max(p.loss ?? 0, l.loss ?? 0);
+    p.streams = (p.streams || 0) + (l.streams || 0);
+  }
+  return [...m.values()];
+}
+
 // linksOf accepts the relay's links in the shapes an admin API may give
 // ({links: [...]} or [...]) with from/to or a/b node ids.
 export function linksOf(raw) {
@@ -132,5 +148,7 @@ export function linksOf(raw) {
     rtt_ms: l.rtt_ms ?? (l.rtt != null ? l.rtt / 1e6 : undefined),
     loss: l.loss ?? l.loss_ratio,
     streams: l.streams ?? (Array.isArray(l.stream_ids) ? l.stream_ids.length : undefined),
+    jitter_ms: l.jitter_ms,
+    up: l.up !== false,
   }));
 }
