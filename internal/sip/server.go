@@ -44,16 +44,18 @@ type Options struct {
 
 // Server is the SIP gateway.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	cli     *sipgo.Client
-	in      *sipgo.DialogServerCache
-	out     *sipgo.DialogClientCache
-	ports   *ports
-	host    netip.Addr // advertised in Contact and SDP when not routed
-	sipPort int
+	opts  Options
+	log   *slog.Logger
+	ua    *sipgo.UserAgent
+	srv   *sipgo.Server
+	cli   *sipgo.Client
+	in    *sipgo.DialogServerCache
+	out   *sipgo.DialogClientCache
+	ports *ports
+	// decoders decode the room tracks calls hear, once per track.
+	decoders *decoders
+	host     netip.Addr // advertised in Contact and SDP when not routed
+	sipPort  int
 
 	udp net.PacketConn
 	tcp net.Listener
@@ -88,6 +90,7 @@ func Listen(o Options) (*Server, error) {
 		bind = "0.0.0.0"
 	}
 	s.ports = newPorts(bind, o.Config.RTPPortMin, o.Config.RTPPortMax)
+	s.decoders = newDecoders(o.Config.FFmpeg, s.log)
 	return s, nil
 }
 
