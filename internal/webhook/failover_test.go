@@ -8,6 +8,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
@@ -135,6 +136,43 @@ func TestNodeDiesRoomFinishes(t *testing.T) {
 		}
 		if got := fmt.Sprint(types); got != "[room_started participant_joined participant_left room_finished]" {
 			return fmt.Errorf("events %s", got)
+		}
+		return nil
+	})
+}
+
+// TestNamespaceReceivers: webhooks.urls get every namespace's events, a
+// namespace's urls only that namespace's.
+func TestNamespaceReceivers(t *testing.T) {
+	nats := testenv.StartNATS(t)
+	all, acme := newReceiver(t), newReceiver(t)
+	cfg := hookConfig(all.srv.URL)
+	cfg.Namespaces = map[string]config.WebhookNamespace{"acme": {URLs: []string{acme.srv.URL}}}
+	h := startHooked(t, nats.ClientURL(), "ct-a", cfg)
+	testenv.WaitFor(t, 10*time.Second, "ct-a leads", h.ctl.IsLeader)
+	pub := testenv.Connect(t, nats.ClientURL())
+	for _, ns := range []string{"acme", "globex"} {
+		p := &bus.Participant{Namespace: ns, Room: "r", Identity: "p", SessionID: "PA_" + ns}
+		if err := pub.Publish(bus.RoomEvents(ns, "r"), bus.Event{Type: bus.EventParticipantJoined, Namespace: ns, Room: "r", Participant: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	namespaces := func(r *receiver) string {
+		var out []string
+		for _, e := range unique(r.events()) {
+			out = append(out, e.Namespace+":"+e.Type)
+		}
+		return fmt.Sprint(out)
+	}
+	testenv.Eventually(t, 10*time.Second, "both namespaces at the global receiver", func() error {
+		if got := namespaces(all); got != "[acme:room_started acme:participant_joined globex:room_started globex:participant_joined]" {
+			return fmt.Errorf("global receiver got %s", got)
+		}
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, "acme's events only at acme's receiver", func() error {
+		if got := namespaces(acme); got != "[acme:room_started acme:participant_joined]" {
+			return fmt.Errorf("acme's receiver got %s", got)
 		}
 		return nil
 	})
