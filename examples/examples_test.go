@@ -20,6 +20,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
 	"github.com/rtcloud/rtcloud/pkg/client"
+	"go.uber.org/goleak"
 )
 
 // binaries builds the Go examples once per test process.
@@ -50,6 +51,12 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
@@ -223,7 +230,7 @@ func TestTokenServers(t *testing.T) {
 	env := []string{"RTCLOUD_API_KEY=" + auth.DevKey, "RTCLOUD_API_SECRET=" + auth.DevSecret}
 	servers := map[string]func(port int) []string{
 		"go": func(port int) []string {
-			return []string{binary(t, "token-server"), "-addr", fmt.Sprintf("127.0.0.1:%d", port)}
+			return []string{binary(t, "token-server"), "-addr", fmt.Sprintf("127.0.0.1:%d", port), "-static", "web/conference"}
 		},
 		"node": func(port int) []string {
 			if _, err := exec.LookPath("node"); err != nil {
@@ -251,6 +258,13 @@ func TestTokenServers(t *testing.T) {
 			if c.Self().Identity != name+"-user" || c.Room().Name != "demo" {
 				t.Fatalf("joined as %+v", c.Self())
 			}
+			if name == "go" { // it also serves the web app
+				res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
+				if err != nil || res.StatusCode != http.StatusOK {
+					t.Fatalf("GET /index.html: %v %v", res, err)
+				}
+				_ = res.Body.Close()
+			}
 		})
 	}
 }
@@ -272,4 +286,38 @@ func fetchToken(ctx context.Context, url string) (string, error) {
 		return "", fmt.Errorf("status %d, %v", res.StatusCode, err)
 	}
 	return body.Token, nil
+}
+
+// The Go examples build as programs of another module, one that requires
+// github.com/rtcloud/rtcloud as an application would (here replaced by
+// this checkout): the SDK's API is usable from outside, internal packages
+// and all.
+func TestExamplesBuildOutsideTheModule(t *testing.T) {
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	goMod := "module example.com/myapp\n\ngo 1.26.8\n\nrequire github.com/rtcloud/rtcloud v0.0.0\n\nreplace github.com/rtcloud/rtcloud => " + repo + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(goMod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := os.ReadFile(filepath.Join(repo, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dir, os.DirFS("go")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", t.TempDir()+"/", "./...")
+	cmd.Dir = dir
+	// Offline: every module is in the cache already, since this module
+	// built with them.
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build in a module of its own: %v\n%s", err, out)
+	}
 }

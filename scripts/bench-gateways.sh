@@ -49,7 +49,7 @@ if [ ! -f "$OUT/720p30.flv" ]; then
     -t $((DUR + 20)) -c:v libx264 -preset veryfast -tune zerolatency -g 60 -b:v 2500k -maxrate 2500k -bufsize 5000k \
     -pix_fmt yuv420p -c:a aac -b:a 128k -f flv "$OUT/720p30.flv"
 fi
-"$R" ingress --nats "$NATS" --signal-url "$WS" --rtmp 127.0.0.1:19350 2> "$OUT/ingress.log" &
+"$R" ingress --dev-keys --nats "$NATS" --signal-url "$WS" --rtmp 127.0.0.1:19350 2> "$OUT/ingress.log" &
 ING=$!; pids+=($ING)
 sleep 1
 TOKEN=$("$R" token --room bench --identity encoder)
@@ -57,6 +57,18 @@ ffmpeg -hide_banner -loglevel error -re -i "$OUT/720p30.flv" -c copy -f flv "rtm
 pids+=($!)
 sleep 8
 measure "RTMP ingest, 720p30 H.264 2.5 Mbit/s passthrough + AAC->Opus (rtcloud ingress and its ffmpeg)" "$ING"
+kill "$ING"; wait "$ING" 2>/dev/null || true
+
+# The same stream with ingress.simulcast: two more layers scaled by ffmpeg.
+printf 'ingress:\n  simulcast: true\n' > "$OUT/ingress-simulcast.yaml"
+"$R" ingress --dev-keys --config "$OUT/ingress-simulcast.yaml" --nats "$NATS" --signal-url "$WS" --rtmp 127.0.0.1:19351 \
+  2> "$OUT/ingress-simulcast.log" &
+ING=$!; pids+=($ING)
+sleep 1
+ffmpeg -hide_banner -loglevel error -re -i "$OUT/720p30.flv" -c copy -f flv "rtmp://127.0.0.1:19351/live/$TOKEN" &
+pids+=($!)
+sleep 8
+measure "RTMP ingest with simulcast, 720p30 + 640x360 + 320x180 (rtcloud ingress and its two ffmpeg)" "$ING"
 kill "$ING"
 
 # SIP: CALLS callers streaming a tone into one room; each hears the others.
@@ -64,11 +76,11 @@ ffmpeg -hide_banner -loglevel error -y -f lavfi -i sine=frequency=1000:duration=
 cp scripts/gateways/uac_stream.xml "$OUT/"
 # No dial rule: sip:{room}@ joins the room, as in dev.
 printf 'sip:\n  rtp_port_min: 31000\n  rtp_port_max: 31199\n  room_from_uri: true\n' > "$OUT/sip.yaml"
-"$R" sip --config "$OUT/sip.yaml" --nats "$NATS" --signal-url "$WS" --sip 127.0.0.1:15060 --advertise-ip 127.0.0.1 2> "$OUT/sip.log" &
+"$R" sip --dev-keys --config "$OUT/sip.yaml" --nats "$NATS" --signal-url "$WS" --sip 127.0.0.1:15060 --advertise-ip 127.0.0.1 2> "$OUT/sip.log" &
 SIP=$!; pids+=($SIP)
 sleep 1
 (cd "$OUT" && sipp -sf uac_stream.xml -s bench -m "$CALLS" -l "$CALLS" -r "$CALLS" -i 127.0.0.1 -p 15099 \
-  -min_rtp_port 32000 -max_rtp_port 32999 -nostdin 127.0.0.1:15060 > sipp.out 2>&1) &
+  -mp 32000 -nostdin 127.0.0.1:15060 > sipp.out 2>&1) &
 pids+=($!)
 sleep 8
 measure "SIP, $CALLS calls in one room, G.711 A-law <-> Opus (rtcloud sip and its ffmpeg)" "$SIP"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bench"
+	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
@@ -37,6 +38,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "measured window, after every subscriber joined")
 	fs.DurationVar(&o.Settle, "settle", 2*time.Second, "pause between the last join and the measured window")
 	rate := fs.String("join-rate", "50/s", "subscriber joins started per second")
+	subURLs := fs.String("subscriber-urls", "", "spread the subscribers over these signaling WebSocket URLs, comma-separated (publishers use --url)")
+	subIPs := fs.String("subscriber-ips", "", "spread the subscribers over these client addresses, sent as X-Forwarded-For, comma-separated (e.g. 10.1.0.1,10.2.0.1,10.3.0.1 for the regions of rtcloud dev --nodes 3)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
 	label := fs.String("label", "", "label of the run in the report")
@@ -51,6 +54,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.Key, o.Secret, err = tokenCredentials("", o.Key, o.Secret); err != nil {
 		return err
 	}
+	o.SubscriberURLs, o.SubscriberIPs = config.SplitList(*subURLs), config.SplitList(*subIPs)
 	if o.JoinRate, err = bench.ParseRate(*rate); err != nil {
 		return err
 	}

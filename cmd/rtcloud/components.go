@@ -148,7 +148,7 @@ func runSignal(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer sig.Close()
-	return serveHTTP(ctx, c.Signal.HTTPAddr, httpHandler(sig, nil), log)
+	return serveHTTP(ctx, c.Signal.HTTPAddr, httpHandler(sig, nil), c.HTTP, log)
 }
 
 func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
@@ -188,7 +188,7 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := serveHTTP(ctx, c.SFU.MetricsAddr, mux, log); err != nil {
+			if err := serveHTTP(ctx, c.SFU.MetricsAddr, mux, c.HTTP, log); err != nil {
 				log.Error("metrics server", "err", err)
 			}
 		}()
@@ -250,7 +250,17 @@ func startSignal(ctx context.Context, c config.Config, b *bus.Client, log *slog.
 		Keys:     c.APIKeys(),
 		Logger:   log,
 		Metrics:  prometheus.DefaultRegisterer,
+		Limits:   signalLimits(c.Signal.Limits),
+		// The fallback placement when no controller answers.
+		Placement: c.Controller, RoomsSpanNodes: c.Relay.Secret != "",
 	})
+}
+
+// signalLimits maps the configured limits onto the signaling server's
+// (zero values take its defaults).
+func signalLimits(l config.SignalLimits) signal.Limits {
+	return signal.Limits{DataRate: l.DataRate, DataBurst: l.DataBurst, DataBytesRate: l.DataBytesRate,
+		MediaSections: l.MediaSections, PublishedTracks: l.PublishedTracks, Candidates: l.Candidates}
 }
 
 // logKeys logs the ids of the API keys tokens are checked against (never
@@ -260,19 +270,28 @@ func logKeys(log *slog.Logger, c config.Config) {
 	if c.DevKeyActive() {
 		log.Warn("the public dev key is accepted: development only, never in production", "key", auth.DevKey)
 	}
+	if c.Signal.DevTokens {
+		log.Warn("GET /dev/token mints tokens for anyone (signal.dev_tokens): development only, never in production")
+	}
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+func serveHTTP(ctx context.Context, addr string, h http.Handler, t config.HTTP, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	return serveListener(ctx, ln, h, log)
+	return serveListener(ctx, ln, h, t, log)
 }
 
-func serveListener(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+// serveListener serves h on ln with the read, write and idle timeouts of
+// t, so no request holds a connection forever. Streaming handlers
+// (WebSocket, server-sent events) clear their connection's deadlines with
+// http.ResponseController once they have accepted the stream.
+func serveListener(ctx context.Context, ln net.Listener, h http.Handler, t config.HTTP, log *slog.Logger) error {
+	t = t.WithDefaults()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeaderTimeout, ReadTimeout: t.ReadTimeout,
+		WriteTimeout: t.WriteTimeout, IdleTimeout: t.IdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -78,12 +78,16 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	ctl, err := controller.New(setupCtx, controller.Options{
 		Config: c.Controller, Relay: c.Relay, Bus: b, Verifier: auth.NewVerifier(c.APIKeys()), Logger: log, ID: cf.id,
+		RoomsSpanNodes: c.Relay.Secret != "",
 	})
 	cancel()
 	if err != nil {
 		return err
 	}
 	defer ctl.Close()
+	if cf.dashSignIn {
+		log.Warn("the dashboard signs anyone in as an operator (--dashboard-dev-sign-in): development only, never in production")
+	}
 	svc, err := startControllerServices(ctx, c, b, ctl, log, cf.dashSignIn)
 	if err != nil {
 		return err
@@ -99,5 +103,5 @@ func runController(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, c.Controller.HTTPAddr, h, log)
+	return serveHTTP(ctx, c.Controller.HTTPAddr, h, c.HTTP, log)
 }

@@ -133,6 +133,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   WHEP watch:       %[1]s/whep/{room}
   health:           %[1]s/healthz
   dashboard:        %[1]s/dashboard/
+  egress API:       %[1]s/v1/egress
   NATS:             %[3]s
   media:            UDP and TCP port %[4]d
   API key/secret:   %[5]s / %[6]s
@@ -148,10 +149,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer stopEgress()
 	mux.Handle("/", withEgressAPI(ctlSvc.handler(httpHandler(sig, []func() bool{node.Ready, sigBus.Connected, sfuBus.Connected})), egressAPI))
 	mux.Handle("/metrics", node.MetricsHandler())
+	mux.Handle("/metrics/signal", metricsHandler()) // the signaling server's counters (refused requests, dropped events)
 	if f.pprof {
 		mountPprof(mux)
 	}
-	err = serveListener(ctx, ln, mux, log)
+	err = serveListener(ctx, ln, mux, c.HTTP, log)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -74,14 +74,15 @@ func runEgress(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	w, err := newEgressWorker(ctx, c, b, log)
+	w, err := newEgressWorker(ctx, c, b, log, true)
 	if err != nil {
 		return err
 	}
 	return w.Run(ctx)
 }
 
-func newEgressWorker(ctx context.Context, c config.Config, b *bus.Client, log *slog.Logger) (*egress.Worker, error) {
+// newEgressWorker makes a worker; measureCPU when it is its own process.
+func newEgressWorker(ctx context.Context, c config.Config, b *bus.Client, log *slog.Logger, measureCPU bool) (*egress.Worker, error) {
 	keys := c.APIKeys()
 	if len(keys) == 0 {
 		return nil, c.ValidateKeys()
@@ -89,7 +90,8 @@ func newEgressWorker(ctx context.Context, c config.Config, b *bus.Client, log *s
 	key := slices.Sorted(maps.Keys(keys))[0]
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	return egress.NewWorker(setupCtx, egress.WorkerOptions{Config: c.Egress, Key: key, Secret: keys[key], Bus: b, Logger: log})
+	return egress.NewWorker(setupCtx, egress.WorkerOptions{Config: c.Egress, Key: key, Secret: keys[key], Bus: b, Logger: log,
+		MeasureCPU: measureCPU})
 }
 
 // newEgressAPI opens the /v1/egress API on bus b.
@@ -124,7 +126,7 @@ func devEgress(ctx context.Context, c config.Config, wsURL string, log *slog.Log
 		b.Close()
 		return nil, nil, err
 	}
-	w, err := newEgressWorker(ctx, c, b, log)
+	w, err := newEgressWorker(ctx, c, b, log, false)
 	if err != nil {
 		api.Close()
 		b.Close()

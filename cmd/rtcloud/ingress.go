@@ -55,6 +55,7 @@ func runIngress(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
+	logKeys(log, c)
 	srv, _, err := startIngress(ctx, c, b, log)
 	if err != nil {
 		return err

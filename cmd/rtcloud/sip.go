@@ -59,6 +59,7 @@ func runSIP(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
+	logKeys(log, c)
 	srv, _, err := startSIP(ctx, c, b, log)
 	if err != nil {
 		return err

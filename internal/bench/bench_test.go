@@ -296,3 +296,21 @@ func TestBenchMeasuresMediaGap(t *testing.T) {
 		t.Errorf("recovered %d, lost %d of %d", rep.Recovered, rep.Lost, rep.Joined)
 	}
 }
+
+func TestSubscriberSpread(t *testing.T) {
+	o := Options{URL: "ws://127.0.0.1:7800", SubscriberURLs: []string{"ws://127.0.0.1:7810"}, SubscriberIPs: []string{"10.1.0.1", "10.2.0.1"}}
+	o.Defaults()
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"10.1.0.1", "10.2.0.1", "10.1.0.1"} {
+		ws, h := o.subscriberDial(i, "ws://127.0.0.1:7800/ws")
+		if ws != "ws://127.0.0.1:7810/ws" || h.Get("X-Forwarded-For") != want {
+			t.Fatalf("subscriber %d: %s %v", i, ws, h)
+		}
+	}
+	o.SubscriberIPs = []string{"eu"}
+	if err := o.Validate(); err == nil {
+		t.Fatal("a subscriber ip that is no address passed")
+	}
+}

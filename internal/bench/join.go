@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -109,12 +110,17 @@ func (r *run) specs() []client.TrackSpec {
 // connect joins room as identity, retrying while the server says it is
 // not ready yet.
 func (r *run) connect(ctx context.Context, room, identity string) (*client.Client, error) {
+	return r.connectVia(ctx, r.ws, nil, room, identity)
+}
+
+// connectVia is connect through the WebSocket URL ws with headers h.
+func (r *run) connectVia(ctx context.Context, ws string, h http.Header, room, identity string) (*client.Client, error) {
 	for {
 		tok, err := r.token(room, identity)
 		if err != nil {
 			return nil, err
 		}
-		c, err := client.Connect(ctx, r.ws, tok, client.Options{Name: identity, Media: r.media, Logger: r.o.Logger})
+		c, err := client.Connect(ctx, ws, tok, client.Options{Name: identity, Media: r.media, Logger: r.o.Logger, Header: h})
 		if err == nil || !client.IsCode(err, protocol.CodeUnavailable) {
 			return c, err
 		}
@@ -179,7 +185,8 @@ func (r *run) joinOne(ctx context.Context, room, i int) {
 	err := func() error {
 		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		c, err := r.connect(jctx, r.room(room), fmt.Sprintf("sub-%d", i))
+		ws, h := r.o.subscriberDial(i, r.ws)
+		c, err := r.connectVia(jctx, ws, h, r.room(room), fmt.Sprintf("sub-%d", i))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -34,6 +35,17 @@ type Options struct {
 	JoinRate    float64       // subscriber joins started per second
 	Settle      time.Duration // pause between the last join and the window
 
+	// SubscriberURLs, when set, spread the subscribers over these
+	// signaling servers (subscriber i joins through SubscriberURLs[i mod
+	// n]); publishers join through URL.
+	SubscriberURLs []string
+	// SubscriberIPs, when set, spread the subscribers over these client
+	// addresses, sent as X-Forwarded-For (subscriber i as SubscriberIPs[i
+	// mod n]): behind a signaling server that trusts this machine as a
+	// proxy (signal.trusted_proxies) they are placed as if they came from
+	// there, e.g. one address per region of `rtcloud dev --nodes 3
+	// --regions eu,us,ap` (10.1.0.1, 10.2.0.1, 10.3.0.1).
+	SubscriberIPs []string
 	// Progress, when set, gets one line per second while the run lasts.
 	Progress func(line string)
 	// DuringWindow, when set, runs once when the measured window starts
@@ -102,7 +114,29 @@ func (o *Options) Validate() error {
 	if _, err := o.wsURL(); err != nil {
 		return err
 	}
+	for _, u := range o.SubscriberURLs {
+		if _, err := (&Options{URL: u}).wsURL(); err != nil {
+			return err
+		}
+	}
+	for _, ip := range o.SubscriberIPs {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("%w: subscriber ip %q is not an IP address", ErrOptions, ip)
+		}
+	}
 	return nil
+}
+
+// subscriberDial is where subscriber i joins and the headers it sends.
+func (o *Options) subscriberDial(i int, ws string) (string, http.Header) {
+	if n := len(o.SubscriberURLs); n > 0 {
+		ws, _ = (&Options{URL: o.SubscriberURLs[i%n]}).wsURL()
+	}
+	var h http.Header
+	if n := len(o.SubscriberIPs); n > 0 {
+		h = http.Header{"X-Forwarded-For": {o.SubscriberIPs[i%n]}}
+	}
+	return ws, h
 }
 
 // wsURL is the WebSocket endpoint.

@@ -194,6 +194,8 @@ func TestSDKPackageApp(t *testing.T) {
 	testSDKFromServer(t, s, alice)
 	testSDKErrors(t, s, alice, appURL)
 	testSpeakerSwitch(t, alice, appURL)
+	testInputSwitch(t, alice, appURL)
+	testScreenWithAudio(t, alice, pages["bob"])
 
 	pages["bob"].mustEval(`window.app.room.leave().then(() => window.app.room.state)`, nil)
 	eventually(t, 10*time.Second, "alice sees bob leave", func() error {
@@ -294,6 +296,75 @@ func testSpeakerSwitch(t *testing.T, p *page, appURL string) {
 		t.Fatalf("switch speaker: chosen %q, element sinks %q, want %q (%s)", res.Chosen, res.Sinks, res.Want, res.Error)
 	}
 	t.Logf("speaker switch: sinks %q, error %q", res.Sinks, res.Error)
+}
+
+// testInputSwitch: the published microphone and camera move to another
+// input device without being unpublished.
+func testInputSwitch(t *testing.T, p *page, appURL string) {
+	t.Helper()
+	var res map[string]struct {
+		Want    string `json:"want"`
+		Got     string `json:"got"`
+		SameID  bool   `json:"sameId"`
+		Sending bool   `json:"sending"`
+		Error   string `json:"error"`
+		Choices int    `json:"choices"`
+	}
+	p.mustEval(`(async () => {
+  const sdk = await import('`+appURL+`/node_modules/@rtcloud/sdk/rtcloud.js');
+  const r = window.app.room;
+  const out = {};
+  for (const [kind, source] of [['audioinput', 'microphone'], ['videoinput', 'camera']]) {
+    const local = r.localTracks.find((l) => l.source === source);
+    const id = local.id;
+    const current = local.mediaStreamTrack.getSettings().deviceId;
+    const devices = (await sdk.listDevices(kind)).filter((d) => d.deviceId !== 'default' && d.deviceId !== 'communications');
+    const other = devices.find((d) => d.deviceId !== current) ?? devices[0];
+    let error = '';
+    try { await r.switchDevice(kind, other.deviceId); } catch (e) { error = e.code + ': ' + e.message; }
+    out[kind] = {want: other.deviceId, got: local.mediaStreamTrack.getSettings().deviceId, sameId: local.id === id,
+      sending: local.transceiver.sender.track === local.mediaStreamTrack, error, choices: devices.length};
+  }
+  return out;
+})()`, &res)
+	for kind, r := range res {
+		if r.Error != "" || r.Got != r.Want || !r.SameID || !r.Sending {
+			t.Errorf("switch %s: %+v", kind, r)
+		}
+	}
+	t.Logf("input switches: %+v", res)
+}
+
+// testScreenWithAudio: publishScreen({audio: true}) publishes the screen
+// and its sound (headless Chromium's fake screen has both), and bob
+// receives both.
+func testScreenWithAudio(t *testing.T, alice, bob *page) {
+	t.Helper()
+	var got struct {
+		Source string   `json:"source"`
+		All    []string `json:"all"`
+	}
+	alice.mustEval(`window.app.room.publishScreen({audio: true}).then((t) => ({source: t.source,
+  all: window.app.room.localTracks.map((l) => l.source + '/' + l.kind)}))`, &got)
+	if got.Source != "screen" || !slices.Contains(got.All, "screen_audio/audio") {
+		t.Fatalf("publishScreen: %+v", got)
+	}
+	eventually(t, 15*time.Second, "bob plays alice's screen and its sound", func() error {
+		var st struct {
+			Width int  `json:"width"`
+			Sound bool `json:"sound"`
+		}
+		err := bob.eval(`(() => { for (const p of window.app.room.participants.values()) {
+  const v = p.trackBySource('screen'), a = p.trackBySource('screen_audio');
+  if (v && v.attachedElements.length) return {width: v.attachedElements[0].videoWidth,
+    sound: !!(a && a.kind === 'audio' && a.attachedElements.length && a.mediaStreamTrack)}; }
+  return {width: 0, sound: false}; })()`, &st)
+		if err != nil || st.Width == 0 || !st.Sound {
+			return fmt.Errorf("screen %+v, %v", st, err)
+		}
+		return nil
+	})
+	alice.mustEval(`Promise.all(window.app.room.localTracks.filter((l) => l.source.startsWith('screen')).map((l) => l.unpublish()))`, nil)
 }
 
 // testBrowserPolicies runs a page in a browser that enforces what the

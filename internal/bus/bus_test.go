@@ -112,3 +112,21 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+// Every bucket the components open has a size limit and keeps one value
+// per key.
+func TestBucketLimits(t *testing.T) {
+	for _, b := range []string{BucketRooms, BucketSessions, BucketNodes, BucketControl, BucketLeader, BucketRoutes, BucketEgress, "unknown"} {
+		if l := LimitsOf(b, 0); l.MaxBytes <= 0 {
+			t.Errorf("%s: no size limit", b)
+		}
+	}
+	for _, b := range []string{BucketRooms, BucketSessions, BucketEgress} {
+		if LimitsOf(b, 0).MaxAge <= 0 {
+			t.Errorf("%s: records never expire", b)
+		}
+	}
+	if LimitsOf(BucketLeader, time.Second).MaxAge != time.Second {
+		t.Error("a lease bucket's TTL is not its age limit")
+	}
+}

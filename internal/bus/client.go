@@ -213,8 +213,9 @@ func IsCode(err error, code string) bool {
 	return errors.As(err, &be) && be.Code == code
 }
 
-// KV opens (creating it if needed) one of the directory buckets. ttl, when
-// not zero, expires entries not written for that long.
+// KV opens (creating it if needed) one of the directory buckets, with the
+// limits of kvlimits.go. ttl, when not zero, expires entries not written
+// for that long.
 func (c *Client) KV(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error) {
 	storage := jetstream.MemoryStorage
 	if c.opts.KVFileStorage {
@@ -224,13 +225,16 @@ func (c *Client) KV(ctx context.Context, bucket string, ttl time.Duration) (jets
 	var err error
 	// JetStream may still be electing a meta leader right after a server
 	// starts; retry until ctx ends.
+	lim := LimitsOf(bucket, ttl)
 	for {
 		kv, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:   bucket,
-			TTL:      ttl,
-			Storage:  storage,
-			Replicas: c.opts.KVReplicas,
-			History:  1,
+			Bucket:       bucket,
+			TTL:          lim.MaxAge,
+			MaxBytes:     lim.MaxBytes,
+			MaxValueSize: MaxKVValueBytes,
+			Storage:      storage,
+			Replicas:     c.opts.KVReplicas,
+			History:      1,
 		})
 		if err == nil {
 			return kv, nil

@@ -127,10 +127,13 @@ type EgressEvent struct {
 // EgressWorker is a worker's heartbeat.
 type EgressWorker struct {
 	ID string `json:"id"`
-	// Capacity and Load are in CPU cores: the worker takes a job when its
-	// estimated cost fits in Capacity-Load.
+	// Capacity, Load and CPU are in CPU cores: Load is the estimated cost
+	// of the jobs taken, CPU what the worker and its ffmpeg processes used
+	// in the last second. A job is taken when its cost fits in Capacity
+	// minus the larger of the two.
 	Capacity float64   `json:"capacity"`
 	Load     float64   `json:"load"`
+	CPU      float64   `json:"cpu"`
 	Active   []string  `json:"active"` // egress ids it runs
 	SentAt   time.Time `json:"sent_at"`
 }

@@ -291,6 +291,9 @@ type RoomRecord struct {
 	Room      string    `json:"room"`
 	NodeID    string    `json:"node_id"`
 	CreatedAt time.Time `json:"created_at"`
+	// Nodes are the live nodes the room has been placed on: with the
+	// relay a room spans nodes (NodeID is the first).
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // SessionRecord lets any signaling server find a session's node.

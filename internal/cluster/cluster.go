@@ -48,6 +48,13 @@ type Options struct {
 	// RelaySecret is the cluster's relay key; Start generates one when
 	// it is empty (and relay.secret is not in the environment).
 	RelaySecret string
+	// RelayLinks are the allowed relay links (relay.links: pairs of
+	// regions or node ids) given to the controllers; empty is a full mesh.
+	RelayLinks [][]string
+	// TrustedProxies are given to the signaling servers
+	// (signal.trusted_proxies): clients behind them are placed by their
+	// X-Forwarded-For address.
+	TrustedProxies []string
 	// AdvertiseIP is put in the nodes' ICE candidates (default: the
 	// machine's addresses).
 	AdvertiseIP string
@@ -229,8 +236,20 @@ func Start(o Options) (*Cluster, error) {
 	cl.cleanup = append(cl.cleanup, func() { _ = os.RemoveAll(dir) })
 	cfgPath := filepath.Join(dir, "controller.yaml")
 	cfg := DemoCIDRs(o.Regions) + keysYAML(o.Keys)
+	if o.DevTokens || len(o.TrustedProxies) > 0 {
+		cfg += "signal:\n"
+	}
 	if o.DevTokens {
-		cfg += "signal:\n  dev_tokens: true\n"
+		cfg += "  dev_tokens: true\n"
+	}
+	if len(o.TrustedProxies) > 0 {
+		cfg += "  trusted_proxies: [" + strings.Join(o.TrustedProxies, ", ") + "]\n"
+	}
+	if len(o.RelayLinks) > 0 {
+		cfg += "relay:\n  links:\n"
+		for _, l := range o.RelayLinks {
+			cfg += "    - [" + strings.Join(l, ", ") + "]\n"
+		}
 	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		cl.Stop()

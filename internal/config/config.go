@@ -34,6 +34,8 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	// Controller configures `rtcloud controller`.
 	Controller Controller `yaml:"controller"`
+	// HTTP holds the timeouts of every HTTP server (http.go).
+	HTTP HTTP `yaml:"http"`
 	// Ingress and SIP configure the gateways (`rtcloud ingress`, `rtcloud sip`).
 	Ingress Ingress `yaml:"ingress"`
 	SIP     SIP     `yaml:"sip"`
@@ -67,6 +69,8 @@ type Signal struct {
 	// addresses) in front of the server: for requests from them the
 	// client's address, used for placement, is read from X-Forwarded-For.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Limits bound what one client may send (signallimits.go).
+	Limits SignalLimits `yaml:"limits"`
 }
 
 // SFU configures a media node.
@@ -311,6 +315,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("nats.kv_replicas: must be 1-5"))
 	}
 	errs = append(errs, c.Controller.validate()...)
+	errs = append(errs, c.HTTP.validate()...)
+	errs = append(errs, c.Signal.Limits.validate()...)
 	errs = append(errs, c.validateIngress()...)
 	errs = append(errs, c.validateSIP()...)
 	errs = append(errs, c.Webhooks.validate(c.APIKeys())...)

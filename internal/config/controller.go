@@ -71,7 +71,7 @@ const (
 func DefaultController() Controller {
 	return Controller{
 		HTTPAddr:          ":7900",
-		Policy:            PolicySameNode,
+		Policy:            PolicyNearest,
 		OperatorNamespace: "default",
 		DeadAfter:         2 * time.Second,
 		LeaseTTL:          1500 * time.Millisecond,

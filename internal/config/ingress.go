@@ -23,8 +23,9 @@ type Ingress struct {
 	FFmpeg string `yaml:"ffmpeg"`
 	// AudioKbps is the Opus bitrate of transcoded audio.
 	AudioKbps int `yaml:"audio_kbps"`
-	// Simulcast also transcodes the video to three simulcast layers
-	// (costly: one H.264 encode per layer) instead of forwarding it as is.
+	// Simulcast publishes the video in three simulcast layers: the
+	// encoder's own (forwarded as is) and two that an ffmpeg subprocess
+	// scales down to a half and a quarter (a decode and two encodes).
 	Simulcast bool `yaml:"simulcast"`
 	// APIKey is the key of `keys` that signs the tokens of ingress keys;
 	// empty picks one.

@@ -29,7 +29,7 @@ type Relay struct {
 	LinkTimeout time.Duration `yaml:"link_timeout"`
 	// Hysteresis: a cheaper route replaces the current one when it is
 	// cheaper by Margin (relative) and MinGain (cost units, ~ms) in Rounds
-	// consecutive recomputations. Defaults 0.1, 2 and 3.
+	// consecutive recomputations. Defaults 0.1, 5 and 3.
 	Hysteresis Hysteresis `yaml:"hysteresis"`
 }
 
@@ -45,7 +45,7 @@ func DefaultRelay() Relay {
 	return Relay{
 		RouteInterval: time.Second,
 		LinkTimeout:   3 * time.Second,
-		Hysteresis:    Hysteresis{Rounds: 3, Margin: 0.1, MinGain: 2},
+		Hysteresis:    Hysteresis{Rounds: 3, Margin: 0.1, MinGain: 5},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/placement"
 )
 
 // NodeStatus is a node as the admin API lists it.
@@ -24,7 +25,7 @@ func (c *Controller) handleNodes(w http.ResponseWriter, _ *http.Request, _ *auth
 	nodes := c.liveNodes()
 	out := make([]NodeStatus, 0, len(nodes))
 	for _, n := range nodes {
-		out = append(out, NodeStatus{NodeInfo: n, LoadScore: loadScore(n), Full: full(n)})
+		out = append(out, NodeStatus{NodeInfo: n, LoadScore: placement.LoadScore(n), Full: placement.Full(n)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"nodes": out})
 }
@@ -43,7 +44,7 @@ func (c *Controller) handleDrain(draining bool) func(http.ResponseWriter, *http.
 			err = c.control.Delete(r.Context(), bus.DrainKey(id))
 		}
 		if err != nil {
-			writeError(w, err, err.Error())
+			c.fail(w, "drain", err)
 			return
 		}
 		// Tell the node too, so it refuses new sessions itself; placement
@@ -72,6 +73,7 @@ type RoomStatus struct {
 	Namespace    string              `json:"namespace"`
 	Room         string              `json:"room"`
 	NodeID       string              `json:"node_id"`
+	Nodes        []string            `json:"nodes,omitempty"` // every node the room was placed on
 	CreatedAt    time.Time           `json:"created_at"`
 	Participants []ParticipantStatus `json:"participants"`
 	// Unreachable lists nodes that did not answer for the room.
@@ -95,12 +97,13 @@ func (c *Controller) handleRooms(w http.ResponseWriter, r *http.Request, claims 
 	}
 	entries, err := c.rooms.list(r.Context())
 	if err != nil {
-		writeError(w, err, err.Error())
+		c.fail(w, "list rooms", err)
 		return
 	}
 	out := []RoomStatus{}
 	for _, e := range entries {
-		if e.rec.Namespace == ns {
+		// A room-scoped admin token sees its own room only.
+		if e.rec.Namespace == ns && (claims.Grant.Room == "*" || claims.Grant.Room == e.rec.Room) {
 			out = append(out, c.roomStatus(r.Context(), e.rec))
 		}
 	}
@@ -129,7 +132,7 @@ func (c *Controller) findRoom(w http.ResponseWriter, r *http.Request, claims *au
 	}
 	rec, rev, err := c.rooms.get(r.Context(), bus.RoomKey(ns, room))
 	if err != nil {
-		writeError(w, err, err.Error())
+		c.fail(w, "read room", err)
 		return rec, false
 	}
 	if rev == 0 {
@@ -146,7 +149,7 @@ func allowsNamespace(claims *auth.Claims, ns string) bool {
 // roomStatus asks every live node for the room's participants connected
 // to it: with the nearest policy a room spans nodes.
 func (c *Controller) roomStatus(ctx context.Context, rec bus.RoomRecord) RoomStatus {
-	st := RoomStatus{Namespace: rec.Namespace, Room: rec.Room, NodeID: rec.NodeID, CreatedAt: rec.CreatedAt, Participants: []ParticipantStatus{}}
+	st := RoomStatus{Namespace: rec.Namespace, Room: rec.Room, NodeID: rec.NodeID, Nodes: rec.Nodes, CreatedAt: rec.CreatedAt, Participants: []ParticipantStatus{}}
 	nodes := c.liveNodes()
 	replies := make([]bus.RoomState, len(nodes))
 	errs := make([]error, len(nodes))
@@ -193,7 +196,8 @@ func (c *Controller) handleKick(w http.ResponseWriter, r *http.Request, claims *
 		err := c.opts.Bus.Request(ctx, bus.NodeCommand(p.NodeID, bus.CmdClose), bus.Close{SessionID: p.SessionID, Reason: bus.ReasonKicked}, nil)
 		cancel()
 		if err != nil {
-			writeError(w, err, fmt.Sprintf("close session %s on node %s: %v", p.SessionID, p.NodeID, err))
+			c.log.Warn("kick", "session", p.SessionID, "node", p.NodeID, "err", err)
+			writeError(w, err, "the participant's media node did not answer; try again")
 			return
 		}
 		kicked = append(kicked, p.SessionID)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/directory"
 	"github.com/rtcloud/rtcloud/internal/geoip"
+	"github.com/rtcloud/rtcloud/internal/placement"
 )
 
 // Options configure a Controller.
@@ -37,6 +39,10 @@ type Options struct {
 	// node does not have, and a room record a room nobody is in, before
 	// the leader deletes it (default DefaultStaleAfter).
 	StaleAfter time.Duration
+	// RoomsSpanNodes says the nodes relay media to each other (relay.secret
+	// is set): a same-node room whose node is full grows onto the next
+	// best node instead of refusing the participant.
+	RoomsSpanNodes bool
 }
 
 // Controller is one controller instance. Every instance answers placement;
@@ -51,12 +57,14 @@ type Controller struct {
 	control   jetstream.KeyValue
 	geo       *geoip.Resolver
 	policies  map[string]Policy
+	streams   streamStore
 	elect     *election
 	sub       *nats.Subscription
 	drains    drainSet
 	routes    *router
 	stale     staleSet  // janitor goroutine only
 	lastStale time.Time // janitor goroutine only
+	lastPurge time.Time // janitor goroutine only
 	staleRuns atomic.Uint64
 
 	cancel  context.CancelFunc
@@ -107,7 +115,7 @@ func (c *Controller) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	c.policies = buildPolicies(o.Config)
+	c.policies = placement.Build(o.Config, o.RoomsSpanNodes)
 	if c.dir, err = directory.Open(ctx, directory.Options{Bus: o.Bus, DeadAfter: o.Config.DeadAfter, Logger: o.Logger}); err != nil {
 		return err
 	}
@@ -151,6 +159,9 @@ func (c *Controller) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("controller: serve %s: %w", bus.ControllerAllocate, err)
 	}
+	if err := c.startStreams(ctx); err != nil {
+		return err
+	}
 	c.log.Info("controller started", "policy", o.Config.Policy)
 	return nil
 }
@@ -173,6 +184,7 @@ func (c *Controller) Close() {
 	if c.sub != nil {
 		_ = c.sub.Drain()
 	}
+	c.stopStreams()
 	if c.routes != nil {
 		c.routes.stop()
 	}
@@ -217,24 +229,20 @@ func buildGeoIP(g config.GeoIP) (*geoip.Resolver, error) {
 	return geoip.New(o)
 }
 
-// buildPolicies returns the composed policy of each policy name: the
-// namespace pin first, then the room policy.
-func buildPolicies(cfg config.Controller) map[string]Policy {
-	allowed := func(ns string) ([]string, []string) {
-		np := cfg.Namespaces[ns]
-		return np.Pools, np.Regions
+// roomNodes is nodes of a room record with id added and dead nodes left
+// out.
+func roomNodes(prev []string, id string, live []bus.NodeInfo) []string {
+	out := []string{}
+	for _, n := range append(slices.Clone(prev), id) {
+		if hasLiveNode(live, n) && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
 	}
-	return map[string]Policy{
-		config.PolicySameNode: Pinned{Pools: cfg.Pools, Allowed: allowed, Next: SameNode{First: Nearest{}}},
-		config.PolicyNearest:  Pinned{Pools: cfg.Pools, Allowed: allowed, Next: Nearest{}},
-	}
+	return out
 }
 
 func (c *Controller) policyName(ns string) string {
-	if p := c.opts.Config.Namespaces[ns].Policy; p != "" {
-		return p
-	}
-	return c.opts.Config.Policy
+	return placement.PolicyName(c.opts.Config, ns)
 }
 
 // liveNodes are the nodes heard from within DeadAfter, drained ones
@@ -259,6 +267,13 @@ type Placement struct {
 // room's node when the room is new or its node died. via names the API
 // the request came through, for the log.
 func (c *Controller) Allocate(ctx context.Context, r bus.AllocateRequest, via string) (Placement, error) {
+	return c.allocate(ctx, r, via, true)
+}
+
+// allocate places the room; with persist false (an anonymous request) it
+// only previews: a room not yet placed is not written, so requests that
+// nobody follows with a join leave nothing behind.
+func (c *Controller) allocate(ctx context.Context, r bus.AllocateRequest, via string, persist bool) (Placement, error) {
 	if !bus.ValidName(r.Namespace) || !bus.ValidName(r.Room) {
 		return Placement{}, fmt.Errorf("%w: namespace and room must be 1-128 characters of A-Z a-z 0-9 _ -", ErrBadRequest)
 	}
@@ -292,12 +307,21 @@ func (c *Controller) Allocate(ctx context.Context, r bus.AllocateRequest, via st
 			c.log.Warn("no placement", "namespace", r.Namespace, "room", r.Room, "client_ip", r.ClientIP, "err", err)
 			return Placement{}, err
 		}
-		if req.RoomNode == "" {
-			err = c.rooms.claim(ctx, bus.RoomRecord{Namespace: r.Namespace, Room: r.Room, NodeID: d.Node.ID, CreatedAt: time.Now().UTC()}, rev)
+		if req.RoomNode == "" && persist {
+			err = c.rooms.claim(ctx, bus.RoomRecord{Namespace: r.Namespace, Room: r.Room, NodeID: d.Node.ID,
+				CreatedAt: time.Now().UTC(), Nodes: roomNodes(rec.Nodes, d.Node.ID, nodes)}, rev)
 			if errors.Is(err, errConflict) {
 				continue // someone else placed the room first: follow them
 			}
 			if err != nil {
+				return Placement{}, err
+			}
+		} else if !slices.Contains(rec.Nodes, d.Node.ID) {
+			// The room grows onto another node: record it.
+			rec.Nodes = roomNodes(rec.Nodes, d.Node.ID, nodes)
+			if err := c.rooms.claim(ctx, rec, rev); errors.Is(err, errConflict) {
+				continue
+			} else if err != nil {
 				return Placement{}, err
 			}
 		}

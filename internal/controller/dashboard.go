@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/placement"
 )
 
 // The methods below serve the dashboard (internal/dashboard), which checks
@@ -16,7 +17,7 @@ func (c *Controller) Nodes() []NodeStatus {
 	nodes := c.liveNodes()
 	out := make([]NodeStatus, 0, len(nodes))
 	for _, n := range nodes {
-		out = append(out, NodeStatus{NodeInfo: n, LoadScore: loadScore(n), Full: full(n)})
+		out = append(out, NodeStatus{NodeInfo: n, LoadScore: placement.LoadScore(n), Full: placement.Full(n)})
 	}
 	return out
 }

@@ -1,14 +1,18 @@
 package controller
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/rtcloud/rtcloud/internal/placement"
+)
 
 // Errors of the controller; the HTTP and bus edges map them to statuses
 // and codes.
 var (
 	// ErrNoNode means no live node may take the client.
-	ErrNoNode = errors.New("no live node can take this client")
+	ErrNoNode = placement.ErrNoNode
 	// ErrRoomFull means the room's node has no capacity left.
-	ErrRoomFull = errors.New("the room's node is full")
+	ErrRoomFull = placement.ErrRoomFull
 	// ErrBadRequest means the request is malformed.
 	ErrBadRequest = errors.New("bad request")
 	// ErrNotFound means the node, room or participant does not exist.

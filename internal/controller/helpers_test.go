@@ -31,6 +31,7 @@ func connect(t *testing.T, url string, replicas int) *bus.Client {
 // testConfig is a controller config with a CIDR table of three regions.
 func testConfig() config.Controller {
 	c := config.DefaultController()
+	c.Policy = config.PolicySameNode
 	c.GeoIP.CIDRs = []config.GeoCIDR{
 		{CIDR: "10.1.0.0/16", Region: "eu"},
 		{CIDR: "10.2.0.0/16", Region: "us"},
@@ -78,6 +79,7 @@ type fakeNode struct {
 	parts  []bus.ParticipantInfo
 	closed []bus.Close
 	drain  []bool
+	fwd    []bus.Forward
 
 	b    *bus.Client
 	sub  *nats.Subscription
@@ -162,6 +164,13 @@ func (n *fakeNode) serve(m *nats.Msg) {
 			n.parts = kept
 			return bus.Reply{}, nil
 		})
+	case strings.HasSuffix(m.Subject, "."+bus.CmdForward):
+		bus.ServeMsg(m, func(_ context.Context, req bus.Forward) (any, error) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.fwd = append(n.fwd, req)
+			return bus.Reply{}, nil
+		})
 	case strings.HasSuffix(m.Subject, "."+bus.CmdDrain):
 		bus.ServeMsg(m, func(_ context.Context, req bus.Drain) (any, error) {
 			n.mu.Lock()
@@ -205,10 +214,13 @@ func token(t *testing.T, g auth.Grant) string {
 	return testenv.MintWith(t, auth.TokenOptions{Key: auth.DevKey, Secret: auth.DevSecret, Identity: "ops", Grant: g})
 }
 
+// allocate places a room with a token for it, so the placement is stored
+// (an anonymous allocate only previews it).
 func allocate(t *testing.T, base, ns, room, ip string) (allocationJSON, int) {
 	t.Helper()
 	var a allocationJSON
-	code := call(t, "GET", base+"/v1/allocate?namespace="+ns+"&room="+room+"&ip="+ip, "", &a)
+	tok := token(t, auth.Grant{Namespace: ns, Room: room, Publish: true, Subscribe: true})
+	code := call(t, "GET", base+"/v1/allocate?namespace="+ns+"&room="+room+"&ip="+ip, tok, &a)
 	return a, code
 }
 

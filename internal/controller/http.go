@@ -34,6 +34,7 @@ func (c *Controller) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/admin/rooms", c.admin(false, c.handleRooms))
 	mux.HandleFunc("GET /v1/admin/rooms/{namespace}/{room}", c.admin(false, c.handleRoom))
 	mux.HandleFunc("DELETE /v1/admin/rooms/{namespace}/{room}/participants/{identity}", c.admin(false, c.handleKick))
+	mux.HandleFunc("GET /v1/admin/streams", c.admin(false, c.handleStreams))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -75,7 +76,8 @@ func (c *Controller) handleAllocate(w http.ResponseWriter, r *http.Request) {
 	if tok != "" || c.opts.Config.AllocateRequiresToken {
 		claims, err := c.opts.Verifier.Verify(tok)
 		if err != nil {
-			writeError(w, ErrUnauthorized, err.Error())
+			c.log.Debug("token refused", "err", err)
+			writeError(w, ErrUnauthorized, auth.Message(err))
 			return
 		}
 		if !claims.Allows(req.Namespace, req.Room) {
@@ -83,9 +85,11 @@ func (c *Controller) handleAllocate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p, err := c.Allocate(r.Context(), req, "http")
+	// Without a token the answer is a preview: nothing is stored until a
+	// participant joins (through a signaling server) or a token is sent.
+	p, err := c.allocate(r.Context(), req, "http", tok != "")
 	if err != nil {
-		writeError(w, err, err.Error())
+		c.fail(w, "allocate", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, allocationJSON{Placement: p, Controller: c.opts.ID})
@@ -99,7 +103,8 @@ func (c *Controller) admin(operator bool, h func(http.ResponseWriter, *http.Requ
 	return func(w http.ResponseWriter, r *http.Request) {
 		claims, err := c.opts.Verifier.Verify(bearer(r))
 		if err != nil {
-			writeError(w, ErrUnauthorized, err.Error())
+			c.log.Debug("token refused", "err", err)
+			writeError(w, ErrUnauthorized, auth.Message(err))
 			return
 		}
 		if !claims.Grant.Admin {
@@ -126,9 +131,38 @@ type errorJSON struct {
 	Error bus.Error `json:"error"`
 }
 
+// plainMessages are what clients read for errors whose details (bus
+// subjects, node ids, library errors) go only to the log.
+var plainMessages = map[int]string{
+	http.StatusServiceUnavailable:  "no media node can take the room now; try again",
+	http.StatusInternalServerError: "internal error",
+}
+
+// fail writes err's status with a plain message when the error is the
+// server's (5xx, whose text may name internals) and logs the details;
+// the caller's own mistakes (4xx) keep their message.
+func (c *Controller) fail(w http.ResponseWriter, what string, err error) {
+	status, _ := statusOf(err)
+	msg := err.Error()
+	if m, ok := plainMessages[status]; ok {
+		c.log.Warn(what+" failed", "err", err)
+		msg = m
+	}
+	writeError(w, err, what+": "+msg)
+}
+
 // writeError maps err to an HTTP status and writes a JSON error.
 func writeError(w http.ResponseWriter, err error, msg string) {
-	status, code := http.StatusInternalServerError, bus.CodeInternal
+	status, code := statusOf(err)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rtcloud"`)
+	}
+	writeJSON(w, status, errorJSON{Error: bus.Error{Code: code, Message: msg}})
+}
+
+// statusOf maps err to an HTTP status and an error code.
+func statusOf(err error) (status int, code string) {
+	status, code = http.StatusInternalServerError, bus.CodeInternal
 	switch {
 	case errors.Is(err, ErrBadRequest):
 		status, code = http.StatusBadRequest, bus.CodeBadRequest
@@ -141,10 +175,7 @@ func writeError(w http.ResponseWriter, err error, msg string) {
 	case errors.Is(err, ErrNoNode), errors.Is(err, ErrRoomFull):
 		status, code = http.StatusServiceUnavailable, bus.CodeUnavailable
 	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="rtcloud"`)
-	}
-	writeJSON(w, status, errorJSON{Error: bus.Error{Code: code, Message: msg}})
+	return status, code
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -84,6 +84,10 @@ func (c *Controller) sweep(ctx context.Context) {
 			c.announceLeft(s.rec)
 		}
 	}
+	if time.Since(c.lastPurge) >= time.Minute {
+		c.lastPurge = time.Now()
+		c.purgeDeletes(ctx, deleteMarkerAge)
+	}
 	// Asking every room's node is dearer: a few times per StaleAfter.
 	if err == nil && time.Since(c.lastStale) >= c.opts.StaleAfter/5 {
 		c.lastStale = time.Now()

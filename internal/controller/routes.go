@@ -47,6 +47,7 @@ type router struct {
 	lastSet     string
 	lastPlan    time.Time
 	lastPublish time.Time
+	lastRepush  time.Time
 }
 
 func newRouter(c *Controller, cfg config.Relay, kv jetstream.KeyValue) *router {
@@ -94,7 +95,9 @@ func (r *router) onReport(m *nats.Msg) {
 	}
 	if err == nil {
 		if _, live := r.c.dir.Node(node); !live {
-			err = errors.New("report from a node that sends no heartbeats")
+			// Not heard of yet (its first heartbeat may follow), or dead.
+			r.log.Debug("link report from a node without heartbeats ignored", "node", node)
+			return
 		}
 	}
 	if err != nil {
@@ -159,7 +162,12 @@ func (r *router) run(ctx context.Context) {
 		nodes := relayNodes(r.c.dir.LiveNodes())
 		set := nodeSet(nodes)
 		due = due || set != r.lastSet || time.Since(r.lastPlan) >= r.cfg.RouteInterval
-		if !due || !r.settled(nodes) {
+		behind := r.behind(nodes)
+		if len(behind) > 0 && time.Since(r.lastPublish) >= r.cfg.RouteInterval/2 && time.Since(r.lastRepush) >= r.cfg.RouteInterval {
+			r.lastRepush = time.Now()
+			r.repush(ctx, behind)
+		}
+		if !due || !r.settled(behind) {
 			continue
 		}
 		due = false
@@ -170,26 +178,47 @@ func (r *router) run(ctx context.Context) {
 	}
 }
 
-// settled reports whether a new version may be made now. Tables stay
-// loop-free while no node lags more than routing's Window versions behind
-// the newest, so a version follows the previous one only once every node
-// that reports its routes version has taken the previous one, or after
-// RouteInterval (a node that does not report it is assumed to take a
-// pushed table well within that).
-func (r *router) settled(nodes []bus.NodeInfo) bool {
-	if r.planner == nil || time.Since(r.lastPublish) >= r.cfg.RouteInterval {
-		return true
+// behind lists the nodes whose fresh reports say they run a version older
+// than the newest.
+func (r *router) behind(nodes []bus.NodeInfo) []string {
+	if r.planner == nil {
+		return nil
 	}
 	current := r.planner.Version()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var out []string
 	for _, n := range nodes {
 		rep, ok := r.reports[n.ID]
 		if ok && rep.rep.RoutesVersion != 0 && rep.rep.RoutesVersion < current && time.Since(rep.at) < r.cfg.LinkTimeout {
-			return false
+			out = append(out, n.ID)
 		}
 	}
-	return true
+	return out
+}
+
+// settled reports whether a new version may be made now. Tables stay
+// loop-free while no node lags more than routing's Window versions behind
+// the newest, so a version follows the previous one only once every node
+// that reports its routes version has taken the previous one (none is
+// behind), or after RouteInterval (a node that does not report it is
+// assumed to take a pushed table well within that).
+func (r *router) settled(behind []string) bool {
+	return r.planner == nil || len(behind) == 0 || time.Since(r.lastPublish) >= r.cfg.RouteInterval
+}
+
+// repush sends nodes that missed the newest table (pushes are not
+// acknowledged) the one stored in the bucket again.
+func (r *router) repush(ctx context.Context, nodes []string) {
+	for _, id := range nodes {
+		e, err := r.kv.Get(ctx, bus.RoutesKey(id))
+		if err != nil {
+			continue
+		}
+		if err := r.c.opts.Bus.Conn().Publish(bus.NodeRoutesSubject(id), e.Value()); err == nil {
+			r.log.Debug("routes pushed again", "node", id)
+		}
+	}
 }
 
 func nodeSet(nodes []bus.NodeInfo) string {
@@ -226,6 +255,7 @@ func (r *router) plan(ctx context.Context, nodes []bus.NodeInfo) {
 	}
 	r.mu.Lock()
 	reports := make(map[string]receivedReport, len(r.reports))
+	var running uint64 // the highest version a node runs
 	live := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		live[n.ID] = true
@@ -233,11 +263,18 @@ func (r *router) plan(ctx context.Context, nodes []bus.NodeInfo) {
 	for id, rep := range r.reports {
 		if live[id] {
 			reports[id] = rep
+			running = max(running, rep.rep.RoutesVersion)
 		} else {
 			delete(r.reports, id)
 		}
 	}
 	r.mu.Unlock()
+	if running > r.planner.Version() {
+		// The stored tables were lost (a NATS restart without file
+		// storage); nodes take only versions above the one they run.
+		r.log.Warn("a node runs a routes version above the last published; renumbering", "running", running, "published", r.planner.Version())
+		r.planner.Renumber(running)
+	}
 	g, _ := buildGraph(nodes, reports, r.cfg, r.model, time.Now())
 	tab, err := r.planner.Plan(g)
 	if err != nil {

@@ -126,16 +126,25 @@ func writeClusterError(w http.ResponseWriter, err error) {
 	}
 }
 
+// streamWriteTimeout bounds writing one server-sent event.
+const streamWriteTimeout = 10 * time.Second
+
 // handleStream sends Server-Sent Events: "overview" whenever what v sees
 // changes (checked on every directory change and room event, and each
 // second for node loads), "history" every history step for operators.
 func (d *Dashboard) handleStream(w http.ResponseWriter, r *http.Request, v viewer) {
 	rc := http.NewResponseController(w)
+	// The stream outlives the HTTP server's read and write timeouts; each
+	// event gets its own write deadline, so a client that stops reading
+	// still ends it.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	send := func(event string, v any) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		b, _ := json.Marshal(v)
 		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
 			return false

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/internal/placement"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"go.uber.org/goleak"
 )
@@ -92,7 +94,7 @@ func TestSameNodePlacementAgreesUnderRaceAndMovesOffDeadNodes(t *testing.T) {
 	d2 := open(t, testenv.Connect(t, url), clk.Now)
 	ctx := context.Background()
 
-	if _, err := (SameNode{d1}).Place(ctx, "ns", "r"); !errors.Is(err, ErrNoNode) {
+	if _, err := (SameNode{Dir: d1}).Place(ctx, "ns", "r"); !errors.Is(err, ErrNoNode) {
 		t.Fatalf("Place with no nodes: %v, want ErrNoNode", err)
 	}
 	// d1 and d2 see different loads, so each alone would pick another node.
@@ -108,7 +110,7 @@ func TestSameNodePlacementAgreesUnderRaceAndMovesOffDeadNodes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := SameNode{d}.Place(ctx, "ns", "r")
+			n, err := SameNode{Dir: d}.Place(ctx, "ns", "r")
 			got[i], errs[i] = n.ID, err
 		}()
 	}
@@ -135,7 +137,7 @@ func TestSameNodePlacementAgreesUnderRaceAndMovesOffDeadNodes(t *testing.T) {
 		survivor = "b"
 	}
 	d2.Observe(bus.NodeInfo{ID: survivor})
-	n, err := SameNode{d2}.Place(ctx, "ns", "r")
+	n, err := SameNode{Dir: d2}.Place(ctx, "ns", "r")
 	if err != nil || n.ID != survivor {
 		t.Fatalf("Place after node death = %q, %v; want %q", n.ID, err, survivor)
 	}
@@ -195,31 +197,56 @@ func TestSameNodeSkipsDrainMarkedNodes(t *testing.T) {
 	}
 	d.Observe(bus.NodeInfo{ID: "a"}) // least loaded: first choice
 	d.Observe(bus.NodeInfo{ID: "b", Load: bus.NodeLoad{Participants: 5}})
-	if n, err := (SameNode{d}).Place(ctx, "ns", "before"); err != nil || n.ID != "a" {
+	if n, err := (SameNode{Dir: d}).Place(ctx, "ns", "before"); err != nil || n.ID != "a" {
 		t.Fatalf("Place = %q, %v; want a", n.ID, err)
 	}
 	if _, err := control.Put(ctx, bus.DrainKey("a"), []byte("now")); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := (SameNode{d}).Place(ctx, "ns", "new"); err != nil || n.ID != "b" {
+	if n, err := (SameNode{Dir: d}).Place(ctx, "ns", "new"); err != nil || n.ID != "b" {
 		t.Fatalf("Place of a new room with a drained = %q, %v; want b", n.ID, err)
 	}
-	if n, err := (SameNode{d}).Place(ctx, "ns", "before"); err != nil || n.ID != "b" {
+	if n, err := (SameNode{Dir: d}).Place(ctx, "ns", "before"); err != nil || n.ID != "b" {
 		t.Fatalf("Place in a room of the drained node = %q, %v; want b (a takes no new sessions)", n.ID, err)
 	}
 	if _, err := control.Put(ctx, bus.DrainKey("b"), []byte("now")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (SameNode{d}).Place(ctx, "ns", "newer"); !errors.Is(err, ErrNoNode) {
+	if _, err := (SameNode{Dir: d}).Place(ctx, "ns", "newer"); !errors.Is(err, ErrNoNode) {
 		t.Fatalf("Place with every node drained: %v, want ErrNoNode", err)
 	}
 	if err := control.Delete(ctx, bus.DrainKey("a")); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := (SameNode{d}).Place(ctx, "ns", "newest"); err != nil || n.ID != "a" {
+	if n, err := (SameNode{Dir: d}).Place(ctx, "ns", "newest"); err != nil || n.ID != "a" {
 		t.Fatalf("Place after the mark is gone = %q, %v; want a", n.ID, err)
 	}
 	if got, err := d.DrainingNodes(ctx); err != nil || len(got) != 1 || !got["b"] {
 		t.Fatalf("DrainingNodes = %v, %v; want b", got, err)
+	}
+}
+
+// The fallback uses the controller's placement policies, so it honours
+// namespace pins: a namespace pinned to eu never lands on the less loaded
+// us node.
+func TestSameNodeHonoursNamespacePins(t *testing.T) {
+	url := testenv.StartNATS(t).ClientURL()
+	b := testenv.Connect(t, url)
+	d := open(t, b, time.Now)
+	ctx := context.Background()
+	d.Observe(bus.NodeInfo{ID: "us-1", Region: "us"})
+	d.Observe(bus.NodeInfo{ID: "eu-1", Region: "eu", Load: bus.NodeLoad{Participants: 5}})
+	cfg := config.DefaultController()
+	cfg.Namespaces = map[string]config.NamespacePlacement{"acme": {Regions: []string{"eu"}}}
+	p := SameNode{Dir: d, Policies: placement.Build(cfg, true), PolicyName: func(ns string) string { return placement.PolicyName(cfg, ns) }}
+	if n, err := p.Place(ctx, "acme", "r"); err != nil || n.ID != "eu-1" {
+		t.Fatalf("pinned namespace placed on %q, %v; want eu-1", n.ID, err)
+	}
+	if n, err := p.Place(ctx, "other", "r"); err != nil || n.ID != "us-1" {
+		t.Fatalf("free namespace placed on %q, %v; want the least loaded us-1", n.ID, err)
+	}
+	cfg.Namespaces["acme"] = config.NamespacePlacement{Regions: []string{"ap"}}
+	if _, err := p.Place(ctx, "acme", "r2"); !errors.Is(err, ErrNoNode) {
+		t.Fatalf("namespace pinned to a region without nodes: %v, want ErrNoNode", err)
 	}
 }

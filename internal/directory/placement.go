@@ -9,14 +9,46 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/placement"
 )
 
-// SameNode places a whole room on one node: the node the room already
-// lives on while that node is alive and not draining, otherwise the
-// least-loaded live node that neither drains nor has a drain mark
-// (recorded with a KV create, so servers racing for the same new room
-// agree on one node).
-type SameNode struct{ Dir *Directory }
+// SameNode is the placement of a signaling server when no controller
+// answers. It records a room's node with a KV create, so servers racing
+// for the same new room agree on one node. Policies (the controller's,
+// from internal/placement, chosen by PolicyName for the namespace) decide
+// among the live nodes, namespace pins included; a node with a drain mark
+// counts as draining. Without Policies the room stays on its node while
+// that node is alive and not draining, else goes to the least-loaded
+// node.
+type SameNode struct {
+	Dir        *Directory
+	Policies   map[string]placement.Policy
+	PolicyName func(namespace string) string
+}
+
+// decide picks the node for a session of namespace/room whose room lives
+// on roomNode ("" when new, dead or draining).
+func (p SameNode) decide(namespace, room, roomNode string, nodes []bus.NodeInfo) (bus.NodeInfo, error) {
+	if p.PolicyName != nil {
+		if pol := p.Policies[p.PolicyName(namespace)]; pol != nil {
+			d, err := pol.Place(placement.Request{Namespace: namespace, Room: room, RoomNode: roomNode}, nodes)
+			if err != nil {
+				return bus.NodeInfo{}, fmt.Errorf("%w: %w", ErrNoNode, err)
+			}
+			return d.Node, nil
+		}
+	}
+	for _, n := range nodes {
+		if n.ID == roomNode {
+			return n, nil
+		}
+	}
+	n, ok := LeastLoaded(nodes)
+	if !ok {
+		return bus.NodeInfo{}, ErrNoNode
+	}
+	return n, nil
+}
 
 // Place returns the node for a new session of namespace/room.
 func (p SameNode) Place(ctx context.Context, namespace, room string) (bus.NodeInfo, error) {
@@ -25,17 +57,23 @@ func (p SameNode) Place(ctx context.Context, namespace, room string) (bus.NodeIn
 	for attempt := 0; attempt < 5; attempt++ {
 		var rec bus.RoomRecord
 		rev, err := get(ctx, d.rooms, key, &rec)
+		roomNode := ""
 		switch {
 		case err == nil:
 			if n, ok := d.Node(rec.NodeID); ok && !n.Draining && !d.drainMarked(ctx, n.ID) {
-				return n, nil
+				roomNode = n.ID
 			}
 		case !errors.Is(err, ErrNotFound):
 			return bus.NodeInfo{}, err
 		}
-		n, ok := LeastLoaded(d.placeable(ctx))
-		if !ok {
-			return bus.NodeInfo{}, ErrNoNode
+		n, err := p.decide(namespace, room, roomNode, d.placeable(ctx))
+		if err != nil {
+			return bus.NodeInfo{}, err
+		}
+		if roomNode != "" || (rev != 0 && n.ID == rec.NodeID) {
+			// The room's node, or another one of a room that spans
+			// nodes: the record stays.
+			return n, nil
 		}
 		data, err := json.Marshal(bus.RoomRecord{Namespace: namespace, Room: room, NodeID: n.ID, CreatedAt: d.opts.Now().UTC()})
 		if err != nil {

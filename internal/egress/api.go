@@ -287,7 +287,7 @@ func (a *API) fail(ctx context.Context, info bus.EgressInfo, rev uint64, reason 
 		}
 		return cur, nil
 	}
-	_ = a.opts.Bus.Publish(bus.EgressEvents, bus.EgressEvent{Type: bus.EventEgressEnded, Egress: info, At: info.UpdatedAt})
+	_ = publishEvent(a.opts.Bus, bus.EventEgressEnded, info)
 	a.log.Warn("egress failed", "egress", info.EgressID, "worker", info.WorkerID, "reason", reason)
 	return info, nil
 }
@@ -356,7 +356,11 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrUnavailable):
 		status, code = http.StatusServiceUnavailable, bus.CodeUnavailable
 	}
-	writeJSON(w, status, errorJSON{Error: bus.Error{Code: code, Message: err.Error()}})
+	msg := err.Error()
+	if status == http.StatusUnauthorized {
+		msg = auth.Message(err) // not the token library's words
+	}
+	writeJSON(w, status, errorJSON{Error: bus.Error{Code: code, Message: msg}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

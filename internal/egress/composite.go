@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
@@ -106,13 +107,23 @@ func (p *compositePipeline) run(ctx context.Context, j *job) ([]bus.EgressResult
 	var runErr error
 	select {
 	case <-ctx.Done():
-		clk.end()
 	case <-enc.Done():
-		clk.end()
 		runErr = fmt.Errorf("ffmpeg exited: %v", enc.Err())
 	}
+	clk.end()
 	stopEvents()
+	// An encoder that stopped reading would hold the loops in their
+	// writes: kill it if they do not end soon.
+	loops := make(chan struct{})
+	go func() {
+		select {
+		case <-loops:
+		case <-time.After(15 * time.Second):
+			enc.Kill(syscall.SIGKILL)
+		}
+	}()
 	wg.Wait()
+	close(loops)
 	enc.Stop(15 * time.Second)
 	if runErr == nil {
 		if err := enc.Err(); err != nil {

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"os/exec"
@@ -97,4 +98,90 @@ func TestRoomCompositeToMP4RTMPAndHLS(t *testing.T) {
 		t.Fatalf("playlist:\n%s", playlist)
 	}
 	decodes(t, hls.Playlist)
+}
+
+// textPixels counts the name-card text pixels (luma 235) in r.
+func textPixels(cv *canvas, r image.Rectangle) int {
+	y, _, _ := cv.planes()
+	n := 0
+	for row := r.Min.Y; row < r.Max.Y; row++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if y[row*cv.w+x] == 235 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// The layout follows the room: a muted camera turns into a name card, a
+// participant who leaves loses the tile, one who joins gets one.
+func TestCompositeFollowsMutesLeavesAndJoins(t *testing.T) {
+	e := newEnv(t)
+	w, _ := e.worker(nil)
+	alice := e.publish("live", "alice", true, false)
+	bob := e.publish("live", "bob", true, false)
+	e.publishH264("live", "hugo")
+	info := e.start(bus.EgressRequest{Room: "live", Type: bus.EgressTypeRoom, Outputs: []bus.EgressOutput{{File: "live.mp4"}}})
+	e.waitStatus(info.EgressID, bus.EgressActive, 10*time.Second)
+	w.mu.Lock()
+	p := w.jobs[info.EgressID].pipe.(*compositePipeline)
+	w.mu.Unlock()
+	cv := newCanvas(p.cfg.Width, p.cfg.Height)
+	// state returns the identities with a tile, in order, and whether each
+	// shows video (a decoded frame).
+	state := func() string {
+		p.mu.Lock()
+		keys, _ := p.order()
+		var out []string
+		for _, k := range keys {
+			pt := p.parts[k]
+			s := pt.p.Identity + ":card"
+			if pt.video != nil && !pt.vMuted {
+				pt.video.mu.Lock()
+				if pt.video.frame != nil {
+					s = pt.p.Identity + ":video"
+				}
+				pt.video.mu.Unlock()
+			}
+			out = append(out, s)
+		}
+		p.mu.Unlock()
+		return strings.Join(out, " ")
+	}
+	want := func(s string) {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, "layout "+s, func() error {
+			if got := state(); got != s {
+				return fmt.Errorf("layout %q", got)
+			}
+			return nil
+		})
+	}
+	want("alice:video bob:video hugo:video")
+	left := image.Rect(0, 0, cv.w/2, cv.h/2)
+	p.compose(cv)
+	if n := textPixels(cv, left); n > 200 {
+		t.Fatalf("alice's tile shows %d name-card pixels while her video plays", n)
+	}
+
+	ctx := testenv.Context(t, 10*time.Second)
+	if err := alice.c.Mute(ctx, alice.tracks[0], true); err != nil {
+		t.Fatal(err)
+	}
+	want("alice:card bob:video hugo:video")
+	p.compose(cv)
+	if n := textPixels(cv, left); n < 50 {
+		t.Fatalf("muted alice shows no name card (%d text pixels)", n)
+	}
+
+	bob.close()
+	want("alice:card hugo:video")
+	e.publish("live", "carol", false, true)
+	want("alice:card hugo:video carol:card")
+	end := e.stop(info.EgressID)
+	if end.Status != bus.EgressComplete {
+		t.Fatalf("ended %s %s", end.Status, end.Reason)
+	}
+	decodes(t, filepath.Join(e.out, auth.DefaultNamespace, "live.mp4"))
 }

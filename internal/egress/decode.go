@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
@@ -85,7 +86,7 @@ func startInput(src *source, track bus.TrackInfo, o inputOptions) (*input, error
 	in.wg.Add(2)
 	go func() {
 		defer in.wg.Done()
-		if err := rec.loop(ctx, fd, src.c, rt); err != nil && !errors.Is(err, context.Canceled) {
+		if err := rec.loop(ctx, fd, rt); err != nil && !errors.Is(err, context.Canceled) {
 			in.log.Debug("decoder input ended", "err", err)
 		}
 		_ = fw.close()
@@ -98,13 +99,19 @@ func startInput(src *source, track bus.TrackInfo, o inputOptions) (*input, error
 		_ = src.c.Unsubscribe(uctx, rt)
 		ucancel()
 	}()
-	// A decoder that exits ends the input's RTP loop too.
+	// A decoder that exits ends the input's RTP loop too; one that stops
+	// reading is killed once the input ends, so no write blocks forever.
 	go func() {
 		defer in.wg.Done()
 		select {
 		case <-dec.Done():
 			cancel()
 		case <-ctx.Done():
+			select {
+			case <-dec.Done():
+			case <-time.After(5 * time.Second):
+				dec.Kill(syscall.SIGKILL)
+			}
 		}
 	}()
 	return in, nil

@@ -15,7 +15,5 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrForbidden    = errors.New("forbidden")
 	ErrUnavailable  = errors.New("no egress worker can take the job")
-	ErrConflict     = errors.New("conflict")
 	ErrCodec        = errors.New("codec does not fit the output")
-	ErrStopped      = errors.New("egress stopped")
 )

@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 )
 
@@ -54,4 +56,91 @@ func h264Key(frame []byte) bool {
 		return false
 	}
 	return h264.IsRandomAccess(au)
+}
+
+// mp4Writer writes H.264 access units to fragmented MP4: the init
+// segment (from the first keyframe's parameter sets), then one fragment
+// per frame, written when the next frame gives its duration. A file cut
+// short keeps every fragment written before.
+type mp4Writer struct {
+	out     io.WriteCloser
+	started bool
+	seq     uint32
+	pend    *fmp4.Sample
+	pendTS  int64 // 90 kHz
+	lastDur uint32
+}
+
+func newMP4Writer(out io.WriteCloser) *mp4Writer { return &mp4Writer{out: out, lastDur: 3000} }
+
+func (m *mp4Writer) write(_ bool, ts int64, _ uint32, frame []byte) error {
+	var au h264.AnnexB
+	if err := au.Unmarshal(frame); err != nil {
+		return nil
+	}
+	if !m.started {
+		var sps, pps []byte
+		for _, n := range au {
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				sps = n
+			case h264.NALUTypePPS:
+				pps = n
+			}
+		}
+		if sps == nil || pps == nil {
+			return nil // wait for a keyframe with its parameter sets
+		}
+		init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: 90000, Codec: &fmp4.CodecH264{SPS: sps, PPS: pps}}}}
+		if err := m.marshal(init.Marshal); err != nil {
+			return err
+		}
+		m.started = true
+	}
+	s, err := fmp4.NewSampleH264(0, au)
+	if err != nil {
+		return nil
+	}
+	s.IsNonSyncSample = !h264.IsRandomAccess(au)
+	t90 := ts * 90
+	if err := m.flush(t90); err != nil {
+		return err
+	}
+	m.pend, m.pendTS = s, t90
+	return nil
+}
+
+// flush writes the pending frame, lasting until next (90 kHz; -1: as
+// long as the one before).
+func (m *mp4Writer) flush(next int64) error {
+	if m.pend == nil {
+		return nil
+	}
+	d := m.lastDur
+	if next > m.pendTS {
+		d = uint32(next - m.pendTS)
+	}
+	m.lastDur = d
+	m.pend.Duration = d
+	m.seq++
+	part := fmp4.Part{SequenceNumber: m.seq, Tracks: []*fmp4.PartTrack{{ID: 1, BaseTime: uint64(m.pendTS), Samples: []*fmp4.Sample{m.pend}}}}
+	m.pend = nil
+	return m.marshal(part.Marshal)
+}
+
+func (m *mp4Writer) marshal(fn func(io.WriteSeeker) error) error {
+	var buf seekablebuffer.Buffer
+	if err := fn(&buf); err != nil {
+		return err
+	}
+	_, err := m.out.Write(buf.Bytes())
+	return err
+}
+
+func (m *mp4Writer) close() error {
+	err := m.flush(-1)
+	if cerr := m.out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -18,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 	"github.com/rtcloud/rtcloud/internal/auth"
@@ -28,6 +30,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
 	"github.com/rtcloud/rtcloud/pkg/client"
+	"go.uber.org/goleak"
 )
 
 // fixtures are decodable media files made once per test binary by ffmpeg:
@@ -37,11 +40,18 @@ var fixtures struct {
 	once      sync.Once
 	dir       string
 	vp8, opus string
+	h264      string
 	err       error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	testenv.RemoveBinary()
 	if fixtures.dir != "" {
 		_ = os.RemoveAll(fixtures.dir)
@@ -68,11 +78,14 @@ func mediaFixtures(t testing.TB) (vp8, opus string) {
 		fixtures.dir = dir
 		fixtures.vp8 = filepath.Join(dir, "pattern.ivf")
 		fixtures.opus = filepath.Join(dir, "tone.ogg")
+		fixtures.h264 = filepath.Join(dir, "pattern.h264")
 		runs := [][]string{
 			{"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "4", "-c:v", "libvpx", "-deadline", "realtime",
 				"-cpu-used", "8", "-b:v", "600k", "-g", "15", "-keyint_min", "15", "-auto-alt-ref", "0", "-lag-in-frames", "0", "-f", "ivf", fixtures.vp8},
 			{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "4", "-ac", "2", "-c:a", "libopus",
 				"-b:a", "64k", "-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", fixtures.opus},
+			{"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "4", "-c:v", "libx264", "-profile:v", "baseline",
+				"-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "h264", fixtures.h264},
 		}
 		for _, args := range runs {
 			out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-y"}, args...)...).CombinedOutput()
@@ -127,10 +140,8 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// worker starts a worker; stop it by cancelling the returned function
-// (it finalizes its egresses) or let the test end.
-func (e *env) worker(mod func(*config.Egress)) (*Worker, context.CancelFunc) {
-	e.t.Helper()
+// testConfig is the egress config of test workers: a small composite.
+func (e *env) testConfig(mod func(*config.Egress)) config.Egress {
 	c := config.DefaultEgress()
 	c.OutputDir = e.out
 	c.SignalURL = e.st.Signals[0].WS
@@ -138,9 +149,23 @@ func (e *env) worker(mod func(*config.Egress)) (*Worker, context.CancelFunc) {
 	if mod != nil {
 		mod(&c)
 	}
+	return c
+}
+
+// worker starts a worker; stop it by calling the returned function (it
+// finalizes its egresses) or let the test end.
+func (e *env) worker(mod func(*config.Egress)) (*Worker, context.CancelFunc) {
+	e.t.Helper()
+	c := e.testConfig(mod)
+	return e.workerWith(c, client.MediaOptions{IPFilter: client.LoopbackOnly})
+}
+
+// workerWith starts a worker with config c and media options m.
+func (e *env) workerWith(c config.Egress, m client.MediaOptions) (*Worker, context.CancelFunc) {
+	e.t.Helper()
 	b := testenv.ConnectWith(e.t, bus.Options{URLs: e.st.NATS.ClientURL(), Name: "egress-worker"})
 	w, err := NewWorker(testenv.Context(e.t, 10*time.Second), WorkerOptions{Config: c, Key: auth.DevKey, Secret: auth.DevSecret,
-		Bus: b, Logger: testenv.Logger(), Media: client.MediaOptions{IPFilter: client.LoopbackOnly}})
+		Bus: b, Logger: testenv.Logger(), Media: m})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -250,6 +275,60 @@ func (e *env) waitDuration(id string, d time.Duration) {
 	})
 }
 
+// hookEvents collects the egress webhook events of a room.
+type hookEvents struct {
+	mu  sync.Mutex
+	evs []bus.HookEvent
+}
+
+type eventTrail struct {
+	types []string // type:status
+	last  bus.EgressInfo
+}
+
+func (e *env) events(room string) *hookEvents {
+	e.t.Helper()
+	h := &hookEvents{}
+	b := testenv.ConnectWith(e.t, bus.Options{URLs: e.st.NATS.ClientURL(), Name: "egress-events"})
+	sub, err := b.Subscribe(bus.HookEvents(auth.DefaultNamespace, room), func(m *nats.Msg) {
+		var ev bus.HookEvent
+		if json.Unmarshal(m.Data, &ev) == nil {
+			h.mu.Lock()
+			h.evs = append(h.evs, ev)
+			h.mu.Unlock()
+		}
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return h
+}
+
+// wait returns the events of egress id once one of type last arrived.
+func (h *hookEvents) wait(t *testing.T, id, last string) eventTrail {
+	t.Helper()
+	var tr eventTrail
+	testenv.Eventually(t, 10*time.Second, "event "+last, func() error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		tr = eventTrail{}
+		for _, ev := range h.evs {
+			var info bus.EgressInfo
+			if json.Unmarshal(ev.Object, &info) != nil || info.EgressID != id {
+				continue
+			}
+			tr.types = append(tr.types, ev.Type+":"+info.Status)
+			tr.last = info
+			if ev.Type == last {
+				return nil
+			}
+		}
+		return fmt.Errorf("events so far: %v", tr.types)
+	})
+	return tr
+}
+
 // publisher is a Go client publishing decodable VP8 and/or Opus from the
 // fixtures, looped, in real time.
 type publisher struct {
@@ -291,6 +370,30 @@ func (e *env) publish(room, identity string, video, audio bool) *publisher {
 	if at != nil {
 		p.loop(func() error { return playOgg(opus, at, p.stop) })
 	}
+	e.t.Cleanup(p.close)
+	return p
+}
+
+// publishH264 publishes the H.264 fixture (constrained baseline), looped.
+func (e *env) publishH264(room, identity string) *publisher {
+	e.t.Helper()
+	mediaFixtures(e.t)
+	ctx := testenv.Context(e.t, 20*time.Second)
+	c, err := client.Connect(ctx, e.st.Signals[0].WS, testenv.Mint(e.t, auth.DefaultNamespace, room, identity),
+		client.Options{Name: identity, Media: client.MediaOptions{IPFilter: client.LoopbackOnly}, Logger: testenv.Logger()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p := &publisher{c: c, stop: make(chan struct{})}
+	vt, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", identity)
+	if p.tracks, err = c.Publish(ctx, client.TrackSpec{Local: []webrtc.TrackLocal{vt}, Name: "cam"}); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.WaitPublished(ctx, p.tracks...); err != nil {
+		e.t.Fatal(err)
+	}
+	p.loop(func() error { return playH264(fixtures.h264, vt, p.stop) })
 	e.t.Cleanup(p.close)
 	return p
 }
@@ -355,6 +458,43 @@ func playIVF(file string, t *webrtc.TrackLocalStaticSample, stop chan struct{}) 
 		if err := t.WriteSample(media.Sample{Data: frame, Duration: d}); err != nil {
 			return err
 		}
+	}
+}
+
+// playH264 sends an Annex B file one access unit (parameter sets and
+// one slice) per frame at 30 fps.
+func playH264(file string, t *webrtc.TrackLocalStaticSample, stop chan struct{}) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		return err
+	}
+	d := time.Second / 30
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	var au []byte
+	for {
+		nal, err := r.NextNAL()
+		if err != nil {
+			return nil
+		}
+		au = append(append(au, 0, 0, 0, 1), nal.Data...)
+		if nal.UnitType != h264reader.NalUnitTypeCodedSliceNonIdr && nal.UnitType != h264reader.NalUnitTypeCodedSliceIdr {
+			continue
+		}
+		select {
+		case <-stop:
+			return errStopped
+		case <-tick.C:
+		}
+		if err := t.WriteSample(media.Sample{Data: au, Duration: d}); err != nil {
+			return err
+		}
+		au = nil
 	}
 }
 

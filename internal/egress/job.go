@@ -149,6 +149,18 @@ func (j *job) store(info bus.EgressInfo, event string) {
 	j.w.store(info, event)
 }
 
+// publishEvent sends an egress event on EgressEvents and, for the
+// webhooks, as a HookEvent of the egress's room.
+func publishEvent(b *bus.Client, event string, info bus.EgressInfo) error {
+	info.Reply = bus.Reply{}
+	at := info.UpdatedAt
+	if err := b.Publish(bus.EgressEvents, bus.EgressEvent{Type: event, Egress: info, At: at}); err != nil {
+		return err
+	}
+	return b.Publish(bus.HookEvents(info.Namespace, info.Room),
+		bus.HookEvent{Type: event, Namespace: info.Namespace, Room: info.Room, Time: at, Object: encodeInfo(info)})
+}
+
 func encodeInfo(i bus.EgressInfo) []byte {
 	i.Reply = bus.Reply{}
 	b, _ := json.Marshal(i)

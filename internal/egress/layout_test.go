@@ -3,6 +3,7 @@ package egress
 import (
 	"image"
 	"testing"
+	"time"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
 )
@@ -93,4 +94,16 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCPUMeterSeesWork(t *testing.T) {
+	m := newCPUMeter()
+	deadline := time.Now().Add(600 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x++
+	}
+	if used := m.sample(); used <= 0.05 || used > 64 {
+		t.Fatalf("measured %.3f cores while spinning (%d)", used, x)
+	}
 }

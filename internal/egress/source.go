@@ -95,7 +95,7 @@ func (s *source) subscribe(ctx context.Context, trackID string) (*client.RemoteT
 		return nil, nil, fmt.Errorf("subscribe %s: %w", trackID, err)
 	}
 	f := newFeed(1024)
-	rt.SetSink(f.sink)
+	rt.OnRTP(f.sink)
 	return rt, f, nil
 }
 

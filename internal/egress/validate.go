@@ -83,7 +83,7 @@ func validateOutput(typ string, o bus.EgressOutput) error {
 			return fmt.Errorf("file %q: a room composite writes .mp4 or .ts", o.File)
 		}
 		if typ == bus.EgressTypeTrack && !trackExts[ext] {
-			return fmt.Errorf("file %q: a track egress writes .webm, .ogg, .opus or .ts", o.File)
+			return fmt.Errorf("file %q: a track egress writes .webm, .ogg, .opus, .ts or .mp4", o.File)
 		}
 	case o.RTMP != "":
 		if typ != bus.EgressTypeRoom {
@@ -102,7 +102,7 @@ func validateOutput(typ string, o bus.EgressOutput) error {
 	return nil
 }
 
-var trackExts = map[string]bool{".webm": true, ".ogg": true, ".opus": true, ".ts": true}
+var trackExts = map[string]bool{".webm": true, ".ogg": true, ".opus": true, ".ts": true, ".mp4": true}
 
 // CheckName accepts a relative path of simple names: no "..", no leading
 // "/", only A-Z a-z 0-9 . _ - and "/" between names.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -28,6 +27,10 @@ type WorkerOptions struct {
 	// Media configures the hidden participants' PeerConnections (tests
 	// restrict ICE to loopback).
 	Media client.MediaOptions
+	// MeasureCPU weighs new jobs also against the CPU this process and its
+	// children use: for a worker that is its own process (`rtcloud
+	// egress`), not one sharing a process with an SFU (`rtcloud dev`).
+	MeasureCPU bool
 }
 
 // Worker runs egresses it takes from the bus (queue group EgressQueue)
@@ -39,9 +42,12 @@ type Worker struct {
 	kv    jetstream.KeyValue
 	files *storage
 
-	mu      sync.Mutex // guards jobs, load, queue, closing
+	meter *cpuMeter // nil unless MeasureCPU
+
+	mu      sync.Mutex // guards jobs, load, cpu, queue, closing
 	jobs    map[string]*job
-	load    float64
+	load    float64            // estimated cores of the jobs taken
+	cpu     float64            // cores measured in the last second
 	queue   *nats.Subscription // nil while full
 	closing bool
 
@@ -69,7 +75,11 @@ func NewWorker(ctx context.Context, o WorkerOptions) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{opts: o, id: id, log: log, kv: kv, files: st, jobs: map[string]*job{}}, nil
+	w := &Worker{opts: o, id: id, log: log, kv: kv, files: st, jobs: map[string]*job{}}
+	if o.MeasureCPU {
+		w.meter = newCPUMeter()
+	}
+	return w, nil
 }
 
 // ID is the worker's id.
@@ -141,7 +151,7 @@ func (w *Worker) goHandle(fn func()) {
 func (w *Worker) updateQueue() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	fits := !w.closing && w.opts.Config.CPUCapacity-w.load >= w.opts.Config.TrackCost
+	fits := !w.closing && w.opts.Config.CPUCapacity-w.used() >= w.opts.Config.TrackCost
 	switch {
 	case fits && w.queue == nil:
 		sub, err := w.opts.Bus.Conn().QueueSubscribe(bus.EgressStart, bus.EgressQueue, func(m *nats.Msg) {
@@ -158,14 +168,25 @@ func (w *Worker) updateQueue() {
 	}
 }
 
+// used is the load a new job is weighed against: the estimates of the
+// jobs taken, or what they measurably use when that is more. Call with
+// w.mu held.
+func (w *Worker) used() float64 { return max(w.load, w.cpu) }
+
 func (w *Worker) heartbeat() {
+	cpu := 0.0
+	if w.meter != nil {
+		cpu = w.meter.sample()
+	}
 	w.mu.Lock()
-	hb := bus.EgressWorker{ID: w.id, Capacity: w.opts.Config.CPUCapacity, Load: w.load, SentAt: time.Now().UTC(), Active: []string{}}
+	w.cpu = cpu
+	hb := bus.EgressWorker{ID: w.id, Capacity: w.opts.Config.CPUCapacity, Load: w.load, CPU: cpu, SentAt: time.Now().UTC(), Active: []string{}}
 	for id := range w.jobs {
 		hb.Active = append(hb.Active, id)
 	}
 	w.mu.Unlock()
 	sort.Strings(hb.Active)
+	w.updateQueue() // the measured load may have changed
 	if err := w.opts.Bus.Publish(bus.EgressHeartbeats, hb); err != nil {
 		w.log.Debug("heartbeat", "err", err)
 	}
@@ -175,8 +196,8 @@ func (w *Worker) heartbeat() {
 func (w *Worker) reserve(id string, cost float64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closing || w.load+cost > w.opts.Config.CPUCapacity+1e-9 {
-		return bus.Errorf(bus.CodeUnavailable, "worker %s is full (load %.2f of %.2f cores)", w.id, w.load, w.opts.Config.CPUCapacity)
+	if w.closing || w.used()+cost > w.opts.Config.CPUCapacity+1e-9 {
+		return bus.Errorf(bus.CodeUnavailable, "worker %s is full (load %.2f, measured %.2f, of %.2f cores)", w.id, w.load, w.cpu, w.opts.Config.CPUCapacity)
 	}
 	if w.jobs[id] != nil {
 		return bus.Errorf(bus.CodeBadRequest, "egress %s exists", id)
@@ -225,8 +246,17 @@ func (w *Worker) handleStart(ctx context.Context, req bus.EgressRequest) (any, e
 		return nil, toBusError(err)
 	}
 	w.mu.Lock()
-	w.jobs[req.EgressID] = j
+	closing := w.closing
+	if !closing {
+		w.jobs[req.EgressID] = j
+	}
 	w.mu.Unlock()
+	if closing { // shutdown began while the job was being prepared
+		j.src.close()
+		j.stop()
+		w.release(req.EgressID, cost)
+		return nil, bus.Errorf(bus.CodeUnavailable, "worker %s is shutting down", w.id)
+	}
 	info := j.set(bus.EventEgressStarted, func(*bus.EgressInfo) {})
 	w.goHandle(func() {
 		j.run()
@@ -279,7 +309,7 @@ func (w *Worker) store(info bus.EgressInfo, event string) {
 		w.log.Warn("store egress record", "egress", info.EgressID, "err", err)
 	}
 	if event != "" {
-		if err := w.opts.Bus.Publish(bus.EgressEvents, bus.EgressEvent{Type: event, Egress: info, At: info.UpdatedAt}); err != nil {
+		if err := publishEvent(w.opts.Bus, event, info); err != nil {
 			w.log.Warn("publish egress event", "err", err)
 		}
 	}
@@ -304,5 +334,3 @@ func randomID() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
-
-var _ = fmt.Sprintf

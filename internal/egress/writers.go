@@ -58,6 +58,8 @@ func newFrameWriter(file, mime string, bytes *atomic.Int64) (frameWriter, error)
 			return nil, err
 		}
 		return &oggWriter{w: w, f: out}, nil
+	case ext == ".mp4":
+		return newMP4Writer(out), nil
 	default:
 		return newTSWriter(out)
 	}
@@ -74,10 +76,10 @@ func checkExt(file, mime string) error {
 	case "audio/opus":
 		ok = ext == ".webm" || ext == ".ogg" || ext == ".opus"
 	case "video/h264":
-		ok = ext == ".ts"
+		ok = ext == ".ts" || ext == ".mp4"
 	}
 	if !ok {
-		return fmt.Errorf("%w: %s cannot go to %s without transcoding (VP8/VP9 to .webm, Opus to .ogg/.opus/.webm, H.264 to .ts)", ErrCodec, mime, ext)
+		return fmt.Errorf("%w: %s cannot go to %s without transcoding (VP8/VP9 to .webm, Opus to .ogg/.opus/.webm, H.264 to .ts/.mp4)", ErrCodec, mime, ext)
 	}
 	return nil
 }

@@ -49,7 +49,11 @@ type videoSender struct {
 	pps     []byte
 	seq     uint16
 	started bool
+	sentAU  bool
 	buf     []byte
+	// ext are header extensions (mid, rid) written on every packet of a
+	// simulcast encoding: id -> value.
+	ext map[uint8][]byte
 
 	frames    atomic.Uint64
 	keyframes atomic.Uint64
@@ -59,6 +63,7 @@ type videoSender struct {
 const mtu = 1200
 
 func (v *videoSender) writeAU(pts time.Duration, au [][]byte) error {
+	v.sentAU = false
 	idr, hasSPS := false, false
 	for _, n := range au {
 		if len(n) == 0 {
@@ -99,6 +104,9 @@ func (v *videoSender) writeAU(pts time.Duration, au [][]byte) error {
 	for i, p := range payloads {
 		v.seq++
 		pkt := rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == len(payloads)-1, SequenceNumber: v.seq, Timestamp: ts}, Payload: p}
+		for id, val := range v.ext {
+			_ = pkt.Header.SetExtension(id, val)
+		}
 		if err := v.track.WriteRTP(&pkt); err != nil {
 			return err
 		}
@@ -107,7 +115,52 @@ func (v *videoSender) writeAU(pts time.Duration, au [][]byte) error {
 	if idr {
 		v.keyframes.Add(1)
 	}
+	v.sentAU = true
 	return nil
+}
+
+// setRID makes the sender write the mid and rid header extensions the
+// SFU tells simulcast encodings apart by.
+func (v *videoSender) setRID(midID uint8, mid string, ridID uint8, rid string) {
+	v.ext = map[uint8][]byte{}
+	if midID != 0 {
+		v.ext[midID] = []byte(mid)
+	}
+	if ridID != 0 {
+		v.ext[ridID] = []byte(rid)
+	}
+}
+
+// lastSent is the Annex B access unit the last writeAU sent (nil if it
+// sent none); valid until the next writeAU.
+func (v *videoSender) lastSent() []byte {
+	if !v.sentAU {
+		return nil
+	}
+	return v.buf
+}
+
+// splitAnnexB returns the NAL units of an Annex B access unit.
+func splitAnnexB(b []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
+			if start >= 0 {
+				end := i
+				if end > start && b[end-1] == 0 {
+					end--
+				}
+				out = append(out, b[start:end])
+			}
+			start = i + 3
+			i += 2
+		}
+	}
+	if start >= 0 && start < len(b) {
+		out = append(out, b[start:])
+	}
+	return out
 }
 
 func annexB(b, nalu []byte) []byte {

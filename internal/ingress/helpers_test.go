@@ -52,9 +52,10 @@ type gateway struct {
 	logs  *testenv.LogBuffer
 	keys  *Keys
 	bus   *bus.Client
+	size  string // of the published test pattern; default 320x240
 }
 
-func startGateway(t *testing.T) *gateway {
+func startGateway(t *testing.T, edit ...func(*config.Ingress)) *gateway {
 	t.Helper()
 	ff := needFFmpeg(t)
 	st := teststack.Start(t, teststack.Options{})
@@ -72,6 +73,9 @@ func startGateway(t *testing.T) *gateway {
 	c.Ingress.RTMPAddr = "127.0.0.1:0"
 	c.Ingress.SignalURL = st.Signals[0].WS
 	c.Ingress.FFmpeg = ff
+	for _, e := range edit {
+		e(&c.Ingress)
+	}
 	key, secret := c.SigningKey("")
 	srv, err := Listen(Options{Config: c.Ingress, Verifier: auth.NewVerifier(c.APIKeys()), SigningKey: key, SigningSecret: secret,
 		Keys: keys, Media: media(), Logger: log})
@@ -105,8 +109,12 @@ type publisher struct {
 
 func (g *gateway) publish(t *testing.T, key string, secs int, extra ...string) *publisher {
 	t.Helper()
+	size := "320x240"
+	if g.size != "" {
+		size = g.size
+	}
 	args := []string{"-hide_banner", "-loglevel", "error", "-re",
-		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-f", "lavfi", "-i", "testsrc2=size=" + size + ":rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-t", strconv.Itoa(secs)}
 	if len(extra) > 0 {
 		args = append(args, extra...)

@@ -1,8 +1,11 @@
 package ingress
 
 import (
+	"bytes"
 	"fmt"
+	"github.com/rtcloud/rtcloud/internal/config"
 	"math"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +105,61 @@ func TestRTMPPublishReachesTheRoom(t *testing.T) {
 	g.wait(t, "the gateway logs the end", func() bool {
 		return strings.Contains(g.logs.String(), "RTMP participant left the room") && g.srv.Active() == 0
 	})
+}
+
+// With ingress.simulcast the stream is published in three layers: the
+// encoder's own and two that ffmpeg scales down; the low layer decodes at
+// a quarter of the width and height.
+func TestRTMPSimulcast(t *testing.T) {
+	g := startGateway(t, func(c *config.Ingress) { c.Simulcast = true })
+	g.size = "640x360"
+	ctx := testenv.Context(t, 60*time.Second)
+	g.publish(t, testenv.Mint(t, "default", "layers", "encoder"), 15)
+	viewer, err := client.Connect(ctx, g.stack.Signals[0].WS, testenv.Mint(t, "default", "layers", "viewer"),
+		client.Options{Media: media(), Logger: testenv.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	var video bus.TrackInfo
+	if err := viewer.WaitUntil(ctx, func() bool {
+		for _, ti := range viewer.Tracks() {
+			if ti.Identity == "encoder" && ti.Kind == bus.KindVideo && len(ti.Layers) == 3 {
+				video = ti
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("a video track with three layers: %v (%+v)", err, viewer.Tracks())
+	}
+	rt, err := viewer.Subscribe(ctx, video.ID, bus.LayerLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{}
+	rt.OnRTP(s.video)
+	// The node may start with another layer; collect from the switch on.
+	g.wait(t, "the node forwards the low layer", func() bool { return rt.Stats().ServerLayer == bus.LayerLow })
+	s.mu.Lock()
+	s.h264.Reset()
+	s.frames, s.keyframes = 0, 0
+	s.mu.Unlock()
+	g.wait(t, "30 frames of the low layer", func() bool {
+		f, k, _ := s.counts()
+		return f >= 30 && k >= 1
+	})
+	s.mu.Lock()
+	annexB := append([]byte(nil), s.h264.Bytes()...)
+	s.mu.Unlock()
+	if n := decodeH264(t, annexB); n < 20 {
+		t.Fatalf("decoded %d frames", n)
+	}
+	probe := exec.Command(strings.Replace(needFFmpeg(t), "ffmpeg", "ffprobe", 1), "-v", "error", "-f", "h264",
+		"-show_entries", "stream=width,height", "-of", "csv=p=0:s=x", "-")
+	probe.Stdin = bytes.NewReader(annexB)
+	out, err := probe.Output()
+	if err != nil || strings.TrimSpace(string(out)) != "160x90" {
+		t.Fatalf("low layer is %q (%v), want 160x90", out, err)
+	}
 }

@@ -145,9 +145,14 @@ func audioName(tr tracks) string {
 // participant is the room side of one stream.
 type participant struct {
 	client *client.Client
-	video  *videoSender
-	audio  *audioSender
-	enc    *transcode.Encoder
+	video  *videoSender // the stream as sent (the high layer with simulcast)
+	// layerTracks are the video encodings' tracks, lowest first; with
+	// simulcast, scaled encodes all but the last.
+	layerTracks []*webrtc.TrackLocalStaticRTP
+	scaled      *scaled
+	pendingRID  func([]*videoSender) // sets the lower layers' rid extensions
+	audio       *audioSender
+	enc         *transcode.Encoder
 
 	mu      sync.Mutex
 	lastErr error
@@ -168,13 +173,18 @@ func (s *Server) join(ctx context.Context, t target, tr tracks, fmtp string, log
 		if pt, ok := extraPT[fmtp[len(fmtp)-6:]]; ok {
 			media.ExtraCodecs = append(media.ExtraCodecs, webrtc.RTPCodecParameters{RTPCodecCapability: capab, PayloadType: pt})
 		}
-		track, err := webrtc.NewTrackLocalStaticRTP(capab, "video", "rtmp")
+		locals, err := s.videoTracks(capab)
 		if err != nil {
 			return nil, err
 		}
 		sps, pps := tr.h264.SafeParams()
-		p.video = &videoSender{track: track, sps: sps, pps: pps}
-		specs = append(specs, client.TrackSpec{Local: []webrtc.TrackLocal{track}, Name: "rtmp-video", Source: bus.SourceCamera,
+		p.video = &videoSender{track: locals[len(locals)-1], sps: sps, pps: pps}
+		p.layerTracks = locals
+		local := make([]webrtc.TrackLocal, len(locals))
+		for i, l := range locals {
+			local[i] = l
+		}
+		specs = append(specs, client.TrackSpec{Local: local, Name: "rtmp-video", Source: bus.SourceCamera,
 			OnKeyframeRequest: func() { p.video.keyReqs.Add(1) }})
 	}
 	if tr.aac != nil || tr.opus != nil {
@@ -198,10 +208,12 @@ func (s *Server) join(ctx context.Context, t target, tr tracks, fmtp string, log
 		return nil, fmt.Errorf("join the room: %w", err)
 	}
 	p.client = cl
-	if _, err := cl.Publish(jctx, specs...); err != nil {
+	lts, err := cl.Publish(jctx, specs...)
+	if err != nil {
 		p.close(log)
 		return nil, fmt.Errorf("publish: %w", err)
 	}
+	p.simulcastIDs(lts)
 	select {
 	case <-cl.Connected():
 	case <-jctx.Done():
@@ -214,8 +226,23 @@ func (s *Server) join(ctx context.Context, t target, tr tracks, fmtp string, log
 // attach registers the media callbacks and starts the AAC transcoder.
 func (p *participant) attach(r *gortmplib.Reader, tr tracks, eo transcode.EncoderOptions) error {
 	if tr.h264 != nil {
+		if len(p.layerTracks) > 1 {
+			sc, err := startScaled(eo.FFmpeg, fmtpOf(p.layerTracks[0]), p.layerTracks, p.setErr)
+			if err != nil {
+				return err
+			}
+			p.scaled = sc
+			if p.pendingRID != nil {
+				p.pendingRID(sc.senders)
+			}
+		}
 		r.OnDataH264(tr.h264, func(pts, _ time.Duration, au [][]byte) {
 			p.setErr(p.video.writeAU(pts, au))
+			if b := p.video.lastSent(); b != nil && p.scaled != nil {
+				if err := p.scaled.feed(pts, b); err != nil {
+					p.setErr(fmt.Errorf("simulcast transcoder: %w", err))
+				}
+			}
 		})
 	}
 	switch {
@@ -251,6 +278,37 @@ func (p *participant) startAAC(r *gortmplib.Reader, f *format.MPEG4Audio, eo tra
 	return nil
 }
 
+// videoTracks returns the video track, or with ingress.simulcast the
+// tracks of its three encodings (q, h, f).
+func (s *Server) videoTracks(capab webrtc.RTPCodecCapability) ([]*webrtc.TrackLocalStaticRTP, error) {
+	if s.opts.Config.Simulcast {
+		return simulcastTracks(capab)
+	}
+	t, err := webrtc.NewTrackLocalStaticRTP(capab, "video", "rtmp")
+	if err != nil {
+		return nil, err
+	}
+	return []*webrtc.TrackLocalStaticRTP{t}, nil
+}
+
+// simulcastIDs gives the senders of a simulcast video track the mid and
+// rid header extensions (ids known once the track is negotiated).
+func (p *participant) simulcastIDs(lts []*client.LocalTrack) {
+	if len(p.layerTracks) < 2 || len(lts) == 0 || lts[0].Kind() != bus.KindVideo {
+		return
+	}
+	lt := lts[0]
+	midID, ridID := lt.HeaderExtensionID(client.URIMid), lt.HeaderExtensionID(client.URIRID)
+	p.video.setRID(midID, lt.MID(), ridID, client.SimulcastRIDs[len(client.SimulcastRIDs)-1])
+	p.pendingRID = func(senders []*videoSender) {
+		for i, v := range senders {
+			v.setRID(midID, lt.MID(), ridID, client.SimulcastRIDs[i])
+		}
+	}
+}
+
+func fmtpOf(t *webrtc.TrackLocalStaticRTP) string { return t.Codec().SDPFmtpLine }
+
 func (s *Server) encoderOptions(log *slog.Logger) transcode.EncoderOptions {
 	return transcode.EncoderOptions{FFmpeg: s.opts.Config.FFmpeg, Kbps: s.opts.Config.AudioKbps, Logger: log}
 }
@@ -276,6 +334,9 @@ func (p *participant) err() error {
 func (p *participant) close(log *slog.Logger) {
 	if p.enc != nil {
 		p.enc.Close()
+	}
+	if p.scaled != nil {
+		p.scaled.scaler.Close()
 	}
 	if p.client == nil {
 		return

@@ -99,8 +99,12 @@ func compile(g Graph, m CostModel) (*compiled, error) {
 		c.region[i] = nd.Region
 	}
 	c.cost = newMatrix(n, inf)
+	lastFrom, u, okU := "", 0, false // links usually come grouped by From
 	for _, l := range g.Links {
-		u, okU := c.index[l.From]
+		if l.From != lastFrom || lastFrom == "" {
+			lastFrom = l.From
+			u, okU = c.index[l.From]
+		}
 		v, okV := c.index[l.To]
 		if !okU || !okV {
 			return nil, fmt.Errorf("%w: link %s -> %s names an unknown node", ErrBadGraph, l.From, l.To)

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -148,6 +149,27 @@ func TestSmallAndBadGraphs(t *testing.T) {
 	} {
 		if _, err := NewPlanner(Options{}).Plan(g); !errors.Is(err, ErrBadGraph) {
 			t.Fatalf("%+v: err %v", g, err)
+		}
+	}
+}
+
+// TestNoVersionsFromNoise: link costs that wobble by a few percent (probe
+// noise) change neither next hops nor alternates, so no new version.
+func TestNoVersionsFromNoise(t *testing.T) {
+	g := Simulated(7, 40, 4)
+	base := make([]float64, len(g.Links))
+	for i, l := range g.Links {
+		base[i] = l.RTTMs
+	}
+	p := NewPlanner(Options{})
+	v := mustPlan(t, p, g).Version
+	rng := rand.New(rand.NewPCG(7, 7))
+	for round := range 30 {
+		for i := range g.Links {
+			g.Links[i].RTTMs = base[i] * (0.97 + 0.06*rng.Float64())
+		}
+		if tab := mustPlan(t, p, g); tab.Version != v {
+			t.Fatalf("round %d: version %d after %d from noise alone; changes %v", round, tab.Version, v, tab.Changes)
 		}
 	}
 }

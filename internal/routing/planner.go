@@ -6,7 +6,7 @@ type Options struct {
 	Model CostModel
 	// A route through another next hop replaces the current one only when
 	// it is cheaper by at least Margin of the current cost (default 0.1)
-	// and by at least MinGain (default 2), in Rounds consecutive plans
+	// and by at least MinGain (default 5), in Rounds consecutive plans
 	// (default 3). A next hop that became unusable is replaced at once.
 	Margin  float64
 	MinGain float64
@@ -28,7 +28,7 @@ func (o *Options) defaults() {
 		o.Margin = 0.1
 	}
 	if o.MinGain <= 0 {
-		o.MinGain = 2
+		o.MinGain = 5
 	}
 	if o.Rounds <= 0 {
 		o.Rounds = 3
@@ -52,7 +52,8 @@ type Planner struct {
 	dist [][]float64 // dist[d][v]: cheapest path cost from v to d now
 
 	next, alt [][]int32   // the current version; -1 none, < -1 a node that left
-	phi       [][]float64 // path cost along next: the current version's potential
+	phi       [][]float64 // the current version's potential: path costs when it was made
+	cur       [][]float64 // path costs along the current next hops now
 	altCost   [][]float64
 	altStrict [][]bool      // the alternate is strictly closer to the destination
 	frozen    [][][]float64 // potentials of the Window-1 versions before, newest first
@@ -70,8 +71,10 @@ type Planner struct {
 	// left records, for nodes that left, the first version without them.
 	left map[string]uint64
 	// seeded: the current tables came from Seed; the next plan is full.
-	seeded  bool
-	scratch scratch
+	seeded bool
+	// renumber: the next plan makes a new version (Renumber).
+	renumber bool
+	scratch  scratch
 }
 
 type pair struct{ d, v int32 }
@@ -82,7 +85,6 @@ type pending struct {
 }
 
 type scratch struct {
-	done       []bool
 	head, sib  []int32
 	stack, pos []int32
 }
@@ -102,6 +104,16 @@ func (p *Planner) StartAt(v uint64) {
 	}
 }
 
+// Renumber makes the next plan a new version numbered above v, even if
+// nothing changes: the controller calls it when a node runs a version the
+// planner has not made (the bus lost the stored tables and their version,
+// and nodes apply only versions above the one they run).
+func (p *Planner) Renumber(v uint64) {
+	if v > p.version {
+		p.version, p.renumber = v, true
+	}
+}
+
 // Version is the version of the newest tables (0 before the first plan).
 func (p *Planner) Version() uint64 { return p.version }
 
@@ -117,10 +129,11 @@ type plan struct {
 	watch      []pair
 }
 
-// Plan computes the tables for g. It returns the previous tables' content
-// under a new version number when anything changed, else the same version
-// with fresh costs and reasons. Node joins and leaves and links becoming
-// unusable take effect at once; cheaper routes only through hysteresis.
+// Plan computes the tables for g. When a next hop or an alternate changed
+// they get a new version (Tables.NewVersion); otherwise they keep the
+// version, with fresh costs and reasons. Node joins and leaves and links
+// becoming unusable take effect at once; cheaper routes only through
+// hysteresis. Each call is one round of the hysteresis.
 func (p *Planner) Plan(g Graph) (*Tables, error) {
 	g, held := p.holdBack(g)
 	c, err := compile(g, p.o.Model)
@@ -143,16 +156,18 @@ func (p *Planner) Plan(g Graph) (*Tables, error) {
 	p.alternates(r)
 	changes := p.changes(r)
 	p.watch = r.watch
-	if !r.changed && (p.unrouted() || len(held) > 0) {
-		// Nothing changed, but some node waits for loop freedom: a new
-		// version (same routes) moves the window on so it can get one.
+	if !r.changed && (p.unrouted() || len(held) > 0 || p.renumber) {
+		// Nothing changed, but a node waits for loop freedom or a node
+		// is held back: a new version (same routes) moves the window on.
+		// Or the caller asked for a new number.
 		r.changed = true
 	}
+	p.renumber = false
 	if r.changed {
+		p.revalidateAlts(r)
 		p.bump()
-	} else {
-		p.phi, p.newPhi = p.newPhi, p.phi
 	}
+	p.cur, p.newPhi = p.newPhi, p.cur
 	p.next, p.newNext = p.newNext, p.next
 	p.alt, p.newAlt = p.newAlt, p.alt
 	t := p.snapshot(r.changed, changes)
@@ -208,27 +223,27 @@ func (p *Planner) unrouted() bool {
 	return false
 }
 
-// bump makes the new tables the current version and shifts the window of
-// older potentials.
+// bump makes the new tables the current version: the potential of the
+// version before joins the window and the new path costs become the new
+// version's potential.
 func (p *Planner) bump() {
 	p.version++
 	w := p.o.Window - 1
-	old := p.phi
-	if w == 0 {
-		p.phi, p.newPhi = p.newPhi, old
-		return
-	}
 	var spare [][]float64
-	if len(p.frozen) == w {
-		spare = p.frozen[w-1]
-		p.frozen = p.frozen[:w-1]
+	if w == 0 {
+		spare = p.phi
+	} else {
+		if len(p.frozen) == w {
+			spare = p.frozen[w-1]
+			p.frozen = p.frozen[:w-1]
+		}
+		p.frozen = append([][][]float64{p.phi}, p.frozen...)
 	}
-	p.frozen = append([][][]float64{old}, p.frozen...)
-	p.phi = p.newPhi
 	if spare == nil {
-		spare = newMatrix(len(old), inf)
+		spare = newMatrix(len(p.newPhi), inf)
 	}
-	p.newPhi = spare
+	copyMatrix(spare, p.newPhi)
+	p.phi = spare
 }
 
 // prepare installs the compiled graph and finds what must be recomputed.
@@ -253,7 +268,7 @@ func (p *Planner) prepare(c *compiled) *plan {
 	for d := range n {
 		copy(p.newNext[d], p.next[d])
 		copy(p.newAlt[d], p.alt[d])
-		copy(p.newPhi[d], p.phi[d])
+		copy(p.newPhi[d], p.cur[d])
 	}
 	return r
 }
@@ -328,30 +343,37 @@ func transpose(m, into [][]float64) [][]float64 {
 }
 
 // dijkstra computes every node's cheapest path cost to d over the
-// reversed links; the graphs are dense, so no heap.
+// reversed links; the graphs are dense, so no heap: the nodes not yet
+// settled are kept in a list that shrinks as they settle.
 func (p *Planner) dijkstra(d int) {
 	dist := p.dist[d]
 	for i := range dist {
 		dist[i] = inf
 	}
 	dist[d] = 0
-	done := p.scratch.done
-	clear(done)
-	for {
-		x, bx := -1, inf
-		for i, di := range dist {
-			if di < bx && !done[i] {
-				x, bx = i, di
+	open := p.scratch.stack[:0]
+	for i := range dist {
+		open = append(open, int32(i))
+	}
+	for len(open) > 0 {
+		k, bx := -1, inf
+		for j, i := range open {
+			if di := dist[i]; di < bx {
+				k, bx = j, di
 			}
 		}
-		if x < 0 {
-			return
+		if k < 0 {
+			break // the rest cannot reach d
 		}
-		done[x] = true
-		for u, c := range p.ct[x] {
-			if t := c + bx; t < dist[u] {
+		x := open[k]
+		open[k] = open[len(open)-1]
+		open = open[:len(open)-1]
+		in := p.ct[x]
+		for _, u := range open {
+			if t := in[u] + bx; t < dist[u] {
 				dist[u] = t
 			}
 		}
 	}
+	p.scratch.stack = open[:0]
 }

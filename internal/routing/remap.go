@@ -49,6 +49,7 @@ func (p *Planner) remap(c *compiled) {
 	p.next = remapHops(p.next, from, mapHop)
 	p.alt = remapHops(p.alt, from, func(h int32) int32 { return max(-1, mapHopKeep(h, to)) })
 	p.phi = remapFloats(p.phi, from)
+	p.cur = remapFloats(p.cur, from)
 	p.altCost = remapFloats(p.altCost, from)
 	for i := range p.frozen {
 		p.frozen[i] = remapFloats(p.frozen[i], from)
@@ -68,7 +69,7 @@ func (p *Planner) remap(c *compiled) {
 	}
 	p.watch = nil
 	p.scratch = scratch{
-		done: make([]bool, n), head: make([]int32, n), sib: make([]int32, n),
+		head: make([]int32, n), sib: make([]int32, n),
 		stack: make([]int32, 0, n), pos: make([]int32, n),
 	}
 }

@@ -61,6 +61,7 @@ func (p *Planner) Seed(pr Prior) {
 	for d := range n {
 		p.phi[d][d] = 0
 		p.seedColumn(d)
+		copy(p.cur[d], p.phi[d])
 	}
 }
 

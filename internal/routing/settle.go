@@ -62,7 +62,7 @@ func (p *Planner) ancestor(d int, a, b int32) bool {
 
 // alternates chooses the alternate next hops of every pair whose
 // destination's tree changed or whose source's links changed, and of the
-// watched pairs.
+// routed pairs that have none.
 func (p *Planner) alternates(r *plan) {
 	p.plans++ // a second stamp for this pass
 	for d := range r.n {
@@ -88,115 +88,105 @@ func (p *Planner) alternates(r *plan) {
 	}
 }
 
+// evaluateAlt keeps a pair's alternate while it stays valid (so that link
+// noise does not churn versions) and chooses a new one otherwise.
 func (p *Planner) evaluateAlt(r *plan, d, v int) {
 	if d == v || p.stamp[d][v] == p.plans {
 		return
 	}
 	p.stamp[d][v] = p.plans
-	a, cost, strict, watch := p.selectAlt(d, v)
-	p.newAlt[d][v] = a
-	p.altCost[d][v] = cost
-	if a != p.alt[d][v] || (a >= 0 && strict != p.altStrict[d][v]) {
+	nh, prev := p.newNext[d][v], p.alt[d][v]
+	if prev >= 0 && nh == p.next[d][v] && p.keepAlt(d, v, prev, p.altStrict[d][v]) {
+		p.newAlt[d][v] = prev
+		p.altCost[d][v] = p.g.cost[v][prev] + p.newPhi[d][prev]
+		return
+	}
+	a, cost, strict := p.selectAlt(d, v)
+	p.newAlt[d][v], p.altCost[d][v] = a, cost
+	if a != prev || (a >= 0 && strict != p.altStrict[d][v]) {
 		r.changed = true
 	}
 	p.altStrict[d][v] = strict
-	if watch && p.newNext[d][v] >= 0 {
+	if a < 0 && nh >= 0 {
 		r.watch = append(r.watch, pair{int32(d), int32(v)})
 	}
 }
 
-// selectAlt returns v's alternate next hop towards d: a neighbour other
-// than the next hop whose path cost in the new version is strictly lower
-// than v's (so a packet sent there never comes back) and that descends the
-// window's potentials too. It prefers one whose path avoids the next hop
-// (it then survives the next hop's death, not only the link's), then the
-// cheapest; the previous alternate is kept while it is as good a kind.
-// watch is true when a better candidate was refused for loop freedom or no
-// path-avoiding one exists.
-func (p *Planner) selectAlt(d, v int) (alt int32, cost float64, strict, watch bool) {
-	nh := p.newNext[d][v]
-	if nh < 0 {
-		return -1, inf, false, false
-	}
-	pv, phi, row := p.newPhi[d][v], p.newPhi[d], p.g.cost[v]
-	bestP, bestL := int32(-1), int32(-1) // path-avoiding, link-only
-	costP, costL := inf, inf
-	for a, c := range row {
-		if c == inf || int32(a) == nh || !(phi[a] < pv) {
-			continue
-		}
-		t := c + phi[a]
-		if t >= costP {
-			continue // a cheaper path-avoiding one is known
-		}
-		protect := int(nh) == d || !p.ancestor(d, nh, int32(a))
-		if protect && t < costP {
-			if !p.feasible(d, v, a) {
-				watch = true
-				continue
-			}
-			bestP, costP = int32(a), t
-		} else if !protect && t < costL {
-			if !p.feasible(d, v, a) {
-				watch = true
-				continue
-			}
-			bestL, costL = int32(a), t
-		}
-	}
-	if bestP < 0 {
-		watch = true
-	}
-	best, bestCost := bestP, costP
-	if best < 0 {
-		best, bestCost = bestL, costL
-	}
-	if best < 0 {
-		a, cost := p.selectWeakAlt(d, v)
-		return a, cost, false, true
-	}
-	if prev := p.alt[d][v]; prev >= 0 && prev != best && p.altValid(d, v, prev, bestP >= 0) {
-		return prev, row[prev] + phi[prev], true, watch
-	}
-	return best, bestCost, true, watch
-}
-
-// selectWeakAlt is the fallback when no neighbour is strictly closer to d
-// than v (common in a full mesh, where v's direct link is its best path):
-// a neighbour whose own route to d avoids v (so it never sends the packet
-// straight back), preferably avoiding v's next hop too. Such an alternate
-// is loop-free while it is the only repair on the path; the relay's hop
-// limit bounds the rest.
-func (p *Planner) selectWeakAlt(d, v int) (int32, float64) {
-	nh := p.newNext[d][v]
-	phi, row := p.newPhi[d], p.g.cost[v]
-	bestP, bestL := int32(-1), int32(-1)
-	costP, costL := inf, inf
-	for a, c := range row {
-		t := c + phi[a]
-		if int32(a) == nh || t == inf || p.ancestor(d, int32(v), int32(a)) {
-			continue
-		}
-		if int(nh) == d || !p.ancestor(d, nh, int32(a)) {
-			if t < costP {
-				bestP, costP = int32(a), t
-			}
-		} else if t < costL {
-			bestL, costL = int32(a), t
-		}
-	}
-	if bestP >= 0 {
-		return bestP, costP
-	}
-	return bestL, costL
-}
-
-// altValid reports whether a is still an acceptable alternate for v
-// towards d; protecting demands that its path avoid the next hop.
-func (p *Planner) altValid(d, v int, a int32, protecting bool) bool {
-	nh := p.newNext[d][v]
-	if a == nh || p.g.cost[v][a] == inf || !(p.newPhi[d][a] < p.newPhi[d][v]) || !p.feasible(d, v, int(a)) {
+// keepAlt reports whether a, v's alternate towards d in the current
+// version, is still one: its link usable, it still routed, and either
+// strict (it was strictly lower in the current version's potential, which
+// does not change while the version lasts) or its route avoiding v.
+func (p *Planner) keepAlt(d, v int, a int32, strict bool) bool {
+	if a == p.newNext[d][v] || p.g.cost[v][a] == inf || p.newPhi[d][a] == inf {
 		return false
 	}
-	return !protecting || int(nh) == d || !p.ancestor(d, nh, a)
+	return strict || !p.ancestor(d, int32(v), a)
+}
+
+// revalidateAlts runs before a new version is made: alternates kept as
+// strict must be strictly lower in the new version's path costs too; one
+// that is not becomes weak when its route avoids the source, and is chosen
+// again otherwise.
+func (p *Planner) revalidateAlts(r *plan) {
+	for d := range r.n {
+		alt, phi := p.newAlt[d], p.newPhi[d]
+		for v, a := range alt {
+			if a < 0 || !p.altStrict[d][v] || phi[a] < phi[v] {
+				continue
+			}
+			if !p.ancestor(d, int32(v), a) {
+				p.altStrict[d][v] = false
+				continue
+			}
+			alt[v], p.altCost[d][v], p.altStrict[d][v] = p.selectAlt(d, v)
+		}
+	}
+}
+
+// selectAlt returns v's alternate next hop towards d, in one pass over
+// v's neighbours other than the next hop:
+//
+//   - strict: its path cost in the new version is strictly lower than v's
+//     (so a packet sent there never comes back) and it descends the
+//     window's potentials too;
+//   - otherwise, when no neighbour is strict (common in a full mesh, where
+//     v's direct link is its best path), weak: its own route to d avoids v,
+//     so it never hands the packet straight back. A weak alternate is
+//     loop-free while it is the only repair on the path; the relay's hop
+//     limit bounds the rest.
+//
+// Within a kind it prefers one whose path avoids the next hop (it then
+// survives the next hop's death, not only the link's), then the cheapest.
+func (p *Planner) selectAlt(d, v int) (alt int32, cost float64, strict bool) {
+	nh := p.newNext[d][v]
+	if nh < 0 {
+		return -1, inf, false
+	}
+	pv, phi, row := p.newPhi[d][v], p.newPhi[d], p.g.cost[v]
+	// strict path-avoiding, strict link-only, weak path-avoiding, weak link-only
+	best := [4]int32{-1, -1, -1, -1}
+	costs := [4]float64{inf, inf, inf, inf}
+	for a, c := range row {
+		t := c + phi[a]
+		if int32(a) == nh || t == inf || t >= costs[0] {
+			continue // t >= costs[0]: a cheaper strict path-avoiding one is known
+		}
+		k := 0
+		if int(nh) != d && p.ancestor(d, nh, int32(a)) {
+			k = 1
+		}
+		if phi[a] < pv && t < costs[k] && p.feasible(d, v, a) {
+			best[k], costs[k] = int32(a), t
+			continue
+		}
+		if best[0] < 0 && best[1] < 0 && t < costs[k+2] && !p.ancestor(d, int32(v), int32(a)) {
+			best[k+2], costs[k+2] = int32(a), t
+		}
+	}
+	for k := range best {
+		if best[k] >= 0 {
+			return best[k], costs[k], k < 2
+		}
+	}
+	return -1, inf, false
 }

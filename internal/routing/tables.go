@@ -27,6 +27,7 @@ type Tables struct {
 	altCost   [][]float64
 	altStrict [][]bool
 	best      [][]float64
+	pot       [][]float64 // the version's potential (path costs when it was made)
 	why       [][]reason
 	gone      []string
 }
@@ -132,13 +133,14 @@ func (p *Planner) snapshot(newVersion bool, changes []Change) *Tables {
 		Version: p.version, NewVersion: newVersion, Changes: changes,
 		ids: p.g.ids, index: p.g.index, gone: slices.Clone(p.gone),
 		next: newIntMatrix(n, -1), alt: newIntMatrix(n, -1),
-		cost: newMatrix(n, 0), altCost: newMatrix(n, 0), best: newMatrix(n, 0),
+		cost: newMatrix(n, 0), altCost: newMatrix(n, 0), best: newMatrix(n, 0), pot: newMatrix(n, 0),
 		why: make([][]reason, n), altStrict: make([][]bool, n),
 	}
 	for d := range n {
 		copy(t.next[d], p.next[d])
 		copy(t.alt[d], p.alt[d])
-		copy(t.cost[d], p.phi[d])
+		copy(t.cost[d], p.cur[d])
+		copy(t.pot[d], p.phi[d])
 		copy(t.altCost[d], p.altCost[d])
 		copy(t.best[d], p.dist[d])
 		t.why[d] = slices.Clone(p.why[d])

@@ -24,13 +24,14 @@ func (n *Node) startRelay(o Options) error {
 	bind := o.Config.BindIP
 	t, err := relay.Listen(relay.Config{
 		NodeID: n.id, ListenAddr: net.JoinHostPort(bind, strconv.Itoa(o.Config.RelayPort)),
-		Secret: o.RelaySecret, Logger: n.log.With("component", "relay"), Registerer: n.metrics.Registry,
+		Secret: o.RelaySecret, FEC: o.RelayFEC, Logger: n.log.With("component", "relay"), Registerer: n.metrics.Registry,
 	}, r)
 	if err != nil {
 		return errRelay("listen: %w", err)
 	}
 	r.t = t
 	n.relay = r
+	n.streams = newStreamDir(n)
 	return nil
 }
 
@@ -64,6 +65,7 @@ func (n *Node) followCluster(ctx context.Context) []*nats.Subscription {
 		subs = append(subs, rt)
 	}
 	n.goroutine(func() { n.loadRoutes(ctx) })
+	n.goroutine(func() { n.streams.run(ctx) })
 	return subs
 }
 

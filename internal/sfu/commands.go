@@ -33,6 +33,7 @@ func (n *Node) serveCommands() ([]*nats.Subscription, error) {
 		add(bus.Handle(n.bus, subj(bus.CmdClose), wrap(n.closeSession))),
 		add(bus.Handle(n.bus, subj(bus.CmdRoomState), wrap(n.roomState))),
 		add(bus.Handle(n.bus, subj(bus.CmdRoomStateLocal), wrap(n.roomStateLocal))),
+		add(bus.Handle(n.bus, subj(bus.CmdForward), wrap(n.forwardCommand))),
 		add(bus.Handle(n.bus, subj(bus.CmdDrain), wrap(n.drain))),
 		add(bus.Handle(n.bus, subj(bus.CmdPing), wrap(n.ping))),
 	} {

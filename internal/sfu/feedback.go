@@ -19,19 +19,46 @@ import (
 //	|                        name = "RTCD"                          |
 //	|  layer mask   |                   reserved                    |
 
+//
+// A feeder tells each destination, every 500 ms, the state of the
+// track's layers at the origin, so that layer choice there follows the
+// publisher as it does at the origin: an APP packet named "RTCL" whose
+// data are the bit mask of the usable layers (present and not paused),
+// three reserved bytes, then each layer's bitrate in bits per second
+// (three 32-bit words, lowest layer first).
+
 const (
 	rtcpAPP       = 204
 	demandName    = "RTCD"
 	demandPktSize = 16
+	reportName    = "RTCL"
+	reportPktSize = 28
 )
 
 var errFeedback = errors.New("sfu: bad relay feedback")
 
-// feedback is what a relay feedback payload asks for.
+// feedback is what a relay feedback payload asks for or tells.
 type feedback struct {
 	demand   bool
 	layers   uint8
 	keyframe bool
+	// report: the origin's usable layers and their bitrates.
+	report   bool
+	usable   uint8
+	bitrates [maxLayers]uint32
+}
+
+// reportPacket writes a layer report into b.
+func reportPacket(b *[reportPktSize]byte, usable uint8, bitrates [maxLayers]uint32) []byte {
+	b[0], b[1] = 0x80, rtcpAPP
+	binary.BigEndian.PutUint16(b[2:4], reportPktSize/4-1)
+	binary.BigEndian.PutUint32(b[4:8], 0)
+	copy(b[8:12], reportName)
+	b[12], b[13], b[14], b[15] = usable, 0, 0, 0
+	for i, r := range bitrates {
+		binary.BigEndian.PutUint32(b[16+4*i:], r)
+	}
+	return b[:]
 }
 
 // demandPacket writes a demand for layers into b (16 bytes).
@@ -58,10 +85,17 @@ func parseFeedback(b []byte) (feedback, error) {
 		pkt := b[:size]
 		b = b[size:]
 		if pkt[1] == rtcpAPP {
-			if size != demandPktSize || string(pkt[8:12]) != demandName || pkt[12]>>maxLayers != 0 {
+			switch {
+			case size == demandPktSize && string(pkt[8:12]) == demandName && pkt[12]>>maxLayers == 0:
+				fb.demand, fb.layers = true, pkt[12]
+			case size == reportPktSize && string(pkt[8:12]) == reportName && pkt[12]>>maxLayers == 0:
+				fb.report, fb.usable = true, pkt[12]
+				for i := range fb.bitrates {
+					fb.bitrates[i] = binary.BigEndian.Uint32(pkt[16+4*i:])
+				}
+			default:
 				return fb, errFeedback
 			}
-			fb.demand, fb.layers = true, pkt[12]
 			continue
 		}
 		ps, err := rtcp.Unmarshal(pkt)
@@ -75,7 +109,7 @@ func parseFeedback(b []byte) (feedback, error) {
 			}
 		}
 	}
-	if len(b) != 0 || (!fb.demand && !fb.keyframe) {
+	if len(b) != 0 || (!fb.demand && !fb.keyframe && !fb.report) {
 		return fb, errFeedback
 	}
 	return fb, nil

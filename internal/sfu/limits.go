@@ -20,8 +20,9 @@ const (
 	// send (each one a published track and a track_published event).
 	MaxPublishedTracks = 32
 	// MaxRemoteCandidates is the most remote ICE candidates a session
-	// takes, in its offers and trickled: the ICE agent checks each one.
-	MaxRemoteCandidates = 64
+	// takes, in one offer and trickled over its life (ICE restarts
+	// included): the ICE agent sends checks to each one.
+	MaxRemoteCandidates = 128
 	// MaxRoomStateBytes bounds the encoded state of one room (its
 	// participants and tracks), well under bus.MaxMessageBytes, so room
 	// state always fits one bus reply.

@@ -31,6 +31,7 @@ import (
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/icemux"
 	"github.com/rtcloud/rtcloud/internal/metrics"
+	"github.com/rtcloud/rtcloud/internal/relay"
 )
 
 // Options configure a Node.
@@ -45,6 +46,9 @@ type Options struct {
 	// when set, the node listens on Config.RelayPort and joins rooms that
 	// span nodes. Without it the node serves only its own participants.
 	RelaySecret []byte
+	// RelayFEC sets the relay's forward error correction (default
+	// relay.FECAuto; relay.FECOff leaves loss to per-hop NACK).
+	RelayFEC relay.FECMode
 	// NoBatchSend sends every packet with its own sendto instead of
 	// batching each fan-out into sendmmsg calls (to measure the gain).
 	NoBatchSend bool
@@ -74,6 +78,7 @@ type Node struct {
 	metrics   *metrics.SFU
 	naive     *naiveForwarder // ForwarderNaive only
 	relay     *relayNode      // nil without Options.RelaySecret
+	streams   *streamDir      // with the relay: this node's stream records
 	rtx       *rtxBudget
 	fwdTime   prometheus.Histogram // see upTrack.forward
 	certMu    sync.Mutex
@@ -331,6 +336,9 @@ func (n *Node) registerTracks(ups []*upTrack) {
 		info := up.trackInfo()
 		p := up.owner
 		n.emitRoom(bus.Event{Type: bus.EventTrackPublished, Participant: &p, Track: &info})
+		if n.streams != nil {
+			n.streams.published(up)
+		}
 	}
 }
 
@@ -348,6 +356,9 @@ func (n *Node) unpublish(up *upTrack) {
 	info := up.trackInfo()
 	p := up.owner
 	n.emitRoom(bus.Event{Type: bus.EventTrackUnpublished, Participant: &p, Track: &info})
+	if n.streams != nil {
+		n.streams.unpublished(up)
+	}
 }
 
 // setSource makes d forward up (nil: nothing) from layer want, through

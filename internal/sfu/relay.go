@@ -276,13 +276,13 @@ func (r *relayNode) onMedia(from string, p *relay.Packet) {
 	switch {
 	case in == nil:
 		r.drop(dropUnknownStream)
-	case in.up.owner.Namespace != p.Namespace || in.up.owner.Room != p.Room || in.origin != p.Origin:
+	case in.up.owner.Namespace != p.Namespace || in.up.owner.Room != p.Room || in.feeder() != p.Origin:
 		r.drop(dropNamespace)
 	case int(p.Stream.Layer) >= maxLayers:
 		r.drop(dropUnknownStream)
 	default:
 		r.tapped.Inc()
-		in.deliver(int(p.Stream.Layer), p.Payload, &r.pkt)
+		in.deliver(int(p.Stream.Layer), p.Payload, &r.pkt, time.Now().UnixNano())
 	}
 }
 
@@ -328,13 +328,21 @@ func (r *relayNode) onFeedback(from string, p *relay.Packet) {
 	case up == nil || up.closed.Load():
 		r.drop(dropUnknownStream)
 		return
-	case up.owner.Namespace != p.Namespace || up.owner.Room != p.Room || r.ingressOf(up) != nil:
+	case up.owner.Namespace != p.Namespace || up.owner.Room != p.Room:
 		r.drop(dropNamespace)
 		return
 	}
+	// up is a local track, or a relayed one this node holds and passes on.
 	fb, err := parseFeedback(p.Payload)
 	if err != nil {
 		r.drop(dropBadFeedback)
+		return
+	}
+	if fb.report {
+		// Layer state from the feeder of a track received here.
+		if in := r.ingressOf(up); in != nil && in.feeder() == p.Dests[0] {
+			in.applyReport(fb.usable, fb.bitrates)
+		}
 		return
 	}
 	if fb.demand {
@@ -387,6 +395,7 @@ func (r *relayNode) maintain(now time.Time) {
 	}
 	r.mu.Unlock()
 	for _, o := range outs {
+		o.report(now)
 		if o.expire(now) {
 			r.mu.Lock()
 			if r.outs[o.up] == o && o.empty() {

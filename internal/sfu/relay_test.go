@@ -2,17 +2,23 @@ package sfu
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
+	"github.com/rtcloud/rtcloud/internal/netsim"
 	"github.com/rtcloud/rtcloud/internal/relay"
 )
 
@@ -22,6 +28,12 @@ var testRelaySecret = []byte("relay test secret, 32 bytes long")
 // region, each with its own bus client, and waits until every node has
 // every other as a relay peer.
 func newCluster(t *testing.T, regions ...string) []*testEnv {
+	t.Helper()
+	return newClusterWith(t, nil, regions...)
+}
+
+// newClusterWith is newCluster with node options changed by opt.
+func newClusterWith(t *testing.T, opt func(*Options), regions ...string) []*testEnv {
 	t.Helper()
 	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{})
 	if err != nil {
@@ -35,13 +47,17 @@ func newCluster(t *testing.T, regions ...string) []*testEnv {
 			t.Fatal(err)
 		}
 		t.Cleanup(b.Close)
-		node, err := NewNode(Options{
+		o := Options{
 			Config: config.SFU{
 				NodeID: "sfu-" + region, Region: region, BindIP: "127.0.0.1", AdvertiseIPs: []string{"127.0.0.1"},
 				HeartbeatInterval: 100 * time.Millisecond,
 			},
 			Bus: b, Logger: slog.New(slog.DiscardHandler), RelaySecret: testRelaySecret,
-		})
+		}
+		if opt != nil {
+			opt(&o)
+		}
+		node, err := NewNode(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -472,5 +488,201 @@ func TestRelayTenancy(t *testing.T) {
 	})
 	if sub.stream(mids[1]).counters[forged] {
 		t.Fatal("a forged packet reached the subscriber")
+	}
+}
+
+// TestRelayHolderFeeds: a node that needs a stream another node already
+// holds is fed by that holder when the controller says so; the origin
+// then sends one copy (to the holder), and the holder passes it on.
+func TestRelayHolderFeeds(t *testing.T) {
+	envs := newCluster(t, "eu", "us", "us2")
+	eu, us, us2 := envs[0], envs[1], envs[2]
+	// A stand-in for the controllers: us2 is fed by us, everyone else by
+	// the origin.
+	sub, err := eu.bus.Conn().QueueSubscribe(bus.ControllerLocate, bus.ControllerQueue, func(m *nats.Msg) {
+		bus.ServeMsg(m, func(_ context.Context, req bus.LocateRequest) (any, error) {
+			if req.Node == "sfu-us2" {
+				return bus.Location{From: "sfu-us", Reason: "test: us holds it"}, nil
+			}
+			return bus.Location{}, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	senders, infos := publishAV(t, eu, "pub", "hold")
+	defer pump(senders)()
+	p1, m1 := subscribeAll(t, us, "sub-us", "hold", infos)
+	waitFor(t, 10*time.Second, "media at us", received(p1, 20, m1...))
+	p2, m2 := subscribeAll(t, us2, "sub-us2", "hold", infos)
+	waitFor(t, 10*time.Second, "media at us2 through us", received(p2, 20, m2...))
+	video := eu.track(infos[1].ID)
+	direct0, via0 := eu.link("sfu-us2").PacketsOut, us.link("sfu-us2").PacketsOut
+	in0 := video.packetsIn.Load()
+	waitFor(t, 5*time.Second, "more video", func() bool { return video.packetsIn.Load() >= in0+50 })
+	if direct := eu.link("sfu-us2").PacketsOut - direct0; direct > 5 {
+		t.Fatalf("the origin sent %d packets straight to us2", direct)
+	}
+	if via := us.link("sfu-us2").PacketsOut - via0; via < 80 { // 50 video + audio
+		t.Fatalf("us passed on only %d packets to us2", via)
+	}
+}
+
+// TestRelayLossRecovered: the eu -> us relay link loses 5 % of its
+// datagrams (netsim); a subscriber on us still gets at least 99.9 % of the
+// publisher's packets, recovered hop by hop: by per-hop NACK alone, and
+// by NACK and FEC.
+func TestRelayLossRecovered(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		fec  relay.FECMode
+	}{{"nack", relay.FECOff}, {"nack+fec", relay.FECAuto}} {
+		t.Run(c.name, func(t *testing.T) { relayLoss(t, c.fec) })
+	}
+}
+
+func relayLoss(t *testing.T, fec relay.FECMode) {
+	envs := newClusterWith(t, func(o *Options) { o.RelayFEC = fec }, "eu", "us")
+	eu, us := envs[0], envs[1]
+	proxy, err := netsim.Listen(netsim.Options{Upstream: net.UDPAddrFromAddrPort(eu.node.relay.t.Addr()), Loss: 0.05, Seed: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	// us reaches eu through the proxy; eu answers to the proxy's far end,
+	// and what eu sends is what the proxy loses.
+	us.node.relay.t.SetPeer("sfu-eu", proxy.Addr().AddrPort())
+	eu.node.relay.t.SetPeer("sfu-us", proxy.UpstreamAddr().AddrPort())
+	waitFor(t, 5*time.Second, "link through the proxy", func() bool {
+		return proxy.Stats().Down > 5 && eu.link("sfu-us").Up && us.link("sfu-eu").Up
+	})
+	pub := eu.newPeer("lossy-pub", peerOpts{})
+	v := pub.addSend(webrtc.MimeTypeVP8)[0]
+	if err := pub.join("lossy", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "publisher connected", pub.connected)
+	infos := eu.roomTracks("lossy")
+	sub, mids := subscribeAll(t, us, "lossy-sub", "lossy", infos)
+	s := &sender{track: v, video: true}
+	// Until the subscriber gets the first keyframe.
+	for c := uint32(0); len(sub.stream(mids[0]).seqs) == 0; c++ {
+		if c > 500 {
+			t.Fatal("nothing reaches the subscriber")
+		}
+		_ = s.send(1_000_000+c, true)
+		time.Sleep(5 * time.Millisecond)
+	}
+	const packets = 1000
+	for c := uint32(0); c < packets+20; c++ {
+		if err := s.send(c, c%100 == 0); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	missing := func() int {
+		got := sub.stream(mids[0]).counters
+		n := 0
+		for c := uint32(0); c < packets; c++ {
+			if !got[c] {
+				n++
+			}
+		}
+		return n
+	}
+	// Let retransmissions land.
+	deadline := time.Now().Add(5 * time.Second)
+	for missing() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	st := proxy.Stats()
+	l := us.link("sfu-eu")
+	t.Logf("proxy dropped %d of %d datagrams eu -> us; link: NACKs sent %d, FEC recovered %d, lost %d; subscriber missing %d of %d",
+		st.DroppedLoss, st.Down+st.DroppedLoss, l.NACKsSent, l.FECRecovered, l.Lost, missing(), packets)
+	if fec == relay.FECOff && l.NACKsSent == 0 {
+		t.Fatal("no NACK on the link")
+	}
+	if st.DroppedLoss < 20 {
+		t.Fatalf("the proxy dropped only %d datagrams", st.DroppedLoss)
+	}
+	if m := missing(); m > packets/1000 {
+		t.Fatalf("%d of %d packets never reached the subscriber (delivery %.2f %%)", m, packets, 100*float64(packets-m)/packets)
+	}
+}
+
+// TestRelayLinkReports: each node reports its relay links to the
+// controller about every second.
+func TestRelayLinkReports(t *testing.T) {
+	envs := newCluster(t, "eu", "us")
+	var mu sync.Mutex
+	var got []bus.LinkReport
+	sub, err := envs[0].bus.Subscribe(bus.LinkReports("sfu-eu"), func(m *nats.Msg) {
+		var r bus.LinkReport
+		if json.Unmarshal(m.Data, &r) == nil {
+			mu.Lock()
+			got = append(got, r)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	waitFor(t, 5*time.Second, "a link report with the us link up", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range got {
+			for _, l := range r.Links {
+				if r.NodeID == "sfu-eu" && l.Peer == "sfu-us" && l.Up && l.RTTMs > 0 {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
+
+// TestRelayPausedLayerFallsBack: the publisher on eu pauses its top
+// layer; a viewer of that layer on us moves to the middle one (the
+// feeder's layer reports tell us the layer paused) and back once it
+// flows, each switch on a keyframe with continuous sequence numbers.
+func TestRelayPausedLayerFallsBack(t *testing.T) {
+	envs := newCluster(t, "eu", "us")
+	eu, us := envs[0], envs[1]
+	info, senders, up := simulcastPublisher(t, eu, "paused")
+	var sendTop atomic.Bool
+	sendTop.Store(true)
+	defer every(3*time.Millisecond, func(c uint32) {
+		for i, s := range senders {
+			if i == 2 && !sendTop.Load() {
+				continue
+			}
+			_ = s.send(c, c%40 == 0)
+		}
+	})()
+	waitAllLayers(t, up)
+	sub, tc := highViewer(t, us, "paused", info)
+	waitFor(t, 10*time.Second, "subscriber connected", sub.connected)
+	lastLayer := func() byte {
+		ls := sub.stream(tc.Mid()).layers
+		if len(ls) == 0 {
+			return 255
+		}
+		return ls[len(ls)-1]
+	}
+	waitFor(t, 10*time.Second, "high layer packets at us", func() bool { return lastLayer() == 2 })
+	sendTop.Store(false)
+	waitFor(t, 6*time.Second, "the middle layer after the top one pauses", func() bool { return lastLayer() == 1 })
+	sendTop.Store(true)
+	waitFor(t, 6*time.Second, "the top layer again once it flows", func() bool { return lastLayer() == 2 })
+	st := sub.stream(tc.Mid())
+	for i := 1; i < len(st.seqs); i++ {
+		if st.seqs[i] != st.seqs[i-1]+1 {
+			t.Fatalf("sequence jumps from %d to %d at packet %d", st.seqs[i-1], st.seqs[i], i)
+		}
+		if st.layers[i] != st.layers[i-1] && st.arrivals[i]%40 != 0 {
+			t.Fatalf("layer %d -> %d on packet %d, not a keyframe", st.layers[i-1], st.layers[i], st.arrivals[i])
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,7 +26,14 @@ const relayGrace = 2 * time.Second
 type relayIn struct {
 	r      *relayNode
 	up     *upTrack
-	origin string
+	origin string // where the track is published
+	// from is the node that feeds this one (the origin, or a nearer
+	// holder the controller picked): media comes from it, demand and
+	// keyframe requests go to it. Falls back to the origin when the
+	// holder goes quiet.
+	from     atomic.Pointer[string]
+	lastRecv atomic.Int64 // unix nanos of the last packet
+	created  time.Time
 
 	mu        sync.Mutex // guards the demand state below
 	sentMask  uint8
@@ -36,7 +44,8 @@ type relayIn struct {
 
 // deliver hands a relayed packet of layer idx to the up track's fan-out;
 // it runs on the transport's receive goroutine.
-func (in *relayIn) deliver(idx int, raw []byte, pkt *rtp.Packet) {
+func (in *relayIn) deliver(idx int, raw []byte, pkt *rtp.Packet, now int64) {
+	in.lastRecv.Store(now)
 	l := in.up.layers[idx]
 	if !l.present.Load() {
 		l.present.Store(true)
@@ -47,16 +56,46 @@ func (in *relayIn) deliver(idx int, raw []byte, pkt *rtp.Packet) {
 	}
 }
 
-// wanted is the layers this node's subscribers forward or wait for.
+// applyReport takes the feeder's view of the layers: which are usable
+// (present and not paused at the origin) and their bitrates, for layer
+// choice here as at the origin.
+func (in *relayIn) applyReport(usable uint8, bitrates [maxLayers]uint32) {
+	if !in.up.simulcst {
+		return
+	}
+	for i, l := range in.up.layers {
+		ok := usable&(1<<i) != 0
+		if ok {
+			l.present.Store(true)
+		}
+		l.idle.Store(l.present.Load() && !ok)
+		l.bitrate.Store(uint64(bitrates[i]))
+	}
+	in.up.reported.Store(true)
+}
+
+// wanted is the layers this node's subscribers forward or wait for, and
+// those the nodes it feeds in turn ask for; subs counts both.
 func (in *relayIn) wanted() (uint8, int) {
 	downs := in.up.downTracks()
+	var relayed uint8
+	nrel := 0
+	in.r.mu.Lock()
+	o := in.r.outs[in.up]
+	in.r.mu.Unlock()
+	if o != nil {
+		for _, layers := range o.destinations() {
+			relayed |= layers
+			nrel++
+		}
+	}
 	if !in.up.simulcst {
-		if len(downs) == 0 {
+		if len(downs)+nrel == 0 {
 			return 0, 0
 		}
-		return 1, len(downs)
+		return 1, len(downs) + nrel
 	}
-	var mask uint8
+	mask := relayed
 	for _, d := range downs {
 		d.mu.Lock()
 		if d.src == in.up {
@@ -69,7 +108,7 @@ func (in *relayIn) wanted() (uint8, int) {
 		}
 		d.mu.Unlock()
 	}
-	return mask, len(downs)
+	return mask, len(downs) + nrel
 }
 
 // refresh sends this node's demand when it changed or is due; it reports
@@ -93,6 +132,7 @@ func (in *relayIn) refresh(now time.Time) bool {
 	} else {
 		in.idleSince = time.Time{}
 	}
+	in.fallBack(now, subs)
 	due := mask != in.sentMask || now.Sub(in.sentAt) >= demandRefresh
 	if due {
 		in.sentMask, in.sentAt = mask, now
@@ -104,6 +144,27 @@ func (in *relayIn) refresh(now time.Time) bool {
 	return false
 }
 
+// feeder is the node this one gets the stream from.
+func (in *relayIn) feeder() string { return *in.from.Load() }
+
+// fallBack turns to the origin when a holder feeding this node has sent
+// nothing for holderQuiet while subscribers wait; in.mu is held.
+func (in *relayIn) fallBack(now time.Time, subs int) {
+	from := in.feeder()
+	last := max(in.lastRecv.Load(), in.created.UnixNano())
+	if from == in.origin || subs == 0 || now.UnixNano()-last < int64(holderQuiet) {
+		return
+	}
+	in.from.Store(&in.origin)
+	in.sentMask = 0 // demand again at once
+	in.r.log.Info("relay feeder changed", "track", in.up.id, "from", in.origin, "was", from,
+		"reason", "holder "+from+" sent nothing for "+holderQuiet.String())
+}
+
+// holderQuiet is how long a holder may stay silent before its
+// destinations turn to the origin.
+const holderQuiet = 3 * time.Second
+
 func (in *relayIn) sendDemand(mask uint8) {
 	var b [demandPktSize]byte
 	in.sendFeedback(0, demandPacket(&b, mask))
@@ -113,10 +174,10 @@ func (in *relayIn) sendDemand(mask uint8) {
 func (in *relayIn) sendFeedback(idx int, payload []byte) {
 	p := relay.Packet{
 		Type: relay.TypeFeedback, Namespace: in.up.owner.Namespace, Room: in.up.owner.Room,
-		Stream: relay.StreamID{Track: in.up.id, Layer: uint8(idx)}, Origin: in.origin,
+		Stream: relay.StreamID{Track: in.up.id, Layer: uint8(idx)}, Origin: in.feeder(),
 		Dests: []string{in.r.n.id}, Payload: payload,
 	}
-	in.r.send(in.r.nextHop(in.origin), &p)
+	in.r.send(in.r.nextHop(p.Origin), &p)
 }
 
 // relayUpstream is a relayed track's upstream: keyframe requests of its
@@ -162,15 +223,17 @@ func (r *relayNode) ingress(ctx context.Context, namespace, room, id string) (*u
 	for _, p := range parts {
 		for _, t := range p.Tracks {
 			if t.ID == id && p.Node != "" && p.Node != r.n.id {
-				return r.addIngress(p.Participant, p.Node, t), nil
+				from, reason := r.locate(ctx, namespace, room, id, p.Node)
+				return r.addIngress(p.Participant, p.Node, from, t, reason), nil
 			}
 		}
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNoTrack, id)
 }
 
-// addIngress creates and registers the ingress of track t from origin.
-func (r *relayNode) addIngress(owner bus.Participant, origin string, t bus.TrackInfo) *upTrack {
+// addIngress creates and registers the ingress of track t, published on
+// origin, fed by from.
+func (r *relayNode) addIngress(owner bus.Participant, origin, from string, t bus.TrackInfo, reason string) *upTrack {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if in := (*r.ins.Load())[t.ID]; in != nil {
@@ -196,7 +259,8 @@ func (r *relayNode) addIngress(owner bus.Participant, origin string, t bus.Track
 			up.layers[i].ssrc.Store(uint32(i + 1)) // until the first packet tells the real one
 		}
 	}
-	in := &relayIn{r: r, up: up, origin: origin}
+	in := &relayIn{r: r, up: up, origin: origin, created: time.Now()}
+	in.from.Store(&from)
 	up.upstream = relayUpstream{in}
 	next := map[string]*relayIn{}
 	for k, v := range *r.ins.Load() {
@@ -208,8 +272,11 @@ func (r *relayNode) addIngress(owner bus.Participant, origin string, t bus.Track
 	n.tracks[t.ID] = up
 	n.mu.Unlock()
 	r.watchRoom(owner.Namespace, owner.Room)
-	r.log.Info("relay ingress", "track", t.ID, "kind", t.Kind, "origin", origin, "next_hop", r.nextHop(origin),
-		"namespace", owner.Namespace, "room", owner.Room, "reason", "a subscriber here wants a track published on "+origin)
+	r.log.Info("relay ingress", "track", t.ID, "kind", t.Kind, "origin", origin, "from", from, "next_hop", r.nextHop(from),
+		"namespace", owner.Namespace, "room", owner.Room, "reason", "a subscriber here wants a track published on "+origin+"; "+reason)
+	if r.n.streams != nil {
+		r.n.streams.holding(up, &bus.StreamHolder{From: from, Layers: up.info.Layers, Reason: reason})
+	}
 	return up
 }
 
@@ -241,6 +308,9 @@ func (r *relayNode) removeIngress(in *relayIn, reason string) {
 	in.up.closed.Store(true)
 	for _, d := range in.up.downTracks() {
 		_ = r.n.setSource(d, nil, autoLayer)
+	}
+	if r.n.streams != nil {
+		r.n.streams.holding(in.up, nil)
 	}
 	r.log.Info("relay ingress stopped", "track", in.up.id, "origin", in.origin, "reason", reason)
 }

@@ -27,7 +27,8 @@ type relayOut struct {
 	mu     sync.Mutex
 	demand map[string]demandEntry // destination node -> layers, last refresh
 
-	plan atomic.Pointer[relayPlan]
+	plan     atomic.Pointer[relayPlan]
+	reported time.Time // last layer report; the node's tick only
 	// One packet per layer: each layer's read goroutine uses its own.
 	pkts [maxLayers]relay.Packet
 }
@@ -161,4 +162,31 @@ func layerList(mask uint8) []string {
 		}
 	}
 	return out
+}
+
+// report tells every destination the state of the track's layers here
+// (at most every demandRefresh); it runs on the node's tick.
+func (o *relayOut) report(now time.Time) {
+	if !o.up.simulcst || now.Sub(o.reported) < demandRefresh {
+		return
+	}
+	o.reported = now
+	usable := o.up.usableLayers()
+	var mask uint8
+	var rates [maxLayers]uint32
+	for i, l := range o.up.layers {
+		if usable[i] {
+			mask |= 1 << i
+		}
+		rates[i] = uint32(min(l.bitrate.Load(), 1<<32-1))
+	}
+	var b [reportPktSize]byte
+	payload := reportPacket(&b, mask, rates)
+	for dest := range o.destinations() {
+		p := relay.Packet{
+			Type: relay.TypeFeedback, Namespace: o.up.owner.Namespace, Room: o.up.owner.Room,
+			Stream: relay.StreamID{Track: o.up.id}, Origin: dest, Dests: []string{o.r.n.id}, Payload: payload,
+		}
+		o.r.send(o.r.nextHop(dest), &p)
+	}
 }

@@ -50,12 +50,14 @@ type upTrack struct {
 	upstream rtcpWriter
 	video    bool
 	// ingress: the source is the relay (relayin.go), not a local
-	// publisher. Its layers are never idle here: the origin decides.
-	ingress bool
-	m       *metrics.SFU        // may be nil (unit tests)
-	batch   batcher             // may be nil
-	rtx     *rtxBudget          // may be nil (unit tests)
-	fwdTime prometheus.Observer // read to last write of a fan-out; may be nil
+	// publisher. The feeder's layer reports (reported) set its layers'
+	// bitrates and idle flags: the origin decides.
+	ingress  bool
+	reported atomic.Bool
+	m        *metrics.SFU        // may be nil (unit tests)
+	batch    batcher             // may be nil
+	rtx      *rtxBudget          // may be nil (unit tests)
+	fwdTime  prometheus.Observer // read to last write of a fan-out; may be nil
 
 	layers [maxLayers]*layer
 	sinks  atomic.Pointer[[]sink] // copy-on-write snapshot
@@ -244,6 +246,9 @@ func (t *upTrack) requestKeyframe(idx int) {
 // that have been silent for layerIdleAfter idle; dt is the time since the
 // previous call.
 func (t *upTrack) updateRates(dt time.Duration) {
+	if t.ingress && t.reported.Load() {
+		return // the feeder's reports set bitrates and idle flags
+	}
 	for _, l := range t.layers {
 		b := l.bytes.Load()
 		l.bitrate.Store(uint64(float64(b-l.lastRate) * 8 / dt.Seconds()))

@@ -30,6 +30,7 @@ func (s *Server) clientError(log *slog.Logger, what string, err error) (code, ms
 	var be *bus.Error
 	if errors.As(err, &be) && be.Code == bus.CodeLimit {
 		// The node's own words about which of its limits was hit.
+		s.met.refused.WithLabelValues("node").Inc()
 		log.Info(what+" refused by a node limit", "err", err)
 		return protocol.CodeLimit, what + ": " + be.Message
 	}

@@ -3,6 +3,7 @@ package signal
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,36 +32,54 @@ func (s *Server) moveOffNode(nodeID, reason string) {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	moved := 0
+	var moving []*conn
+	var sessions []*session
 	for _, c := range conns {
 		c.mu.Lock()
 		sess, ended := c.sess, c.ended
 		if sess != nil && sess.NodeID == nodeID && !ended {
 			c.ended = true
+			moving = append(moving, c)
+			sessions = append(sessions, sess)
 		}
 		c.mu.Unlock()
-		if sess == nil || sess.NodeID != nodeID || ended {
-			continue
-		}
-		p := sess.Participant
-		ctx, cancel := context.WithTimeout(s.ctx, time.Second)
-		// A live node (drained) ends the session itself and tells the
-		// room; for a dead one this server tells the room.
-		if err := s.nodeCmd(ctx, nodeID, bus.CmdClose, bus.Close{SessionID: p.SessionID, Reason: reason}, nil); err != nil {
-			ev := bus.Event{Type: bus.EventParticipantLeft, Namespace: p.Namespace, Room: p.Room, Participant: &p, Reason: reason}
-			if err := s.opts.Bus.Publish(bus.RoomEvents(p.Namespace, p.Room), ev); err != nil {
-				s.log.Warn("announce a moving participant", "session", p.SessionID, "err", err)
-			}
-		}
-		_ = s.dir.DeleteSession(ctx, p.SessionID)
-		cancel()
+	}
+	if len(moving) == 0 {
+		return
+	}
+	// First every session ends (a live, drained node ends it itself and
+	// tells the room; for a dead one this server tells the room), then the
+	// clients are told: a client that rejoins at once finds none of the
+	// old sessions in the room state.
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, 16)
+	for _, sess := range sessions {
+		wg.Add(1)
+		limit <- struct{}{}
+		go func() {
+			defer func() { <-limit; wg.Done() }()
+			s.endMovedSession(nodeID, sess.Participant, reason)
+		}()
+	}
+	wg.Wait()
+	for _, c := range moving {
 		c.send(protocol.Message{Type: protocol.TypeClosed, Reason: reason})
 		c.closeWith(protocol.CloseSessionEnded, reason, true)
-		moved++
 	}
-	if moved > 0 {
-		s.log.Warn("clients told to rejoin elsewhere", "node", nodeID, "reason", reason, "sessions", moved)
+	s.log.Warn("clients told to rejoin elsewhere", "node", nodeID, "reason", reason, "sessions", len(moving))
+}
+
+// endMovedSession ends one session of a node its clients move off.
+func (s *Server) endMovedSession(nodeID string, p bus.Participant, reason string) {
+	ctx, cancel := context.WithTimeout(s.ctx, time.Second)
+	defer cancel()
+	if err := s.nodeCmd(ctx, nodeID, bus.CmdClose, bus.Close{SessionID: p.SessionID, Reason: reason}, nil); err != nil {
+		ev := bus.Event{Type: bus.EventParticipantLeft, Namespace: p.Namespace, Room: p.Room, Participant: &p, Reason: reason}
+		if err := s.opts.Bus.Publish(bus.RoomEvents(p.Namespace, p.Room), ev); err != nil {
+			s.log.Warn("announce a moving participant", "session", p.SessionID, "err", err)
+		}
 	}
+	_ = s.dir.DeleteSession(ctx, p.SessionID)
 }
 
 // onMigrate moves the clients of a node drained with migration.

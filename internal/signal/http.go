@@ -3,7 +3,6 @@ package signal
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -98,7 +97,7 @@ func readBody(w http.ResponseWriter, r *http.Request, contentType string) (strin
 		if errors.As(err, &tooBig) {
 			httpError(w, http.StatusRequestEntityTooLarge, "body over 128 KiB")
 		} else {
-			httpError(w, http.StatusBadRequest, "reading body: "+err.Error())
+			httpError(w, http.StatusBadRequest, "the request body could not be read")
 		}
 		return "", false
 	}
@@ -168,7 +167,8 @@ func (s *Server) serveDevToken(w http.ResponseWriter, r *http.Request) {
 	tok, err := auth.Mint(auth.TokenOptions{Key: key, Secret: s.opts.Keys[key], Identity: identity, Name: q.Get("name"),
 		Grant: auth.Grant{Namespace: ns, Room: room, Publish: true, Subscribe: true}})
 	if err != nil {
-		httpError(w, http.StatusBadRequest, fmt.Sprintf("mint: %v", err))
+		s.log.Warn("dev token", "err", err)
+		httpError(w, http.StatusBadRequest, "no token could be minted for these parameters")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

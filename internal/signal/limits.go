@@ -47,6 +47,7 @@ const (
 	MaxMetadataBytes = 4 << 10
 	MaxIDBytes       = 128 // request ids, mids, track ids, layers
 	MaxRecipients    = 64  // data "to" list
+	MaxListEntries   = 256 // publish, subscribe and mids lists
 	maxCandidate     = 512 // one candidate line
 )
 
@@ -103,6 +104,9 @@ func checkParticipant(p bus.Participant) *limitError {
 
 // checkRequest bounds the ids and lists of one request.
 func checkRequest(m protocol.Message) *limitError {
+	if len(m.Publish) > MaxListEntries || len(m.Subscribe) > MaxListEntries || len(m.MIDs) > MaxListEntries {
+		return overLimit("more than %d entries in publish, subscribe or mids", MaxListEntries)
+	}
 	ids := []string{m.ID, m.MID, m.TrackID, m.Layer, m.SessionID}
 	for _, s := range m.Subscribe {
 		ids = append(ids, s.MID, s.TrackID, s.Layer)

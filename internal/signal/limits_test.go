@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rtcloud/rtcloud/internal/auth"
@@ -262,6 +263,8 @@ func TestCandidateLimit(t *testing.T) {
 	c.expectError(protocol.CodeLimit)
 	c.send(protocol.Message{Type: protocol.TypeSetLayer, ID: "s", MID: strings.Repeat("m", MaxIDBytes+1)})
 	c.expectError(protocol.CodeLimit)
+	c.send(protocol.Message{Type: protocol.TypeUnsubscribe, ID: "u", MIDs: make([]string, MaxListEntries+1)})
+	c.expectError(protocol.CodeLimit)
 }
 
 func manyLines(n int, dir string) string {
@@ -302,4 +305,43 @@ func TestICERestartCredentialsValidated(t *testing.T) {
 	if r := do(t, "PATCH", h.web.URL+loc, alice, typeSDPFrag, ok, "If-Match", "*"); r.status != http.StatusOK {
 		t.Fatalf("valid ICE restart = %d %q", r.status, r.body)
 	}
+}
+
+// Through a real SFU node: a WHIP offer with many sending m-lines is
+// refused with 400 before it can flood the room with track_published
+// events, and a watcher in the room stays connected; an offer within the
+// limit is served and the watcher sees its tracks.
+func TestManyTrackWHIPOfferThroughRealSFU(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.SendQueue = 8 })
+	testenv.StartNode(t, h.nats, testenv.NodeOptions{NodeID: "sfu1"})
+	h.waitNode(h.srv, "sfu1")
+	h.node.Stop()
+	waitFor(t, "only the real node is live", func() bool { _, ok := h.srv.dir.Node("node1"); return !ok })
+	watcher := dialReader(t, h, testenv.Mint(t, "ns", "many", "watcher"))
+
+	offer := func(n int) string {
+		pc := newPionPeer(t)
+		t.Cleanup(func() { _ = pc.Close() })
+		for i := range n {
+			tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+				fmt.Sprintf("a%d", i), "whip")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return httpOffer(t, pc)
+	}
+	tok := testenv.Mint(t, "ns", "many", "flooder")
+	res := do(t, "POST", h.web.URL+"/whip/many", tok, typeSDP, offer(60))
+	if res.status != http.StatusBadRequest || !strings.Contains(res.body, "at most") {
+		t.Fatalf("WHIP with 60 tracks = %d %q", res.status, res.body)
+	}
+	res = do(t, "POST", h.web.URL+"/whip/many", tok, typeSDP, offer(DefaultPublishedTracks))
+	if res.status != http.StatusCreated {
+		t.Fatalf("WHIP with %d tracks = %d %q", DefaultPublishedTracks, res.status, res.body)
+	}
+	watcher.alive(t, "the watcher")
 }

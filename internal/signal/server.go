@@ -20,13 +20,16 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/directory"
+	"github.com/rtcloud/rtcloud/internal/placement"
 )
 
 // Defaults of the tunable limits.
 const (
 	DefaultIdleTimeout = 30 * time.Second
 	DefaultJoinTimeout = 10 * time.Second
-	DefaultSendQueue   = 256
+	// DefaultSlowClientGrace is Options.SlowClientGrace's default.
+	DefaultSlowClientGrace = 2 * time.Second
+	DefaultSendQueue       = 256
 )
 
 // Options configure a Server.
@@ -47,11 +50,20 @@ type Options struct {
 	// SendQueue is how many messages may wait for a slow WebSocket client
 	// before it is disconnected (default DefaultSendQueue).
 	SendQueue int
+	// SlowClientGrace is how long a message may wait for room in a full
+	// send queue before the client is disconnected as too slow (default
+	// DefaultSlowClientGrace): bursts do not cut off clients that read.
+	SlowClientGrace time.Duration
 	// Limits bound what one client may send (defaults in limits.go).
 	Limits Limits
 	// Metrics, when set, registers the server's counters of refused
 	// requests and dropped events.
 	Metrics prometheus.Registerer
+	// Placement is the controllers' placement configuration; the server
+	// places with the same policies (internal/placement) when no
+	// controller answers. RoomsSpanNodes: the nodes run the relay.
+	Placement      config.Controller
+	RoomsSpanNodes bool
 }
 
 // Server is one signaling server.
@@ -92,6 +104,9 @@ func NewServer(ctx context.Context, o Options) (*Server, error) {
 	if o.SendQueue <= 0 {
 		o.SendQueue = DefaultSendQueue
 	}
+	if o.SlowClientGrace <= 0 {
+		o.SlowClientGrace = DefaultSlowClientGrace
+	}
 	o.Limits.defaults()
 	log := o.Logger.With("component", "signal")
 	client, err := newClientAddr(o.Config.TrustedProxies)
@@ -103,10 +118,13 @@ func NewServer(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:   o,
-		log:    log,
-		dir:    dir,
-		place:  controllerPlacer{bus: o.Bus, fallback: directory.SameNode{Dir: dir}},
+		opts: o,
+		log:  log,
+		dir:  dir,
+		place: controllerPlacer{bus: o.Bus, fallback: directory.SameNode{
+			Dir: dir, Policies: placement.Build(o.Placement, o.RoomsSpanNodes),
+			PolicyName: func(ns string) string { return placement.PolicyName(o.Placement, ns) },
+		}},
 		client: client,
 		conns:  map[*conn]struct{}{},
 		met:    newMetrics(o.Metrics),

@@ -81,6 +81,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if len(s.opts.Config.AllowedOrigins) == 0 {
 		opts.InsecureSkipVerify = true // no list configured: every origin may connect
 	}
+	// A WebSocket outlives the HTTP server's read and write timeouts (the
+	// deadlines stay on the connection once it is taken over): its own
+	// idle timeout, join deadline and write timeout bound it instead.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		return // Accept wrote the HTTP error
@@ -181,7 +187,7 @@ func decodeMessage(data []byte) (protocol.Message, *protocol.Error) {
 			ID string `json:"id"`
 		}
 		_ = json.Unmarshal(data, &probe)
-		return protocol.Message{ID: probe.ID}, &protocol.Error{Code: protocol.CodeMalformed, Message: "not a valid message: " + err.Error()}
+		return protocol.Message{ID: probe.ID}, &protocol.Error{Code: protocol.CodeMalformed, Message: "not a JSON message with the documented fields"}
 	}
 	if m.Type == "" {
 		return m, &protocol.Error{Code: protocol.CodeMalformed, Message: `missing "type"`}
@@ -257,8 +263,19 @@ func (c *conn) send(m protocol.Message) {
 	}
 	select {
 	case c.out <- data:
+		return
 	default:
-		c.log.Warn("client too slow, disconnecting")
+	}
+	// The queue is full: a burst (many events at once) drains within
+	// moments for a client that reads; only one that does not read for
+	// SlowClientGrace is cut off.
+	t := time.NewTimer(c.s.opts.SlowClientGrace)
+	defer t.Stop()
+	select {
+	case c.out <- data:
+	case <-c.closing:
+	case <-t.C:
+		c.log.Warn("client too slow, disconnecting", "queue", cap(c.out), "grace", c.s.opts.SlowClientGrace)
 		c.closeWith(websocket.StatusPolicyViolation, "slow client", false)
 	}
 }

@@ -103,9 +103,9 @@ func TestOutboundCall(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("SIPp got no BYE after the kick\n%s", out.String())
 	}
-	if !strings.Contains(g.logs.String(), "removed from the room") {
-		t.Fatal("no log line says the call ended by the kick")
-	}
+	testenv.WaitFor(t, 10*time.Second, "a log line says the kick ended the call", func() bool {
+		return strings.Contains(g.logs.String(), "removed from the room")
+	})
 }
 
 // A rule made through the API routes calls; the API refuses bad rules

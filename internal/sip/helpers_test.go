@@ -201,6 +201,7 @@ type sippCall struct {
 	service, pin string
 	toneHz       float64
 	recvPort     int
+	opus         bool // offer only Opus (with recvPort)
 }
 
 func (g *gateway) sipp(t *testing.T, o sippCall) *sippRun {
@@ -221,6 +222,11 @@ func (g *gateway) sipp(t *testing.T, o sippCall) *sippRun {
 			}
 		}
 		xml = []byte(strings.ReplaceAll(strings.Join(keep, "\n"), "[auto_media_port]", strconv.Itoa(o.recvPort)))
+	}
+	if o.opus {
+		x := strings.Replace(string(xml), "RTP/AVP 8 101", "RTP/AVP 96", 1)
+		x = strings.Replace(x, "a=rtpmap:8 PCMA/8000", "a=rtpmap:96 opus/48000/2", 1)
+		xml = []byte(x)
 	}
 	if err := os.WriteFile(scen, xml, 0o644); err != nil {
 		t.Fatal(err)

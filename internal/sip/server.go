@@ -99,7 +99,12 @@ func Listen(o Options) (*Server, error) {
 
 func (s *Server) setup() error {
 	var err error
-	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("rtcloud"), sipgo.WithUserAgentHostname(s.host.String()))
+	// sipgo's transport and transaction layers (which log malformed
+	// input) log through the gateway's logger, not the global one.
+	quiet := s.log.With("layer", "sipgo")
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("rtcloud"), sipgo.WithUserAgentHostname(s.host.String()),
+		sipgo.WithUserAgentTransportLayerOptions(siplib.WithTransportLayerLogger(quiet)),
+		sipgo.WithUserAgentTransactionLayerOptions(siplib.WithTransactionLayerLogger(quiet)))
 	if err != nil {
 		return err
 	}

@@ -185,6 +185,16 @@ func tonePublisher(t *testing.T, g *gateway, room, identity string, freq float64
 // A tone published by a WebRTC participant reaches the SIP side: the
 // gateway sends the phone G.711 A-law whose spectrum peaks at the tone.
 func TestRoomIsHeardByTheCaller(t *testing.T) {
+	testRoomHeard(t, false)
+}
+
+// The same with a phone that offers only Opus: the gateway answers with
+// Opus and sends the mix encoded as Opus.
+func TestRoomIsHeardByAnOpusCaller(t *testing.T) {
+	testRoomHeard(t, true)
+}
+
+func testRoomHeard(t *testing.T, opus bool) {
 	g := startGateway(t, nil)
 	tonePublisher(t, g, "phone", "speaker", 700)
 	sock, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -195,6 +205,16 @@ func TestRoomIsHeardByTheCaller(t *testing.T) {
 	var mu sync.Mutex
 	var pcm []int16
 	var pts = map[uint8]int{}
+	dec, err := transcode.NewDecoder(transcode.DecoderOptions{FFmpeg: need(t, "ffmpeg"), SampleRate: 8000, Channels: 1,
+		OnPCM: func(b []byte) {
+			mu.Lock()
+			pcm = append(pcm, transcode.S16(b)...)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -206,15 +226,20 @@ func TestRoomIsHeardByTheCaller(t *testing.T) {
 			if p.Unmarshal(buf[:n]) != nil {
 				continue
 			}
+			if opus && p.PayloadType == 96 {
+				_ = dec.Write(p.Payload) // outside mu: the decoder's output takes it
+			}
 			mu.Lock()
 			pts[p.PayloadType]++
-			for _, b := range p.Payload {
-				pcm = append(pcm, alawTable[b])
+			if !opus && p.PayloadType == 8 {
+				for _, b := range p.Payload {
+					pcm = append(pcm, alawTable[b])
+				}
 			}
 			mu.Unlock()
 		}
 	}()
-	g.sipp(t, sippCall{service: "phone", recvPort: sock.LocalAddr().(*net.UDPAddr).Port})
+	g.sipp(t, sippCall{service: "phone", recvPort: sock.LocalAddr().(*net.UDPAddr).Port, opus: opus})
 	var peak float64
 	testenv.Eventually(t, 30*time.Second, "the phone receives the room's tone", func() error {
 		mu.Lock()

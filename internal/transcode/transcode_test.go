@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -132,5 +133,63 @@ func TestOggRoundTrip(t *testing.T) {
 	}
 	if len(got) != 4 || !bytes.HasPrefix(got[0], []byte("OpusHead")) || !bytes.Equal(got[3], big) {
 		t.Fatalf("read %d packets back", len(got))
+	}
+}
+
+func FuzzSplitAUs(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 9, 0xf0, 0, 0, 0, 1, 0x65, 1, 0, 0, 1, 9, 0xf0, 0, 0, 1, 0x41})
+	f.Add([]byte{0, 0, 1, 9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		total := 0
+		splitAUs(bytes.NewReader(b), func(au []byte) { total += len(au) })
+		if total != len(b) {
+			t.Fatalf("split %d bytes into AUs totalling %d", len(b), total)
+		}
+	})
+}
+
+// A scaler makes two smaller layers of an H.264 stream, frame for frame.
+func TestScaler(t *testing.T) {
+	ff := needFFmpeg(t)
+	in, err := exec.Command(ff, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-frames:v", "30",
+		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-x264-params", "aud=1", "-f", "h264", "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	got := map[int][]byte{}
+	frames := map[int]int{}
+	s, err := NewScaler(ScalerOptions{FFmpeg: ff, Profile: "high", Layers: []VideoLayer{{Divisor: 2, Kbps: 300}, {Divisor: 4, Kbps: 100}},
+		OnAU: func(i int, au []byte) {
+			mu.Lock()
+			got[i] = append(got[i], au...)
+			frames[i]++
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aus int
+	splitAUs(bytes.NewReader(in), func(au []byte) {
+		aus++
+		if err := s.Write(au); err != nil {
+			t.Error(err)
+		}
+	})
+	s.Close()
+	if aus != 30 {
+		t.Fatalf("split the input into %d access units, want 30", aus)
+	}
+	for i, size := range []string{"160x120", "80x60"} {
+		if frames[i] < 29 {
+			t.Errorf("layer %d: %d access units", i, frames[i])
+		}
+		cmd := exec.Command(strings.Replace(ff, "ffmpeg", "ffprobe", 1), "-v", "error", "-f", "h264", "-show_entries", "stream=width,height",
+			"-of", "csv=p=0:s=x", "-")
+		cmd.Stdin = bytes.NewReader(got[i])
+		out, err := cmd.Output()
+		if err != nil || strings.TrimSpace(string(out)) != size {
+			t.Errorf("layer %d: %q %v, want %s", i, out, err, size)
+		}
 	}
 }

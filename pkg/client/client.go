@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,17 @@ type Options struct {
 	// RequestTimeout bounds each request without a context deadline
 	// (default 10s).
 	RequestTimeout time.Duration
-	Logger         *slog.Logger
+	// Header is sent with the WebSocket handshake (for example the
+	// X-Forwarded-For a trusted proxy would set, in load tests).
+	Header http.Header
+	Logger *slog.Logger
+}
+
+func (o Options) dialOptions() *websocket.DialOptions {
+	if len(o.Header) == 0 {
+		return nil
+	}
+	return &websocket.DialOptions{HTTPHeader: o.Header}
 }
 
 // Client is one participant session joined to a room over WebSocket.
@@ -88,7 +99,7 @@ func Connect(ctx context.Context, wsURL, token string, o Options) (*Client, erro
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
 	}
-	ws, _, err := websocket.Dial(ctx, wsURL, nil)
+	ws, _, err := websocket.Dial(ctx, wsURL, o.dialOptions())
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", wsURL, err)
 	}

@@ -170,7 +170,7 @@ func (c *Client) Reconnect(ctx context.Context, wsURL string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	ws, _, err := websocket.Dial(ctx, wsURL, nil)
+	ws, _, err := websocket.Dial(ctx, wsURL, c.opts.dialOptions())
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", wsURL, err)
 	}

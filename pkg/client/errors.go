@@ -24,6 +24,8 @@ var (
 	ErrBadPacket = errors.New("client: malformed RTP packet")
 	// ErrBadMedia: a stream given to PublishReader cannot be read.
 	ErrBadMedia = errors.New("client: unreadable media stream")
+	// ErrUnpublished: the track was unpublished (LocalTrack.Err).
+	ErrUnpublished = errors.New("client: track unpublished")
 )
 
 // ServerError is an error message received from the server.

@@ -89,6 +89,8 @@ func (p *peer) generate(t *LocalTrack) {
 		select {
 		case <-p.stop:
 			return
+		case <-t.stopped:
+			return
 		case <-tick.C:
 		}
 		if t.paused.Load() {

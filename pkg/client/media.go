@@ -55,7 +55,8 @@ func NewSampleTrack(codec, name string) (*webrtc.TrackLocalStaticSample, error) 
 
 // PublishReader publishes one track whose media it reads from
 // spec.Reader, paced in real time, until the reader ends, the client
-// closes or ctx (which bounds the whole stream, not just the call) ends.
+// closes, the track is unpublished or ctx (which bounds the whole stream,
+// not just the call) ends.
 // LocalTrack.Done is closed then, and LocalTrack.Err says why (nil at the
 // end of the stream). The stream's header is read before publishing, so a
 // stream of the wrong format fails here.
@@ -78,7 +79,7 @@ func (c *Client) PublishReader(ctx context.Context, spec ReaderSpec) (*LocalTrac
 	}
 	lt := lts[0]
 	lt.ended = make(chan struct{})
-	if !c.peer.goWorker(func() { lt.finish(pump(ctx, c.peer.stop, src, track)) }) {
+	if !c.peer.goWorker(func() { lt.finish(pump(ctx, c.peer.stop, lt.stopped, src, track)) }) {
 		lt.finish(ErrClosed)
 	}
 	return lt, nil
@@ -125,7 +126,7 @@ func openSource(spec ReaderSpec) (source, string, error) {
 
 // pump writes the samples of src to track at their pace. It returns nil
 // at the end of the stream.
-func pump(ctx context.Context, stop <-chan struct{}, src source, track *webrtc.TrackLocalStaticSample) error {
+func pump(ctx context.Context, stop, unpublished <-chan struct{}, src source, track *webrtc.TrackLocalStaticSample) error {
 	start := time.Now()
 	var elapsed time.Duration // media time written so far
 	timer := time.NewTimer(0)
@@ -148,6 +149,8 @@ func pump(ctx context.Context, stop <-chan struct{}, src source, track *webrtc.T
 			case <-timer.C:
 			case <-stop:
 				return ErrClosed
+			case <-unpublished:
+				return ErrUnpublished
 			case <-ctx.Done():
 				return ctx.Err()
 			}

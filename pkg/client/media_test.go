@@ -161,3 +161,88 @@ func TestPublishReaderRejectsBadStreams(t *testing.T) {
 		t.Errorf("%d tracks published", len(c.LocalTracks()))
 	}
 }
+
+// A SampleReader turns the packets of a VP8 and an Opus track back into
+// frames of the right durations.
+func TestSampleReader(t *testing.T) {
+	sig := startCluster(t, 1)[0]
+	ivf := fixture(t, "in.ivf", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2", "-c:v", "libvpx", "-g", "10", "-f", "ivf")
+	ogg := fixture(t, "in.ogg", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "libopus", "-f", "ogg")
+	ctx := testenv.Context(t, 30*time.Second)
+	pub := join(t, ctx, sig.WS, "pub")
+	sub := join(t, ctx, sig.WS, "sub")
+	for _, in := range []struct {
+		path   string
+		format client.Format
+		frame  time.Duration
+	}{{ivf, client.FormatIVF, time.Second / 30}, {ogg, client.FormatOgg, 20 * time.Millisecond}} {
+		data, err := os.ReadFile(in.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lt, err := pub.PublishReader(ctx, client.ReaderSpec{Format: in.format, Reader: bytes.NewReader(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.WaitPublished(ctx, lt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sub.WaitTracks(ctx, 1, func(ti client.TrackInfo) bool { return ti.ID == lt.ID() }); err != nil {
+			t.Fatal(err)
+		}
+		rt, err := sub.Subscribe(ctx, lt.ID(), client.LayerAuto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := client.NewSampleReader(rt)
+		var n int
+		var keyframes int
+		for n < 20 {
+			s, err := r.Read(ctx)
+			if err != nil {
+				t.Fatalf("%s: sample %d: %v", in.format, n, err)
+			}
+			if s.Duration < in.frame/2 || s.Duration > 2*in.frame || len(s.Data) == 0 {
+				t.Fatalf("%s: sample %d lasts %v with %d bytes, want about %v", in.format, n, s.Duration, len(s.Data), in.frame)
+			}
+			if in.format == client.FormatIVF && s.Data[0]&1 == 0 {
+				keyframes++
+			}
+			n++
+		}
+		if in.format == client.FormatIVF && keyframes == 0 {
+			t.Errorf("no VP8 keyframe among %d frames (one every 10 was sent)", n)
+		}
+	}
+}
+
+// Unpublish ends a track for the room and stops its stream.
+func TestUnpublish(t *testing.T) {
+	sig := startCluster(t, 1)[0]
+	ctx := testenv.Context(t, 20*time.Second)
+	pub := join(t, ctx, sig.WS, "pub")
+	sub := join(t, ctx, sig.WS, "sub")
+	lts, err := pub.Publish(ctx, client.TrackSpec{Codec: client.CodecOpus}, client.TrackSpec{Codec: client.CodecVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WaitPublished(ctx, lts...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.WaitTracks(ctx, 2, func(ti client.TrackInfo) bool { return ti.Identity == "pub" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Unpublish(ctx, lts[0]); err != nil {
+		t.Fatalf("Unpublish: %v", err)
+	}
+	err = sub.WaitUntil(ctx, func() bool {
+		ts := sub.Tracks()
+		return len(ts) == 1 && ts[0].ID == lts[1].ID()
+	})
+	if err != nil {
+		t.Fatalf("the subscriber still sees %+v: %v", sub.Tracks(), err)
+	}
+	if got := pub.LocalTracks(); len(got) != 1 || got[0] != lts[1] {
+		t.Fatalf("LocalTracks after Unpublish: %d", len(got))
+	}
+}

@@ -112,6 +112,16 @@ type LocalTrack struct {
 
 	ended chan struct{} // PublishReader tracks: closed when the stream ends
 	err   error         // why; written before ended is closed
+
+	stopOnce sync.Once
+	stopped  chan struct{} // closed by Unpublish
+}
+
+func (t *LocalTrack) stop() {
+	t.stopOnce.Do(func() {
+		t.paused.Store(true)
+		close(t.stopped)
+	})
 }
 
 // Done is closed when the stream of a PublishReader track ended (nil for
@@ -183,6 +193,20 @@ func (t *LocalTrack) Stats() []SendStats {
 	return out
 }
 
+// HeaderExtensionID returns the id negotiated for the RTP header
+// extension uri on the track's sender, 0 if none. A caller-supplied
+// simulcast track writes the mid and rid extensions itself (see
+// URIMid, URIRID), as the SFU tells its encodings apart by them.
+func (t *LocalTrack) HeaderExtensionID(uri string) uint8 {
+	return headerExtensions(t.transceiver.Sender().GetParameters().HeaderExtensions)[uri]
+}
+
+// URIs of the header extensions a simulcast sender writes.
+const (
+	URIMid = uriMid
+	URIRID = uriRID
+)
+
 // RequestKeyframe makes every encoding send a keyframe next.
 func (t *LocalTrack) RequestKeyframe() {
 	for _, l := range t.layers {
@@ -206,7 +230,7 @@ func (p *peer) addSendTracks(specs []TrackSpec, namePrefix string, n *int) ([]*L
 		if spec.Name == "" {
 			spec.Name = fmt.Sprintf("%s%s-%d", namePrefix, kind, *n)
 		}
-		lt := &LocalTrack{spec: spec, kind: kind, idSet: make(chan struct{})}
+		lt := &LocalTrack{spec: spec, kind: kind, idSet: make(chan struct{}), stopped: make(chan struct{})}
 		locals := spec.Local
 		if len(locals) == 0 {
 			if locals, err = lt.syntheticTracks(fmt.Sprintf("%s-%d", namePrefix, *n)); err != nil {

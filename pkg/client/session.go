@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -77,6 +78,31 @@ func (c *Client) Publish(ctx context.Context, specs ...TrackSpec) ([]*LocalTrack
 		}
 	}
 	return tracks, nil
+}
+
+// Unpublish stops sending the tracks and renegotiates; the room sees
+// track_unpublished for each. A PublishReader stream stops (its Err is
+// ErrUnpublished).
+func (c *Client) Unpublish(ctx context.Context, tracks ...*LocalTrack) error {
+	c.negMu.Lock()
+	defer c.negMu.Unlock()
+	for _, t := range tracks {
+		t.stop()
+		if err := c.peer.pc.RemoveTrack(t.transceiver.Sender()); err != nil {
+			return fmt.Errorf("unpublish %s: %w", t.Name(), err)
+		}
+	}
+	c.pub.mu.Lock()
+	for _, t := range tracks {
+		delete(c.pub.byName, t.Name())
+		c.pub.all = slices.DeleteFunc(c.pub.all, func(x *LocalTrack) bool { return x == t })
+	}
+	c.pub.mu.Unlock()
+	sdp, err := c.peer.offer(false)
+	if err != nil {
+		return err
+	}
+	return c.negotiate(ctx, protocol.Message{Type: protocol.TypeOffer, SDP: sdp})
 }
 
 // negotiate sends an offer message and applies the answer.

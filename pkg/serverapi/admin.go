@@ -1,6 +1,7 @@
 package serverapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -70,7 +71,7 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 	var out struct {
 		Nodes []Node `json:"nodes"`
 	}
-	err := c.do(ctx, http.MethodGet, "/v1/admin/nodes", c.OperatorNamespace, &out)
+	err := c.do(ctx, http.MethodGet, "/v1/admin/nodes", c.OperatorNamespace, nil, &out)
 	return out.Nodes, err
 }
 
@@ -81,7 +82,7 @@ func (c *Client) Drain(ctx context.Context, nodeID string, drain bool) error {
 	if !drain {
 		method = http.MethodDelete
 	}
-	return c.do(ctx, method, "/v1/admin/nodes/"+url.PathEscape(nodeID)+"/drain", c.OperatorNamespace, nil)
+	return c.do(ctx, method, "/v1/admin/nodes/"+url.PathEscape(nodeID)+"/drain", c.OperatorNamespace, nil, nil)
 }
 
 // Rooms lists the rooms of a namespace ("" for DefaultNamespace).
@@ -90,7 +91,7 @@ func (c *Client) Rooms(ctx context.Context, namespace string) ([]Room, error) {
 	var out struct {
 		Rooms []Room `json:"rooms"`
 	}
-	err := c.do(ctx, http.MethodGet, "/v1/admin/rooms?namespace="+url.QueryEscape(namespace), namespace, &out)
+	err := c.do(ctx, http.MethodGet, "/v1/admin/rooms?namespace="+url.QueryEscape(namespace), namespace, nil, &out)
 	return out.Rooms, err
 }
 
@@ -99,7 +100,7 @@ func (c *Client) Rooms(ctx context.Context, namespace string) ([]Room, error) {
 func (c *Client) Room(ctx context.Context, namespace, room string) (Room, error) {
 	namespace = orDefault(namespace)
 	var out Room
-	err := c.do(ctx, http.MethodGet, "/v1/admin/rooms/"+url.PathEscape(namespace)+"/"+url.PathEscape(room), namespace, &out)
+	err := c.do(ctx, http.MethodGet, "/v1/admin/rooms/"+url.PathEscape(namespace)+"/"+url.PathEscape(room), namespace, nil, &out)
 	return out, err
 }
 
@@ -111,7 +112,7 @@ func (c *Client) Kick(ctx context.Context, namespace, room, identity string) ([]
 		Kicked []string `json:"kicked"`
 	}
 	path := "/v1/admin/rooms/" + url.PathEscape(namespace) + "/" + url.PathEscape(room) + "/participants/" + url.PathEscape(identity)
-	err := c.do(ctx, http.MethodDelete, path, namespace, &out)
+	err := c.do(ctx, http.MethodDelete, path, namespace, nil, &out)
 	return out.Kicked, err
 }
 
@@ -125,19 +126,30 @@ func orDefault(ns string) string {
 // maxAnswer bounds an answer body.
 const maxAnswer = 16 << 20
 
-// do calls the API with an admin token of namespace and decodes the JSON
-// answer into out (when not nil).
-func (c *Client) do(ctx context.Context, method, path, namespace string, out any) error {
+// do calls the API with an admin token of namespace, sends in as JSON
+// (when not nil) and decodes the JSON answer into out (when not nil).
+func (c *Client) do(ctx context.Context, method, path, namespace string, in, out any) error {
 	tok, err := NewToken(c.key, c.secret, TokenOptions{Identity: "serverapi", Namespace: namespace, Room: "*",
 		Admin: true, TTL: 5 * time.Minute})
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	var reqBody io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("serverapi: %w", err)
+		}
+		reqBody = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reqBody)
 	if err != nil {
 		return fmt.Errorf("serverapi: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := c.HTTP.Do(req)
 	if err != nil {
 		return fmt.Errorf("serverapi: %s %s: %w", method, path, err)
@@ -159,7 +171,7 @@ func (c *Client) do(ctx context.Context, method, path, namespace string, out any
 		}
 		return &APIError{Status: res.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
-	if out == nil {
+	if out == nil || len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {

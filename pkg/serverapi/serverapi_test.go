@@ -14,8 +14,11 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/controller"
+	"github.com/rtcloud/rtcloud/internal/egress"
+	"github.com/rtcloud/rtcloud/internal/ingress"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
+	"github.com/rtcloud/rtcloud/internal/webhook"
 	"github.com/rtcloud/rtcloud/pkg/client"
 	"github.com/rtcloud/rtcloud/pkg/serverapi"
 	"go.uber.org/goleak"
@@ -177,4 +180,99 @@ func FuzzVerifyWebhookBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, auth string, body []byte) {
 		_, _ = serverapi.VerifyWebhookBody(auth, body, map[string]string{"k": "s"})
 	})
+}
+
+// What rtcloud's webhook sender signs verifies here, and the other way
+// round: one format on both sides.
+func TestWebhookFormatMatchesTheSender(t *testing.T) {
+	body := []byte(`{"id":"EV_3_0","type":"track_published","timestamp":"2026-01-02T03:04:05Z","namespace":"default","room":"meet","object":{"id":"TR_x"}}`)
+	auth, err := webhook.Sign(body, "k1", "s1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := serverapi.VerifyWebhookBody(auth, body, map[string]string{"k1": "s1"})
+	if err != nil || ev.Type != "track_published" || ev.Room != "meet" || string(ev.Object) != `{"id":"TR_x"}` {
+		t.Fatalf("the sender's signature: %+v, %v", ev, err)
+	}
+	mine, err := serverapi.SignWebhook(body, "k1", "s1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := webhook.Verify(mine, body, map[string]string{"k1": "s1"}); err != nil || key != "k1" {
+		t.Fatalf("SignWebhook's header, checked by the sender's Verify: %q, %v", key, err)
+	}
+}
+
+// startServices serves the real egress and ingress APIs on the stack's
+// bus, as the controller does, and returns their URL.
+func startServices(t *testing.T, st *teststack.Stack) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	b := testenv.ConnectWith(t, bus.Options{URLs: st.NATS.ClientURL(), Name: "test-services"})
+	verifier := auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret})
+	eg, err := egress.NewAPI(ctx, egress.APIOptions{Bus: b, Verifier: verifier, Logger: testenv.Logger()})
+	if err != nil {
+		t.Fatalf("egress API: %v", err)
+	}
+	keys, err := ingress.OpenKeys(ctx, b)
+	if err != nil {
+		t.Fatalf("ingress keys: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/egress", eg.Handler())
+	mux.Handle("/v1/egress/", eg.Handler())
+	(&ingress.API{Keys: keys, Verifier: verifier, URL: "rtmp://127.0.0.1:1935/live"}).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { srv.Close(); eg.Close() })
+	return srv.URL
+}
+
+// Ingress keys are created, listed and revoked; an egress of a live room
+// without a worker is refused as unavailable, and an unknown one is
+// not_found.
+func TestEgressAndIngressAPI(t *testing.T) {
+	st := teststack.Start(t, teststack.Options{})
+	api := serverapi.New(startServices(t, st), auth.DevKey, auth.DevSecret)
+	ctx := testenv.Context(t, 20*time.Second)
+
+	key, err := api.CreateIngress(ctx, serverapi.IngressRequest{Room: "studio", Name: "OBS"})
+	if err != nil || key.StreamKey == "" || key.Room != "studio" || key.Identity != "rtmp-studio" || key.URL == "" {
+		t.Fatalf("CreateIngress: %+v, %v", key, err)
+	}
+	keys, err := api.Ingresses(ctx, "")
+	if err != nil || len(keys) != 1 || keys[0].StreamKey != key.StreamKey {
+		t.Fatalf("Ingresses: %+v, %v", keys, err)
+	}
+	if err := api.DeleteIngress(ctx, "", key.StreamKey); err != nil {
+		t.Fatalf("DeleteIngress: %v", err)
+	}
+	if err := api.DeleteIngress(ctx, "", key.StreamKey); !serverapi.IsCode(err, "not_found") {
+		t.Fatalf("DeleteIngress again: %v, want not_found", err)
+	}
+	if keys, err := api.Ingresses(ctx, ""); err != nil || len(keys) != 0 {
+		t.Fatalf("Ingresses after delete: %+v, %v", keys, err)
+	}
+
+	tok, _ := serverapi.NewToken(auth.DevKey, auth.DevSecret, serverapi.TokenOptions{Identity: "alice", Room: "live", Publish: true})
+	c, err := client.Connect(ctx, st.Signals[0].WS, tok, client.Options{Logger: testenv.Logger(),
+		Media: client.MediaOptions{IPFilter: client.LoopbackOnly}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	_, err = api.StartEgress(ctx, serverapi.EgressRequest{Room: "live", Type: serverapi.EgressRoom,
+		Outputs: []serverapi.EgressOutput{{File: "live.mp4"}}})
+	if !serverapi.IsCode(err, "unavailable") {
+		t.Fatalf("StartEgress without a worker: %v, want unavailable", err)
+	}
+	if _, err := api.StartEgress(ctx, serverapi.EgressRequest{Room: "live", Type: "movie"}); !serverapi.IsCode(err, "bad_request") {
+		t.Fatalf("StartEgress of an unknown type: %v, want bad_request", err)
+	}
+	if _, err := api.Egress(ctx, "", "EG_nothing"); !serverapi.IsCode(err, "not_found") {
+		t.Fatalf("Egress of an unknown id: %v, want not_found", err)
+	}
+	if list, err := api.Egresses(ctx, "", "live"); err != nil || len(list) != 0 {
+		t.Fatalf("Egresses: %+v, %v", list, err)
+	}
 }

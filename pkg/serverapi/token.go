@@ -1,7 +1,7 @@
 // Package serverapi is what an application's backend needs from rtcloud:
 // it mints access tokens for its users, calls the controller's admin API
-// (rooms, participants, kick, node drain) and verifies the webhooks
-// rtcloud sends. See docs/go-sdk.md.
+// (rooms, participants, kick, node drain) and the egress and ingress APIs,
+// and verifies the webhooks rtcloud sends. See docs/go-sdk.md.
 package serverapi
 
 import (

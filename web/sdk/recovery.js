@@ -100,7 +100,7 @@ export class Recovery {
         return this._done(false, 'rejoin');
       } catch (err) {
         if (err instanceof ProtocolError && (err.code === 'unauthorized' || err.code === 'forbidden')) {
-          room._disconnect(err.message);
+          room._disconnect(`${err.code}: ${err.message}`);
           return;
         }
       }
@@ -117,6 +117,7 @@ export class Recovery {
       for (const t of p.tracks.values()) {
         if (!t.isSubscribed) continue;
         layers.set(t.id, t.requestedLayer);
+        t._layerBeforeMove = t.requestedLayer; // kept if its publisher moves too
         room.emit('trackUnsubscribed', t, p);
         t.mid = null;
         t.transceiver = null;

@@ -3,6 +3,9 @@
 //
 //	RTCLOUD_API_KEY=devkey RTCLOUD_API_SECRET=secret go run ./examples/go/token-server -addr :8081
 //	curl 'localhost:8081/token?room=demo&identity=alice'
+//
+// With -static DIR it also serves a web app, such as
+// examples/web/conference (after npm install in it).
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
+	static := flag.String("static", "", "also serve the files of this directory (a web app)")
 	flag.Parse()
 	key, secret := os.Getenv("RTCLOUD_API_KEY"), os.Getenv("RTCLOUD_API_SECRET")
 	if key == "" || secret == "" {
@@ -35,6 +39,9 @@ func main() {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		_ = json.NewEncoder(w).Encode(map[string]string{"token": tok})
 	})
+	if *static != "" {
+		http.Handle("GET /", http.FileServer(http.Dir(*static)))
+	}
 	log.Printf("token server on http://%s/token", *addr)
 	log.Fatal(http.ListenAndServe(*addr, nil))
 }

@@ -1,4 +1,4 @@
-package controller
+package placement
 
 import (
 	"errors"
@@ -87,6 +87,12 @@ func TestSameNode(t *testing.T) {
 	}
 	if _, err := p.Place(Request{RoomNode: "full"}, nodes); !errors.Is(err, ErrRoomFull) {
 		t.Fatalf("full room node: %v, want ErrRoomFull", err)
+	}
+	// With the relay the room grows onto the next best node.
+	grow := SameNode{First: p.First, Grow: true}
+	if d, err := grow.Place(Request{RoomNode: "full", Location: geoip.Location{Region: "eu"}}, nodes); err != nil || d.Node.ID != "eu-1" ||
+		!strings.Contains(d.Reason, "grows onto") {
+		t.Fatalf("full room node with the relay = %q %q %v", d.Node.ID, d.Reason, err)
 	}
 	// The room's node is gone (not among the live nodes): place afresh.
 	if d, err := p.Place(Request{RoomNode: "dead", Location: geoip.Location{Region: "eu"}}, nodes); err != nil || d.Node.ID != "eu-1" {

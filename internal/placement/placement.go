@@ -1,8 +1,9 @@
-// Package controller is the cluster's control plane: the live node view
-// with drain marks, placement strategies (same-node, nearest, least
-// loaded, namespace pinning), the allocate API over the bus and HTTP, the
-// admin API, and leader election among controllers through a KV lease.
-package controller
+// Package placement holds the strategies that choose the SFU node of a
+// client (same-node, nearest, least loaded, namespace pinning), each
+// behind the one-method Policy interface. The controller uses them to
+// answer allocations, and a signaling server uses the same ones when no
+// controller answers.
+package placement
 
 import (
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/geoip"
 )
 
@@ -38,12 +40,12 @@ type Policy interface {
 	Place(req Request, nodes []bus.NodeInfo) (Decision, error)
 }
 
-// full reports whether n has no room for one more participant.
-func full(n bus.NodeInfo) bool { return n.Capacity > 0 && n.Load.Participants >= n.Capacity }
+// Full reports whether n has no room for one more participant.
+func Full(n bus.NodeInfo) bool { return n.Capacity > 0 && n.Load.Participants >= n.Capacity }
 
-// loadScore is the node's load from 0 (idle) to 1 (full): the larger of
+// LoadScore is the node's load from 0 (idle) to 1 (full): the larger of
 // its participant share of capacity and its CPU.
-func loadScore(n bus.NodeInfo) float64 {
+func LoadScore(n bus.NodeInfo) float64 {
 	s := n.Load.CPU
 	if n.Capacity > 0 {
 		s = max(s, float64(n.Load.Participants)/float64(n.Capacity))
@@ -62,7 +64,7 @@ func describeLoad(n bus.NodeInfo) string {
 func available(nodes []bus.NodeInfo) []bus.NodeInfo {
 	var out []bus.NodeInfo
 	for _, n := range nodes {
-		if !n.Draining && !full(n) {
+		if !n.Draining && !Full(n) {
 			out = append(out, n)
 		}
 	}
@@ -71,7 +73,7 @@ func available(nodes []bus.NodeInfo) []bus.NodeInfo {
 
 // lessLoaded orders by load score, then participants, then id.
 func lessLoaded(a, b bus.NodeInfo) bool {
-	if sa, sb := loadScore(a), loadScore(b); sa != sb {
+	if sa, sb := LoadScore(a), LoadScore(b); sa != sb {
 		return sa < sb
 	}
 	if a.Load.Participants != b.Load.Participants {
@@ -142,8 +144,13 @@ func (Nearest) Place(req Request, nodes []bus.NodeInfo) (Decision, error) {
 // alive and not draining, else First decides (for the room's first
 // client, or when the room's node drains: new sessions go elsewhere and
 // the relay joins them to the participants still on the draining node).
-// A full node takes no more participants.
-type SameNode struct{ First Policy }
+// A full node takes no more participants: with Grow (nodes relay media to
+// each other) the room grows onto the node First picks, else the
+// participant is refused.
+type SameNode struct {
+	First Policy
+	Grow  bool
+}
 
 // Place implements Policy.
 func (p SameNode) Place(req Request, nodes []bus.NodeInfo) (Decision, error) {
@@ -152,7 +159,15 @@ func (p SameNode) Place(req Request, nodes []bus.NodeInfo) (Decision, error) {
 			if n.ID != req.RoomNode {
 				continue
 			}
-			if full(n) {
+			if Full(n) && p.Grow {
+				d, err := p.First.Place(req, nodes)
+				if err != nil {
+					return d, fmt.Errorf("room's node %s is full: %w", n.ID, err)
+				}
+				d.Reason = "room's node " + n.ID + " is full, the room grows onto this node: " + d.Reason
+				return d, nil
+			}
+			if Full(n) {
 				return Decision{}, fmt.Errorf("%w: node %s (%s)", ErrRoomFull, n.ID, describeLoad(n))
 			}
 			return Decision{Node: n, Reason: "room already on node " + n.ID + " (same-node policy)"}, nil
@@ -218,4 +233,27 @@ func pinText(ns string, pools, regions []string) string {
 		parts = append(parts, "regions "+strings.Join(regions, ","))
 	}
 	return "namespace " + ns + " pinned to " + strings.Join(parts, " and ")
+}
+
+// Build returns the composed policy of each policy name of cfg: the
+// namespace pin first, then the room policy. grow says nodes relay media
+// to each other (relay.secret is set), so a same-node room whose node is
+// full grows onto another node.
+func Build(cfg config.Controller, grow bool) map[string]Policy {
+	allowed := func(ns string) ([]string, []string) {
+		np := cfg.Namespaces[ns]
+		return np.Pools, np.Regions
+	}
+	return map[string]Policy{
+		config.PolicySameNode: Pinned{Pools: cfg.Pools, Allowed: allowed, Next: SameNode{First: Nearest{}, Grow: grow}},
+		config.PolicyNearest:  Pinned{Pools: cfg.Pools, Allowed: allowed, Next: Nearest{}},
+	}
+}
+
+// PolicyName is the policy of namespace ns under cfg.
+func PolicyName(cfg config.Controller, ns string) string {
+	if p := cfg.Namespaces[ns].Policy; p != "" {
+		return p
+	}
+	return cfg.Policy
 }
