@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Measures what each kind of process death costs a room: one publisher and
-# SUBS subscribers (rtcloud bench) on a local cluster (rtcloud dev --nodes 3,
-# on three clustered NATS servers); when the measured window starts, one
-# process is killed with SIGKILL (or the node is drained with migration),
-# and the bench reports each subscriber's longest media gap. One row per
-# case:
+# SUBS subscribers (rtcloud bench) on a local cluster of four SFU nodes in
+# three regions (rtcloud dev --nodes 4 --regions eu,us,ap,us: sfu-eu-1,
+# sfu-us-1, sfu-ap-1, sfu-us-2, on three clustered NATS servers), where eu
+# and ap may not talk directly (relay.links: eu-us, us-ap), so media from eu
+# to ap crosses a us node. The publisher joins in eu, the subscribers half
+# in us and half in ap (X-Forwarded-For through the trusted local proxy).
+# When the measured window starts, one process is killed with SIGKILL (or a
+# node is drained with migration), and the bench reports each subscriber's
+# longest media gap. One row per case:
 #
 #   scripts/failover.sh                 # every case
 #   SUBS=30 DUR=12s scripts/failover.sh publisher-node signal
@@ -15,7 +19,7 @@
 # drain (POST /v1/admin/nodes/{id}/drain?migrate=true on the room's node),
 # sigterm (SIGTERM to the room's node, which migrates its clients first).
 #
-# Uses the ports of `rtcloud dev --nodes 3` (7800-7830, 7900-7922) and
+# Uses the ports of `rtcloud dev --nodes 4` (7800-7810, 7900-7923) and
 # 4301-4303/6301-6303 for NATS; results in $OUT (default /tmp/rtcloud-failover).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +28,7 @@ SUBS=${SUBS:-30}
 DUR=${DUR:-12s}
 OUT=${OUT:-/tmp/rtcloud-failover}
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(none signal controller nats publisher-node drain sigterm)
+[ ${#CASES[@]} -gt 0 ] || CASES=(none signal controller nats publisher-node subscriber-node relay-hop drain sigterm)
 mkdir -p "$OUT"
 
 BIN="$OUT/rtcloud"
@@ -62,13 +66,16 @@ start_cluster() {
   NATS_PIDS=()
   start_nats
   sleep 1
-  RTCLOUD_MIGRATE_ON_SHUTDOWN=10s "$BIN" dev --nodes 3 --nats "$NATS_URLS" --advertise-ip 127.0.0.1 >"$OUT/cluster-$1.log" 2>&1 &
+  printf 'relay:\n  links:\n    - [eu, us]\n    - [us, ap]\n' >"$OUT/links.yaml"
+  RTCLOUD_MIGRATE_ON_SHUTDOWN=10s "$BIN" dev --nodes 4 --regions eu,us,ap,us --config "$OUT/links.yaml" \
+    --nats "$NATS_URLS" --advertise-ip 127.0.0.1 >"$OUT/cluster-$1.log" 2>&1 &
   CLUSTER_PID=$!
   PIDS+=($!)
   wait_http http://127.0.0.1:7800/healthz
   wait_http http://127.0.0.1:7810/healthz
   wait_http http://127.0.0.1:7900/healthz
-  for m in 7920 7921 7922; do wait_http "http://127.0.0.1:$m/healthz"; done
+  for m in 7920 7921 7922 7923; do wait_http "http://127.0.0.1:$m/healthz"; done
+  sleep 2 # every controller and node has heard every node (placement, routes)
 }
 
 stop_cluster() {
@@ -82,19 +89,17 @@ stop_cluster() {
 # --at-window, through this script's "act" mode).
 if [ "${1:-}" = act ]; then
   case_name=$2
-  room_node() { # the SFU node (name) serving sessions, and its metrics port
-    for m in 7920 7921 7922; do
-      n=$(curl -fs "http://127.0.0.1:$m/metrics" | awk '/^rtcloud_sfu_sessions\{/ {print $2; exit}')
-      if [ "${n:-0}" -gt 0 ]; then
-        curl -fs "http://127.0.0.1:$m/metrics" | sed -n 's/^rtcloud_sfu_sessions{node="\([^"]*\)"}.*/\1/p' | head -1
-        return
-      fi
-    done
-  }
+  admin() { "$BIN" token --room '*' --identity ops --admin; }
   case "$case_name" in
     none) ;;
-    publisher-node) pkill -9 -f -- "sfu --node-id $(room_node) " ;;
-    sigterm) pkill -TERM -f -- "sfu --node-id $(room_node) " ;;
+    publisher-node) pkill -9 -f -- "sfu --node-id sfu-eu-1 " ;;
+    subscriber-node) pkill -9 -f -- "sfu --node-id sfu-ap-1 " ;;
+    relay-hop)
+      hop=$(curl -fs -H "Authorization: Bearer $(admin)" http://127.0.0.1:7900/v1/admin/routes |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["tables"]["sfu-eu-1"]["sfu-ap-1"])')
+      echo "failover: killing the relay hop $hop" >&2
+      pkill -9 -f -- "sfu --node-id $hop " ;;
+    sigterm) pkill -TERM -f -- "sfu --node-id sfu-eu-1 " ;;
     signal) pkill -9 -f -- "signal --http 127.0.0.1:7800" ;;
     controller)
       for p in 7900 7901; do
@@ -104,8 +109,7 @@ if [ "${1:-}" = act ]; then
       done ;;
     nats) pkill -9 -f -- "nats --name n1 " ;;
     drain)
-      tok=$("$BIN" token --room '*' --identity ops --admin)
-      curl -fs -X POST -H "Authorization: Bearer $tok" "http://127.0.0.1:7900/v1/admin/nodes/$(room_node)/drain?migrate=true" >/dev/null ;;
+      curl -fs -X POST -H "Authorization: Bearer $(admin)" "http://127.0.0.1:7900/v1/admin/nodes/sfu-eu-1/drain?migrate=true" >/dev/null ;;
   esac
   exit 0
 fi
@@ -113,7 +117,9 @@ fi
 printf '%-16s %8s %8s %8s %10s %6s %6s\n' killed gap_p50 gap_p95 gap_max recovered lost moves
 for c in "${CASES[@]}"; do
   start_cluster "$c"
-  "$BIN" bench --url ws://127.0.0.1:7800 --metrics-url - --subscribers "$SUBS" --video-kbps 500 \
+  ips=10.2.0.1,10.3.0.1
+  [ "$c" = relay-hop ] && ips=10.3.0.1
+  "$BIN" bench --url ws://127.0.0.1:7800 --metrics-url - --subscribers "$SUBS" --video-kbps 500 --subscriber-ips "$ips" \
     --duration "$DUR" --quiet --label "$c" --json-out "$OUT/$c.json" \
     --at-window "$0 act $c" >"$OUT/bench-$c.txt" 2>"$OUT/bench-$c.err" || echo "failover: bench failed for $c (see $OUT/bench-$c.err)" >&2
   stop_cluster

@@ -44,6 +44,8 @@ func runCluster(ctx context.Context, f commonFlags, nodes int, regions []string,
 		// A local cluster believes X-Forwarded-For from this machine, so
 		// `rtcloud bench --subscriber-ips` can place clients in regions.
 		TrustedProxies: []string{"127.0.0.0/8"},
+		// relay.links of --config go to the controllers, which route by them.
+		RelayLinks: c.Relay.Links,
 		// Dev mode asks for the public dev key only when no key is configured.
 		Keys: c.Keys, DevKeys: c.DevKeys, DevTokens: len(c.Keys) == 0 || c.DevKeys,
 		Out: stderr, Info: stdout, Logger: log,

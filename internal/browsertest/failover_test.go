@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,18 +20,21 @@ import (
 )
 
 // TestConferenceSurvivesNodeDeath: Alice and Bob talk through the
-// conference page on a local cluster of real processes (two SFU nodes, a
-// controller, a signaling server serving the page). The SFU node of their
-// room is killed with SIGKILL: both pages rejoin on the other node by
-// themselves, show each other's video again, and each saw the other
-// reconnect rather than leave.
+// conference page on a local cluster of real processes (SFU nodes in eu and
+// us, a controller, a signaling server serving the page). Alice's page is
+// placed in eu; Bob's comes through a proxy that says he is in us, so each
+// page is on its own node and media crosses the relay. Bob's node is killed
+// with SIGKILL: Bob's page rejoins on the surviving node by itself and shows
+// Alice again; Alice keeps her session and PeerConnection, sees Bob
+// reconnect (never leave) and shows his video again.
 func TestConferenceSurvivesNodeDeath(t *testing.T) {
 	ip := testIP(t)
 	exe := testenv.Binary(t)
 	base := freePortBlock(t)
 	out := &testenv.LogBuffer{}
-	cl, err := cluster.Start(cluster.Options{Exe: exe, Nodes: 2, Signals: 1, Controllers: 1, SignalPort: base, ControllerPort: base + 100,
-		AdvertiseIP: ip, Out: out, Info: out, Logger: testenv.Logger(), LogLevel: "info", DevTokens: true})
+	cl, err := cluster.Start(cluster.Options{Exe: exe, Nodes: 2, Regions: []string{"eu", "us"}, Signals: 1, Controllers: 1,
+		SignalPort: base, ControllerPort: base + 100, AdvertiseIP: ip, TrustedProxies: []string{"127.0.0.1"},
+		Out: out, Info: out, Logger: testenv.Logger(), LogLevel: "info", DevTokens: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +45,8 @@ func TestConferenceSurvivesNodeDeath(t *testing.T) {
 		}
 	})
 	urls := map[string]string{}
-	var nodes []string
 	for _, c := range cl.Children {
 		urls[c.Name] = c.URL
-		if strings.HasPrefix(c.Name, "sfu-") {
-			nodes = append(nodes, c.Name)
-		}
 	}
 	for name, u := range urls {
 		testenv.WaitFor(t, 30*time.Second, name+" healthy", func() bool {
@@ -56,14 +58,16 @@ func TestConferenceSurvivesNodeDeath(t *testing.T) {
 			return resp.StatusCode == http.StatusOK
 		})
 	}
-	s := &stack{URL: urls["signal-1"], IP: ip}
 	browser := newBrowser(t)
 	alice, bob := newPage(t, browser, "alice"), newPage(t, browser, "bob")
 	const room = "failover"
-	joinConference(t, s, alice, room, "Alice")
-	joinConference(t, s, bob, room, "Bob")
+	joinConference(t, &stack{URL: urls["signal-1"], IP: ip}, alice, room, "Alice")
+	joinConference(t, &stack{URL: usProxy(t, urls["signal-1"]), IP: ip}, bob, room, "Bob")
 	remoteTile(t, alice, "Bob")
 	remoteTile(t, bob, "Alice")
+	if eu, us := sessionsOf(urls["sfu-eu-1"], "sfu-eu-1"), sessionsOf(urls["sfu-us-1"], "sfu-us-1"); eu != 1 || us != 1 {
+		t.Fatalf("want one page per node: eu serves %d sessions, us %d", eu, us)
+	}
 	for _, p := range []*page{alice, bob} {
 		if err := p.eval(`(() => { window.moves = []; const r = window.rtcloudApp.room;
 			r.on('participantReconnecting', (p, why) => window.moves.push('reconnecting ' + p.name + ': ' + why));
@@ -74,54 +78,84 @@ func TestConferenceSurvivesNodeDeath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	killed := ""
-	for _, n := range nodes {
-		if sessionsOf(urls[n], n) > 0 {
-			killed = n
-		}
-	}
-	if killed == "" {
-		t.Fatal("no node serves the room")
-	}
-	if err := cl.Kill(killed); err != nil {
+	if err := cl.Kill("sfu-us-1"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for _, p := range []*page{alice, bob} {
-		other := map[*page]string{alice: "Bob", bob: "Alice"}[p]
-		eventually(t, 30*time.Second, p.name+" decodes "+other+"'s video again, from the other node", func() error {
-			var st struct {
-				State  string   `json:"state"`
-				Moves  []string `json:"moves"`
-				Frames int      `json:"frames"`
-				NewPC  bool     `json:"newPC"`
-			}
-			if err := p.eval(`(async () => { const r = window.rtcloudApp.room, pc = r.peerConnection; let n = 0;
-				if (pc) (await pc.getStats()).forEach((x) => { if (x.type === 'inbound-rtp' && x.kind === 'video') n += x.framesDecoded ?? 0; });
-				return {state: r.state, moves: window.moves, frames: n, newPC: !!pc && pc !== window.pcBefore}; })()`, &st); err != nil {
-				return err
-			}
-			// A new session has a new PeerConnection: its frames are the
-			// ones decoded since the move.
-			if st.State != "connected" || !st.NewPC || st.Frames < 30 || !contains(st.Moves, "reconnected "+other) {
-				return fmt.Errorf("state %s, new PeerConnection %v, frames decoded there %d, events %v", st.State, st.NewPC, st.Frames, st.Moves)
-			}
-			for _, m := range st.Moves {
-				if strings.HasPrefix(m, "left ") {
-					return fmt.Errorf("%s saw a departure: %v", p.name, st.Moves)
-				}
-			}
-			return nil
-		})
+	// Bob moved: a new session and PeerConnection, Alice's video in it.
+	eventually(t, 30*time.Second, "bob decodes Alice's video again, from the surviving node", func() error {
+		st, err := readPage(bob)
+		if err != nil {
+			return err
+		}
+		if st.State != "connected" || !st.NewPC || st.Frames < 30 {
+			return fmt.Errorf("state %s, new PeerConnection %v, frames decoded there %d, events %v", st.State, st.NewPC, st.Frames, st.Moves)
+		}
+		return nil
+	})
+	// Alice stayed: the same PeerConnection, Bob back in it.
+	before, err := readPage(alice)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("both pages decode video again %v after %s was killed", time.Since(start).Round(10*time.Millisecond), killed)
-	survivor := nodes[0]
-	if survivor == killed {
-		survivor = nodes[1]
+	eventually(t, 30*time.Second, "alice sees Bob reconnect and decodes his video again", func() error {
+		st, err := readPage(alice)
+		if err != nil {
+			return err
+		}
+		if st.NewPC {
+			return fmt.Errorf("alice's session moved too (new PeerConnection); only Bob's node died")
+		}
+		if st.State != "connected" || !contains(st.Moves, "reconnected Bob") || st.Frames < before.Frames+30 {
+			return fmt.Errorf("state %s, frames %d (then %d), events %v", st.State, st.Frames, before.Frames, st.Moves)
+		}
+		for _, m := range st.Moves {
+			if strings.HasPrefix(m, "left ") {
+				return fmt.Errorf("alice saw a departure: %v", st.Moves)
+			}
+		}
+		return nil
+	})
+	remoteTile(t, alice, "Bob")
+	t.Logf("both pages show each other again %v after sfu-us-1 was killed", time.Since(start).Round(10*time.Millisecond))
+	if n := sessionsOf(urls["sfu-eu-1"], "sfu-eu-1"); n != 2 {
+		t.Errorf("the surviving node serves %d sessions, want Alice's and Bob's", n)
 	}
-	if n := sessionsOf(urls[survivor], survivor); n != 2 {
-		t.Errorf("the surviving node %s serves %d sessions, want Alice's and Bob's", survivor, n)
+}
+
+// pageState is what readPage finds in a conference page.
+type pageState struct {
+	State  string   `json:"state"`
+	Moves  []string `json:"moves"`
+	Frames int      `json:"frames"` // video frames decoded on the current PeerConnection
+	NewPC  bool     `json:"newPC"`  // the PeerConnection is not the one of window.pcBefore
+}
+
+func readPage(p *page) (pageState, error) {
+	var st pageState
+	err := p.eval(`(async () => { const r = window.rtcloudApp.room, pc = r.peerConnection; let n = 0;
+		if (pc) (await pc.getStats()).forEach((x) => { if (x.type === 'inbound-rtp' && x.kind === 'video') n += x.framesDecoded ?? 0; });
+		return {state: r.state, moves: window.moves, frames: n, newPC: !!pc && pc !== window.pcBefore}; })()`, &st)
+	return st, err
+}
+
+// usProxy serves target through a proxy that tells it the client is at
+// 10.2.0.1, the demo address of region us (the cluster trusts the proxy).
+func usProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
 	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	director := rp.Director
+	rp.Director = func(r *http.Request) {
+		director(r)
+		r.Header.Set("X-Forwarded-For", "10.2.0.1")
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func contains(list []string, s string) bool {

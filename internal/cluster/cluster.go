@@ -48,8 +48,8 @@ type Options struct {
 	// RelaySecret is the cluster's relay key; Start generates one when
 	// it is empty (and relay.secret is not in the environment).
 	RelaySecret string
-	// RelayLinks, when set, are the allowed relay links (relay.links,
-	// pairs of regions or node ids); default a full mesh.
+	// RelayLinks are the allowed relay links (relay.links: pairs of
+	// regions or node ids) given to the controllers; empty is a full mesh.
 	RelayLinks [][]string
 	// TrustedProxies are given to the signaling servers
 	// (signal.trusted_proxies): clients behind them are placed by their

@@ -310,7 +310,10 @@ func (c *Controller) allocate(ctx context.Context, r bus.AllocateRequest, via st
 			c.log.Warn("no placement", "namespace", r.Namespace, "room", r.Room, "client_ip", r.ClientIP, "err", err)
 			return Placement{}, err
 		}
-		if req.RoomNode == "" && persist {
+		switch {
+		case !persist:
+			// A preview writes nothing.
+		case req.RoomNode == "":
 			err = c.rooms.claim(ctx, bus.RoomRecord{Namespace: r.Namespace, Room: r.Room, NodeID: d.Node.ID,
 				CreatedAt: time.Now().UTC(), Nodes: roomNodes(rec.Nodes, d.Node.ID, nodes)}, rev)
 			if errors.Is(err, errConflict) {
@@ -319,7 +322,7 @@ func (c *Controller) allocate(ctx context.Context, r bus.AllocateRequest, via st
 			if err != nil {
 				return Placement{}, err
 			}
-		} else if persist && req.RoomNode != "" && !slices.Contains(rec.Nodes, d.Node.ID) {
+		case !slices.Contains(rec.Nodes, d.Node.ID):
 			// The room grows onto another node: record it.
 			rec.Nodes = roomNodes(rec.Nodes, d.Node.ID, nodes)
 			if err := c.rooms.claim(ctx, rec, rev); errors.Is(err, errConflict) {

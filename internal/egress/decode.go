@@ -32,6 +32,7 @@ type input struct {
 	mu     sync.Mutex
 	frame  []byte // newest decoded frame, nil before the first
 	frames int
+	at     time.Time // when frame was decoded
 
 	// audio
 	pcm pcmBuffer
@@ -86,7 +87,7 @@ func startInput(src *source, track bus.TrackInfo, o inputOptions) (*input, error
 	in.wg.Add(2)
 	go func() {
 		defer in.wg.Done()
-		if err := rec.loop(ctx, fd, src.c, rt); err != nil && !errors.Is(err, context.Canceled) {
+		if err := rec.loop(ctx, fd, rt); err != nil && !errors.Is(err, context.Canceled) {
 			in.log.Debug("decoder input ended", "err", err)
 		}
 		_ = fw.close()
@@ -123,10 +124,19 @@ func (in *input) stop() {
 	in.wg.Wait()
 }
 
-// latest calls fn with the newest frame (nil before the first).
+// staleFrame: a participant whose video stopped (paused, starved, a
+// decoder that stalled) shows its name card instead of a frozen picture.
+const staleFrame = 3 * time.Second
+
+// latest calls fn with the newest frame (nil before the first and once
+// it is older than staleFrame).
 func (in *input) latest(fn func(frame []byte, w, h int)) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if in.frame != nil && time.Since(in.at) > staleFrame {
+		fn(nil, in.w, in.h)
+		return
+	}
 	fn(in.frame, in.w, in.h)
 }
 
@@ -220,6 +230,7 @@ func (f *frameReader) Write(b []byte) (int, error) {
 			f.in.mu.Lock()
 			f.in.frame, f.back = f.back, f.in.frame
 			f.in.frames++
+			f.in.at = time.Now()
 			f.in.mu.Unlock()
 			f.n = 0
 		}

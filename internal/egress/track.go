@@ -103,7 +103,21 @@ func (p *trackPipeline) run(ctx context.Context, j *job) ([]bus.EgressResult, er
 			}
 		}
 	}()
-	err = rec.loop(lctx, fd, p.src.c, rt)
+	go func() {
+		select {
+		case <-lctx.Done():
+		case <-p.src.lost:
+			cancel()
+		}
+	}()
+	err = rec.loop(lctx, fd, rt)
+	select {
+	case <-p.src.lost:
+		if err == nil && ctx.Err() == nil {
+			err = p.src.lostErr
+		}
+	default:
+	}
 	if cerr := fw.close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -154,11 +168,7 @@ func newRecorder(mime string, fw frameWriter) *recorder {
 		sb: samplebuilder.New(maxLate, d, clock, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))}
 }
 
-type keyRequester interface {
-	RequestKeyframe(t *client.RemoteTrack) error
-}
-
-func (r *recorder) loop(ctx context.Context, fd *feed, kr keyRequester, rt *client.RemoteTrack) error {
+func (r *recorder) loop(ctx context.Context, fd *feed, rt *client.RemoteTrack) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var pkt rtp.Packet
@@ -168,7 +178,7 @@ func (r *recorder) loop(ctx context.Context, fd *feed, kr keyRequester, rt *clie
 			return nil
 		case <-tick.C:
 			if r.video && r.needKey && time.Since(r.lastPLI) > 500*time.Millisecond {
-				if kr.RequestKeyframe(rt) == nil {
+				if rt.RequestKeyframe() == nil {
 					r.lastPLI = time.Now()
 				}
 			}

@@ -46,8 +46,7 @@ type RemoteTrack struct {
 	reader  atomic.Pointer[rtpQueue] // set by the first ReadRTP
 	readMu  sync.Mutex               // creates reader once
 	endOnce sync.Once
-	ended   chan struct{}        // closed when the subscription ends
-	sink    atomic.Pointer[Sink] // see SetSink
+	ended   chan struct{} // closed when the subscription ends
 	onRTP   atomic.Pointer[func([]byte)]
 }
 
@@ -263,9 +262,6 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			t.mime.Store(&mime)
 		}
 		t.handle(buf[:n], time.Now().UnixNano(), isKey)
-		if sk := t.sink.Load(); sk != nil {
-			(*sk)(buf[:n])
-		}
 		if fn := t.onRTP.Load(); fn != nil {
 			(*fn)(buf[:n])
 		}

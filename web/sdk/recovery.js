@@ -117,6 +117,7 @@ export class Recovery {
       for (const t of p.tracks.values()) {
         if (!t.isSubscribed) continue;
         layers.set(t.id, t.requestedLayer);
+        t._layerBeforeMove = t.requestedLayer; // kept if its publisher moves too
         room.emit('trackUnsubscribed', t, p);
         t.mid = null;
         t.transceiver = null;

@@ -205,6 +205,10 @@ export class Room extends Emitter {
   _participantMoving(sessionId, reason) {
     const p = this.participants.get(sessionId);
     if (!p) return;
+    p._movedLayers ??= new Map();
+    for (const t of p.tracks.values()) {
+      if (t.isSubscribed || t._layerBeforeMove !== undefined) p._movedLayers.set(t.source, t._layerBeforeMove ?? t.requestedLayer);
+    }
     for (const t of [...p.tracks.values()]) this._removeTrack(t);
     p.reconnecting = true;
     clearTimeout(p._moveTimer);
@@ -249,7 +253,13 @@ export class Room extends Emitter {
     t = new RemoteTrack(this, p, info);
     p.tracks.set(t.id, t);
     this.emit('trackPublished', t, p);
-    if (this.options.autoSubscribe) {
+    // A participant back from a move gets its layer choices again, by
+    // source (its tracks have new ids).
+    const moved = p._movedLayers?.get(t.source);
+    if (moved !== undefined) {
+      p._movedLayers.delete(t.source);
+      this.subscribe(t, { layer: moved }).catch((err) => this.emit('error', err));
+    } else if (this.options.autoSubscribe) {
       this.subscribe(t).catch((err) => this.emit('error', err));
     }
     return t;
