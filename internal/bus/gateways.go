@@ -21,6 +21,17 @@ type IngressInfo struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// BucketIngressActive holds one entry per stream being ingested, keyed
+// by a hash of its stream key (or token identity), so that a second
+// encoder on the same key is refused by every gateway. Entries are
+// refreshed every few seconds and expire (IngressActiveTTL) when a
+// gateway dies.
+const BucketIngressActive = "rtcloud_ingress_active"
+
+// IngressActiveTTL is how long an active-stream entry outlives its last
+// refresh.
+const IngressActiveTTL = 10 * time.Second
+
 // BucketSIPRules holds the SIP dial rules created through the API:
 // rule id -> SIPRule.
 const BucketSIPRules = "rtcloud_sip_rules"

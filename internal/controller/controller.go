@@ -163,6 +163,9 @@ func (c *Controller) setup(ctx context.Context) error {
 		return err
 	}
 	c.log.Info("controller started", "policy", o.Config.Policy)
+	if !o.RoomsSpanNodes && o.Config.Policy == config.PolicyNearest {
+		c.log.Warn("policy nearest without relay.secret: a room whose clients land on different nodes is split into parts that cannot see each other; set relay.secret on every node and controller")
+	}
 	return nil
 }
 

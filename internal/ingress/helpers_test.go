@@ -53,6 +53,7 @@ type gateway struct {
 	keys  *Keys
 	bus   *bus.Client
 	size  string // of the published test pattern; default 320x240
+	opts  Options
 }
 
 func startGateway(t *testing.T, edit ...func(*config.Ingress)) *gateway {
@@ -77,8 +78,23 @@ func startGateway(t *testing.T, edit ...func(*config.Ingress)) *gateway {
 		e(&c.Ingress)
 	}
 	key, secret := c.SigningKey("")
-	srv, err := Listen(Options{Config: c.Ingress, Verifier: auth.NewVerifier(c.APIKeys()), SigningKey: key, SigningSecret: secret,
-		Keys: keys, Media: media(), Logger: log})
+	opts := Options{Config: c.Ingress, Verifier: auth.NewVerifier(c.APIKeys()), SigningKey: key, SigningSecret: secret,
+		Keys: keys, Media: media(), Logger: log}
+	g := &gateway{stack: st, logs: logs, keys: keys, bus: b, opts: opts}
+	g.srv = g.run(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ingress log:\n%s", logs.Tail(40))
+		}
+	})
+	return g
+}
+
+// run starts one more ingress server with the gateway's options (a
+// second gateway on the same bus) until the test ends.
+func (g *gateway) run(t *testing.T) *Server {
+	t.Helper()
+	srv, err := Listen(g.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +107,8 @@ func startGateway(t *testing.T, edit ...func(*config.Ingress)) *gateway {
 	t.Cleanup(func() {
 		stop()
 		<-done
-		if t.Failed() {
-			t.Logf("ingress log:\n%s", logs.Tail(40))
-		}
 	})
-	return &gateway{stack: st, srv: srv, logs: logs, keys: keys, bus: b}
+	return srv
 }
 
 // publish runs ffmpeg pushing a test pattern and a 440 Hz tone to key for
@@ -108,6 +121,11 @@ type publisher struct {
 }
 
 func (g *gateway) publish(t *testing.T, key string, secs int, extra ...string) *publisher {
+	t.Helper()
+	return g.publishTo(t, g.srv, key, secs, extra...)
+}
+
+func (g *gateway) publishTo(t *testing.T, srv *Server, key string, secs int, extra ...string) *publisher {
 	t.Helper()
 	size := "320x240"
 	if g.size != "" {
@@ -122,7 +140,7 @@ func (g *gateway) publish(t *testing.T, key string, secs int, extra ...string) *
 		args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
 			"-c:a", "aac", "-b:a", "96k")
 	}
-	args = append(args, "-f", "flv", g.srv.URL()+"/"+key)
+	args = append(args, "-f", "flv", srv.URL()+"/"+key)
 	p := &publisher{cmd: exec.Command(needFFmpeg(t), args...), out: &testenv.LogBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -18,8 +18,8 @@ import (
 
 // ffmpeg publishes H.264 and AAC over RTMP with a room token as the key:
 // a subscriber receives H.264 that decodes and Opus whose spectrum peaks
-// at the publisher's 440 Hz; a WHEP viewer receives the video too; when
-// ffmpeg stops, the room sees the participant leave.
+// at the publisher's 440 Hz; a WHEP viewer receives video that decodes
+// too; when ffmpeg stops, the room sees the participant leave.
 func TestRTMPPublishReachesTheRoom(t *testing.T) {
 	g := startGateway(t)
 	ctx := testenv.Context(t, 60*time.Second)
@@ -92,6 +92,18 @@ func TestRTMPPublishReachesTheRoom(t *testing.T) {
 		rt := whep.RemoteTrack(bus.KindVideo)
 		return rt != nil && rt.Stats().Frames >= 30 && rt.Stats().Keyframes >= 1
 	})
+	ws2 := &sink{}
+	whep.RemoteTrack(bus.KindVideo).OnRTP(ws2.video)
+	g.wait(t, "the WHEP viewer's next keyframe and 15 frames", func() bool {
+		f, k, _ := ws2.counts()
+		return f >= 15 && k >= 1
+	})
+	ws2.mu.Lock()
+	whepH264 := append([]byte(nil), ws2.h264.Bytes()...)
+	ws2.mu.Unlock()
+	if n := decodeH264(t, whepH264); n < 10 {
+		t.Fatalf("ffmpeg decoded %d frames of what the WHEP viewer received", n)
+	}
 
 	pub.stop()
 	g.wait(t, "the room sees the RTMP participant leave", func() bool {

@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,16 +18,60 @@ import (
 // Keys are the ingress keys in the bus KV (bus.BucketIngress), shared by
 // every controller and ingress gateway.
 type Keys struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	active jetstream.KeyValue // streams being ingested, by every gateway
 }
 
-// OpenKeys opens (creating it if needed) the ingress key bucket.
+// OpenKeys opens (creating them if needed) the ingress key bucket and
+// the bucket of active streams.
 func OpenKeys(ctx context.Context, b *bus.Client) (*Keys, error) {
 	kv, err := b.KV(ctx, bus.BucketIngress, 0)
 	if err != nil {
 		return nil, err
 	}
-	return &Keys{kv: kv}, nil
+	active, err := b.KV(ctx, bus.BucketIngressActive, bus.IngressActiveTTL)
+	if err != nil {
+		return nil, err
+	}
+	return &Keys{kv: kv, active: active}, nil
+}
+
+// claim marks the stream with claimKey active for every gateway;
+// ErrKeyInUse if another stream holds it. The mark is refreshed until
+// release is called, which removes it.
+func (k *Keys) claim(ctx context.Context, claimKey, owner string) (release func(), err error) {
+	sum := sha256.Sum256([]byte(claimKey))
+	key := "s_" + hex.EncodeToString(sum[:16])
+	if _, err := k.active.Create(ctx, key, []byte(owner)); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, ErrKeyInUse
+		}
+		return nil, fmt.Errorf("claim the stream key: %w", err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(bus.IngressActiveTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, _ = k.active.Put(pctx, key, []byte(owner))
+				cancel()
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = k.active.Delete(dctx, key)
+	}, nil
 }
 
 // keyPrefix starts every generated stream key; tokens never start so.
@@ -105,4 +150,27 @@ func (k *Keys) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return k.kv.Delete(ctx, key)
+}
+
+// watchRevoked calls revoked once when key is deleted; it stops when
+// stop is called, and stop waits for it.
+func (k *Keys) watchRevoked(ctx context.Context, key string, revoked func()) (stop func(), err error) {
+	w, err := k.kv.Watch(ctx, key, jetstream.UpdatesOnly())
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range w.Updates() {
+			if e != nil && (e.Operation() == jetstream.KeyValueDelete || e.Operation() == jetstream.KeyValuePurge) {
+				revoked()
+				return
+			}
+		}
+	}()
+	return func() {
+		_ = w.Stop()
+		<-done
+	}, nil
 }

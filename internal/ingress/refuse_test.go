@@ -49,6 +49,16 @@ func TestRTMPRefusals(t *testing.T) {
 		{"second encoder", key, "another encoder is already publishing", nil},
 		{"unsupported codec", testenv.Mint(t, "default", "live", "old"), "unsupported codec", []string{"-c:v", "flv1", "-c:a", "aac"}},
 	}
+	t.Run("second encoder through another gateway", func(t *testing.T) {
+		other := g.run(t)
+		p := g.publishTo(t, other, key, 5)
+		if err, out := p.exited(t, 20*time.Second); err == nil {
+			t.Fatalf("ffmpeg published through the second gateway:\n%s", out)
+		}
+		if strings.Count(g.logs.String(), "another encoder is already publishing") < 1 {
+			t.Fatal("no log line says the key is in use")
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := g.publish(t, c.key, 5, c.extra...)
@@ -94,8 +104,8 @@ func TestRTMPRefusals(t *testing.T) {
 }
 
 // Ingress keys made through the API work as stream keys; kicking the
-// participant ends the stream; the API checks tokens and says what is
-// wrong.
+// participant ends the stream, and so does revoking the key; the API
+// checks tokens and says what is wrong.
 func TestIngressKeyAPI(t *testing.T) {
 	g := startGateway(t)
 	api := &API{Keys: g.keys, Verifier: auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret}), URL: g.srv.URL()}
@@ -150,7 +160,8 @@ func TestIngressKeyAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the ingress key's participant publishes: %v", err)
 	}
-	// Kicking the participant ends the RTMP stream.
+	// Kicking the participant ends the RTMP stream; revoking the key
+	// ends the next one.
 	g.wait(t, "the stream flows", func() bool { return strings.Contains(g.logs.String(), "RTMP stream joined the room") })
 	if err := g.bus.Request(ctx, bus.NodeCommand(g.stack.Node.ID(), bus.CmdClose),
 		bus.Close{SessionID: tis[0].SessionID, Reason: bus.ReasonKicked}, nil); err != nil {
@@ -159,10 +170,16 @@ func TestIngressKeyAPI(t *testing.T) {
 	g.wait(t, "the kick ends the RTMP stream", func() bool {
 		return strings.Contains(g.logs.String(), "removed from the room: kicked") && g.srv.Active() == 0
 	})
-
+	g.publish(t, key, 20)
+	g.wait(t, "the key streams again", func() bool {
+		return strings.Count(g.logs.String(), "RTMP stream joined the room") == 2
+	})
 	if code, _ := do("DELETE", "/v1/ingress/"+key, admin, ""); code != http.StatusNoContent {
 		t.Fatalf("delete: %d", code)
 	}
+	g.wait(t, "revoking the key ends the stream", func() bool {
+		return strings.Contains(g.logs.String(), "ingress key revoked") && g.srv.Active() == 0
+	})
 	if code, m := do("DELETE", "/v1/ingress/"+key, admin, ""); code != http.StatusNotFound || m["error"] == nil {
 		t.Fatalf("delete again: %d %v", code, m)
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,8 @@ type Server struct {
 	log  *slog.Logger
 	ln   net.Listener
 
+	id string // names this gateway in the active-stream bucket
+
 	mu     sync.Mutex // guards active and conns
 	active map[string]struct{}
 	conns  map[net.Conn]struct{}
@@ -69,7 +72,8 @@ func Listen(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", o.Config.RTMPAddr, err)
 	}
-	return &Server{opts: o, log: o.Logger.With("component", "ingress"), ln: ln,
+	host, _ := os.Hostname()
+	return &Server{opts: o, log: o.Logger.With("component", "ingress"), ln: ln, id: host + "/" + ln.Addr().String(),
 		active: map[string]struct{}{}, conns: map[net.Conn]struct{}{}}, nil
 }
 
@@ -163,6 +167,24 @@ func (s *Server) serve(ctx context.Context, c net.Conn) {
 		return
 	}
 	defer s.release(t.claimKey)
+	if s.opts.Keys != nil {
+		release, err := s.opts.Keys.claim(ctx, t.claimKey, s.id)
+		if err != nil {
+			refuse(sc, log, err)
+			return
+		}
+		defer release()
+	}
+	if t.ingressKey && s.opts.Keys != nil {
+		// Revoking the key (DELETE /v1/ingress/{key}) ends the stream.
+		stop, err := s.opts.Keys.watchRevoked(ctx, t.claimKey, func() {
+			log.Info("ingress key revoked: closing the stream")
+			_ = c.Close()
+		})
+		if err == nil {
+			defer stop()
+		}
+	}
 	err = s.ingest(ctx, sc, c, t, log)
 	switch {
 	case ctx.Err() != nil:
@@ -193,6 +215,7 @@ type target struct {
 	namespace, room, identity, name string
 	token                           string
 	claimKey                        string
+	ingressKey                      bool // claimKey is an ingress key
 }
 
 // resolve turns the URL path /live/KEY into a target.
@@ -218,7 +241,7 @@ func (s *Server) resolve(ctx context.Context, path string) (target, error) {
 			return target{}, err
 		}
 		return target{namespace: info.Namespace, room: info.Room, identity: info.Identity, name: info.Name,
-			token: tok, claimKey: key}, nil
+			token: tok, claimKey: key, ingressKey: true}, nil
 	}
 	claims, err := s.opts.Verifier.Verify(key)
 	if err != nil {

@@ -117,7 +117,7 @@ func (s *Server) ingest(ctx context.Context, sc *gortmplib.ServerConn, c net.Con
 			}
 			select {
 			case <-p.client.Done():
-				return fmt.Errorf("the participant left the room: %s", p.client.ClosedReason())
+				return fmt.Errorf("removed from the room: %s", p.client.ClosedReason())
 			default:
 			}
 			var ne net.Error

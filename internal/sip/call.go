@@ -199,7 +199,7 @@ func (c *call) join(ctx context.Context) error {
 	}
 	jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	room, err := joinRoom(jctx, roomOptions{signalURL: o.Config.SignalURL, token: tok, name: c.name, ffmpeg: o.Config.FFmpeg,
+	room, err := joinRoom(jctx, roomOptions{signalURL: o.Config.SignalURL, token: tok, name: c.name, decoders: c.s.decoders,
 		metadata: `{"source":"sip"}`, media: o.Media, log: c.log})
 	if err != nil {
 		return err

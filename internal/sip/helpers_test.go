@@ -202,6 +202,7 @@ type sippCall struct {
 	toneHz       float64
 	recvPort     int
 	opus         bool // offer only Opus (with recvPort)
+	tcp          bool // SIP over TCP
 }
 
 func (g *gateway) sipp(t *testing.T, o sippCall) *sippRun {
@@ -221,7 +222,9 @@ func (g *gateway) sipp(t *testing.T, o sippCall) *sippRun {
 				keep = append(keep, line)
 			}
 		}
-		xml = []byte(strings.ReplaceAll(strings.Join(keep, "\n"), "[auto_media_port]", strconv.Itoa(o.recvPort)))
+		x := strings.ReplaceAll(strings.Join(keep, "\n"), "[auto_media_port]", strconv.Itoa(o.recvPort))
+		// The test ends the call once it heard enough; give it time.
+		xml = []byte(strings.Replace(x, `<pause milliseconds="6000"/>`, `<pause milliseconds="25000"/>`, 1))
 	}
 	if o.opus {
 		x := strings.Replace(string(xml), "RTP/AVP 8 101", "RTP/AVP 96", 1)
@@ -243,6 +246,9 @@ func (g *gateway) sipp(t *testing.T, o sippCall) *sippRun {
 	r.cmd = exec.Command(bin, "-sf", scen, "-s", service, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(sipPort),
 		"-mp", strconv.Itoa(mediaPort), "-timeout", "30s", "-timeout_error", "-nostdin", "-trace_err",
 		net.JoinHostPort("127.0.0.1", strconv.Itoa(g.srv.Addr().Port)))
+	if o.tcp {
+		r.cmd.Args = append(r.cmd.Args[:len(r.cmd.Args)-1], "-t", "t1", r.cmd.Args[len(r.cmd.Args)-1])
+	}
 	r.cmd.Dir = dir
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {

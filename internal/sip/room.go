@@ -11,7 +11,6 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/protocol"
-	"github.com/rtcloud/rtcloud/internal/transcode"
 	"github.com/rtcloud/rtcloud/pkg/client"
 )
 
@@ -19,9 +18,9 @@ import (
 // caller's voice as Opus and receives every other participant's audio,
 // decoded to 8 kHz PCM for the mixer.
 type roomLink struct {
-	client *client.Client
-	log    *slog.Logger
-	ffmpeg string
+	client   *client.Client
+	log      *slog.Logger
+	decoders *decoders
 
 	track *webrtc.TrackLocalStaticRTP
 	seq   uint16 // guarded by writeMu
@@ -40,10 +39,11 @@ type roomLink struct {
 	removedReason string // set before removed is closed
 }
 
-// source is one subscribed track: its decoder and the PCM it produced.
+// source is one subscribed track of a call: the decoded PCM waiting to
+// be mixed (the decoder is shared, see decoders).
 type source struct {
 	rt      *client.RemoteTrack
-	dec     *transcode.Decoder
+	trackID string
 	mu      sync.Mutex
 	pcm     []int16
 	playing bool // prebuffered; cleared when it runs dry
@@ -57,9 +57,10 @@ const (
 )
 
 type roomOptions struct {
-	signalURL, token, name, metadata, ffmpeg string
-	media                                    client.MediaOptions
-	log                                      *slog.Logger
+	signalURL, token, name, metadata string
+	decoders                         *decoders
+	media                            client.MediaOptions
+	log                              *slog.Logger
 }
 
 func joinRoom(ctx context.Context, o roomOptions) (*roomLink, error) {
@@ -74,7 +75,7 @@ func joinRoom(ctx context.Context, o roomOptions) (*roomLink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("join the room: %w", err)
 	}
-	r := &roomLink{client: cl, log: o.log, ffmpeg: o.ffmpeg, track: track, sources: map[string]*source{}, stop: make(chan struct{}),
+	r := &roomLink{client: cl, log: o.log, decoders: o.decoders, track: track, sources: map[string]*source{}, stop: make(chan struct{}),
 		removed: make(chan struct{})}
 	if _, err := cl.Publish(ctx, client.TrackSpec{Local: []webrtc.TrackLocal{track}, Name: "sip-audio", Source: bus.SourceMicrophone}); err != nil {
 		cl.Close()
@@ -148,7 +149,7 @@ func (r *roomLink) reconcile() {
 	defer cancel()
 	for _, s := range gone {
 		_ = r.client.Unsubscribe(ctx, s.rt)
-		s.dec.Close()
+		r.decoders.detach(s.trackID, r)
 	}
 	for _, id := range add {
 		if err := r.subscribe(ctx, id); err != nil {
@@ -158,23 +159,20 @@ func (r *roomLink) reconcile() {
 }
 
 func (r *roomLink) subscribe(ctx context.Context, trackID string) error {
-	s := &source{}
-	dec, err := transcode.NewDecoder(transcode.DecoderOptions{FFmpeg: r.ffmpeg, SampleRate: mixRate, Channels: 1, Logger: r.log,
-		OnPCM: s.push})
+	s, st, err := r.decoders.attach(trackID, r)
 	if err != nil {
 		return err
 	}
-	s.dec = dec
 	rt, err := r.client.Subscribe(ctx, trackID, "")
 	if err != nil {
-		dec.Close()
+		r.decoders.detach(trackID, r)
 		return err
 	}
 	s.rt = rt
 	rt.OnRTP(func(b []byte) {
 		var p rtp.Packet
 		if p.Unmarshal(b) == nil && len(p.Payload) > 0 {
-			_ = dec.Write(p.Payload)
+			st.write(r, p.Payload)
 		}
 	})
 	r.mu.Lock()
@@ -183,8 +181,7 @@ func (r *roomLink) subscribe(ctx context.Context, trackID string) error {
 	return nil
 }
 
-func (s *source) push(b []byte) {
-	samples := transcode.S16(b)
+func (s *source) push(samples []int16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pcm = append(s.pcm, samples...)
@@ -229,8 +226,8 @@ func (r *roomLink) close() {
 	r.wg.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id, s := range r.sources {
-		s.dec.Close()
+	for id := range r.sources {
+		r.decoders.detach(id, r)
 		delete(r.sources, id)
 	}
 }

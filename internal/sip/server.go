@@ -44,16 +44,18 @@ type Options struct {
 
 // Server is the SIP gateway.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	cli     *sipgo.Client
-	in      *sipgo.DialogServerCache
-	out     *sipgo.DialogClientCache
-	ports   *ports
-	host    netip.Addr // advertised in Contact and SDP when not routed
-	sipPort int
+	opts  Options
+	log   *slog.Logger
+	ua    *sipgo.UserAgent
+	srv   *sipgo.Server
+	cli   *sipgo.Client
+	in    *sipgo.DialogServerCache
+	out   *sipgo.DialogClientCache
+	ports *ports
+	// decoders decode the room tracks calls hear, once per track.
+	decoders *decoders
+	host     netip.Addr // advertised in Contact and SDP when not routed
+	sipPort  int
 
 	udp net.PacketConn
 	tcp net.Listener
@@ -71,18 +73,12 @@ func Listen(o Options) (*Server, error) {
 		o.Logger = slog.Default()
 	}
 	s := &Server{opts: o, log: o.Logger.With("component", "sip"), calls: map[string]*call{}}
-	udp, err := net.ListenPacket("udp", o.Config.Addr)
+	udp, tcp, err := listenBoth(o.Config.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen udp %s: %w", o.Config.Addr, err)
+		return nil, err
 	}
-	port := udp.LocalAddr().(*net.UDPAddr).Port
 	host, _, _ := net.SplitHostPort(o.Config.Addr)
-	tcp, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		_ = udp.Close()
-		return nil, fmt.Errorf("listen tcp %s: %w", o.Config.Addr, err)
-	}
-	s.udp, s.tcp, s.sipPort = udp, tcp, port
+	s.udp, s.tcp, s.sipPort = udp, tcp, udp.LocalAddr().(*net.UDPAddr).Port
 	s.host = advertised(o.Config.AdvertiseIP, host)
 	if err := s.setup(); err != nil {
 		_ = udp.Close()
@@ -94,7 +90,35 @@ func Listen(o Options) (*Server, error) {
 		bind = "0.0.0.0"
 	}
 	s.ports = newPorts(bind, o.Config.RTPPortMin, o.Config.RTPPortMax)
+	s.decoders = newDecoders(o.Config.FFmpeg, s.log)
 	return s, nil
+}
+
+// listenBoth opens UDP and TCP on the same port; with port 0 it tries a
+// few ports the kernel picks for UDP until TCP is free on one too.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	var lastErr error
+	for range 10 {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		p := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		_ = udp.Close()
+		lastErr = fmt.Errorf("listen tcp %s: %w", net.JoinHostPort(host, strconv.Itoa(p)), err)
+		if port != "0" {
+			break
+		}
+	}
+	return nil, nil, lastErr
 }
 
 func (s *Server) setup() error {

@@ -262,8 +262,8 @@ func testRoomHeard(t *testing.T, opus bool) {
 }
 
 // A dial rule with a PIN: the right PIN keyed in as RFC 4733 DTMF lets
-// the caller in, a wrong one ends the call before it joins the room; a
-// number no rule knows is refused (404).
+// the caller in (this call over SIP/TCP), a wrong one ends the call
+// before it joins the room; a number no rule knows is refused (404).
 func TestSIPPIN(t *testing.T) {
 	g := startGateway(t, func(c *config.SIP) {
 		c.RoomFromURI = false
@@ -284,7 +284,7 @@ func TestSIPPIN(t *testing.T) {
 			t.Fatalf("%s joined with a wrong PIN", p.Identity)
 		}
 	}
-	g.callWithSIPp(t, "5000", "4321", 1000)
+	g.sipp(t, sippCall{service: "5000", pin: "4321", toneHz: 1000, tcp: true}) // and over TCP
 	l.hear(t, "sip-")
 	if f := l.tone(t, 1); math.Abs(f-1000) > 20 {
 		t.Fatalf("peak at %.0f Hz", f)
@@ -317,5 +317,120 @@ func TestRTPTimeout(t *testing.T) {
 			}
 		}
 		return strings.Contains(g.logs.String(), "no RTP from the caller")
+	})
+}
+
+// phone is a UDP socket a SIPp call asks for media on; it keeps the
+// G.711 A-law it receives as PCM.
+type phone struct {
+	sock *net.UDPConn
+	mu   sync.Mutex
+	pcm  []int16
+}
+
+func newPhone(t *testing.T) *phone {
+	t.Helper()
+	sock, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph := &phone{sock: sock}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			n, err := sock.Read(buf)
+			if err != nil {
+				return
+			}
+			var p rtp.Packet
+			if p.Unmarshal(buf[:n]) != nil || p.PayloadType != 8 {
+				continue
+			}
+			ph.mu.Lock()
+			for _, b := range p.Payload {
+				ph.pcm = append(ph.pcm, alawTable[b])
+			}
+			ph.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = sock.Close()
+		<-done
+	})
+	return ph
+}
+
+func (ph *phone) port() int { return ph.sock.LocalAddr().(*net.UDPAddr).Port }
+
+// heard is where the loud part of what arrived since reset peaks, once
+// there is half a second of it.
+func (ph *phone) heard() (float64, bool) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	var loud []int16
+	for i := 0; i+160 <= len(ph.pcm); i += 160 {
+		if transcode.RMS(ph.pcm[i:i+160]) > 1000 {
+			loud = append(loud, ph.pcm[i:i+160]...)
+		}
+	}
+	if len(loud) < 4000 {
+		return 0, false
+	}
+	return transcode.PeakFrequency(loud, 8000), true
+}
+
+func (ph *phone) reset() {
+	ph.mu.Lock()
+	ph.pcm = nil
+	ph.mu.Unlock()
+}
+
+// Two phones in a room hear a WebRTC participant's tone through one
+// shared decoder per room track (3 tracks: the tone and each phone's
+// voice, so 3 decoders, not 4); when the call feeding a decoder leaves,
+// the other phone keeps hearing.
+func TestCallsShareDecoders(t *testing.T) {
+	g := startGateway(t, nil)
+	tonePublisher(t, g, "pair", "speaker", 700)
+	a, b := newPhone(t), newPhone(t)
+	g.sipp(t, sippCall{service: "pair", recvPort: a.port()})
+	g.sipp(t, sippCall{service: "pair", recvPort: b.port()})
+	for _, ph := range []*phone{a, b} {
+		testenv.WaitFor(t, 30*time.Second, "a phone hears the tone", func() bool {
+			f, ok := ph.heard()
+			return ok && math.Abs(f-700) <= 20
+		})
+	}
+	testenv.WaitFor(t, 10*time.Second, "3 decoders for 3 tracks", func() bool { return g.srv.decoders.active() == 3 })
+
+	// Kick the call that feeds the tone's decoder: the other takes over.
+	var feeder string
+	g.srv.decoders.mu.Lock()
+	for _, st := range g.srv.decoders.tracks {
+		if len(st.outs) == 2 {
+			feeder = st.feeder.Load().client.SessionID()
+		}
+	}
+	g.srv.decoders.mu.Unlock()
+	if feeder == "" {
+		t.Fatal("no track is heard by both phones")
+	}
+	ctx := testenv.Context(t, 10*time.Second)
+	if err := g.bus.Request(ctx, bus.NodeCommand(g.stack.Node.ID(), bus.CmdClose),
+		bus.Close{SessionID: feeder, Reason: bus.ReasonKicked}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Left: the tone, heard by the remaining phone (the phones' voices are
+	// no longer heard by anyone).
+	testenv.WaitFor(t, 15*time.Second, "1 decoder once a call left", func() bool { return g.srv.decoders.active() == 1 })
+	for _, ph := range []*phone{a, b} {
+		ph.reset()
+	}
+	testenv.WaitFor(t, 20*time.Second, "the remaining phone still hears the tone", func() bool {
+		fa, okA := a.heard()
+		fb, okB := b.heard()
+		return (okA && math.Abs(fa-700) <= 20) != (okB && math.Abs(fb-700) <= 20)
 	})
 }
