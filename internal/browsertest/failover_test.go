@@ -165,7 +165,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-
 // freePortBlock finds a port p with p..p+3, p+10 and p+100..p+122 free
 // (TCP and UDP), the ports a local cluster takes.
 func freePortBlock(t *testing.T) int {

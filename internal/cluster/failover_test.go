@@ -12,7 +12,6 @@ import (
 	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
-
 // TestNodeDeathMovesItsParticipants kills (SIGKILL) the SFU node that
 // serves a room with a publisher and subscribers, all Go clients driven by
 // the load generator: the signaling server learns of the death within
