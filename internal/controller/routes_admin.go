@@ -20,6 +20,9 @@ type RoutesStatus struct {
 	// Best is the cheapest path cost the graph offers now, where it is
 	// lower than the route's (hysteresis holding a route).
 	Best map[string]map[string]float64 `json:"best,omitempty"`
+	// StrictAlternates marks the alternates strictly closer to the
+	// destination (loop-free whatever other nodes do).
+	StrictAlternates map[string]map[string]bool `json:"strict_alternates,omitempty"`
 	// Held lists nodes that rejoined too soon to be routed through yet.
 	Held []string `json:"held_back,omitempty"`
 	// Source is "leader" (this controller computed the tables) or "bucket"
@@ -59,6 +62,7 @@ func routesFromTables(tab *routing.Tables) RoutesStatus {
 			st.Costs[src] = setIn(st.Costs[src], dst, rt.Cost)
 			if rt.Alternate != "" {
 				st.Alternates[src] = setIn(st.Alternates[src], dst, rt.Alternate)
+				st.strict(src, dst, rt.AlternateStrict)
 			}
 			if rt.Best < rt.Cost {
 				if st.Best == nil {
@@ -69,6 +73,16 @@ func routesFromTables(tab *routing.Tables) RoutesStatus {
 		}
 	}
 	return st
+}
+
+func (st *RoutesStatus) strict(src, dst string, strict bool) {
+	if !strict {
+		return
+	}
+	if st.StrictAlternates == nil {
+		st.StrictAlternates = map[string]map[string]bool{}
+	}
+	st.StrictAlternates[src] = setIn(st.StrictAlternates[src], dst, true)
 }
 
 func emptyTable(v uint64) bus.RouteTable {
@@ -111,6 +125,7 @@ func (r *router) readBucket(ctx context.Context) (RoutesStatus, error) {
 			st.Reasons[nr.Node] = setIn(st.Reasons[nr.Node], dst, rt.Reason)
 			if rt.Alternate != "" {
 				st.Alternates[nr.Node] = setIn(st.Alternates[nr.Node], dst, rt.Alternate)
+				st.strict(nr.Node, dst, rt.AlternateStrict)
 			}
 		}
 	}

@@ -137,6 +137,17 @@ func TestRoutesFollowNodes(t *testing.T) {
 	if _, ok := pushed.last().Routes["eu-3"]; ok {
 		t.Fatal("a node without a relay address is routed to")
 	}
+	// us-1 -> eu-2 goes direct; eu-1 is strictly closer to eu-2 (6 < 101),
+	// so it is a strict alternate.
+	op := token(t, auth.Grant{Namespace: "default", Room: "*", Admin: true})
+	testenv.Eventually(t, 5*time.Second, "a strict alternate", func() error {
+		var st RoutesStatus
+		call(t, "GET", c.url+"/v1/admin/routes", op, &st)
+		if st.Tables["us-1"]["eu-2"] != "eu-2" || st.Alternates["us-1"]["eu-2"] != "eu-1" || !st.StrictAlternates["us-1"]["eu-2"] {
+			return fmt.Errorf("us-1 -> eu-2: next %q alternate %q strict %v", st.Tables["us-1"]["eu-2"], st.Alternates["us-1"]["eu-2"], st.StrictAlternates["us-1"])
+		}
+		return nil
+	})
 	if !c.IsLeader() {
 		t.Fatal("the only controller does not lead")
 	}
