@@ -31,9 +31,15 @@ func runCluster(ctx context.Context, f commonFlags, nodes int, regions []string,
 			host = h
 		}
 	}
+	// With --http every port follows it, so two clusters can run side by
+	// side: controllers at +100, node metrics at +120.
+	controllerPort := 0
+	if f.httpAddr != "" {
+		controllerPort = signalPort + 100
+	}
 	log := newLogger(c.Log.Level, c.Log.Format, stderr)
 	return cluster.Run(ctx, cluster.Options{
-		Exe: exe, Nodes: nodes, Regions: regions, Host: host, SignalPort: signalPort,
+		Exe: exe, Nodes: nodes, Regions: regions, Host: host, SignalPort: signalPort, ControllerPort: controllerPort,
 		AdvertiseIP: f.advertiseIP, NATSURL: f.nats, LogLevel: f.logLevel,
 		// A local cluster believes X-Forwarded-For from this machine, so
 		// `rtcloud bench --subscriber-ips` can place clients in regions.

@@ -194,7 +194,10 @@ func (d *downTrack) forward(src *upTrack, idx int, _ []byte, pkt *rtp.Packet, ke
 		d.mu.Unlock()
 		return
 	}
-	verdict, changed, needKey := d.admit(src, idx, pkt, key, now)
+	verdict, changed, needKey := admitSend, -1, -1
+	if !d.steady(src, idx) {
+		verdict, changed, needKey = d.admit(src, idx, pkt, key, now)
+	}
 	switch verdict {
 	case admitIgnore:
 		d.mu.Unlock()

@@ -72,6 +72,13 @@ func (f *forwarder) pickTarget(now time.Time) int {
 	return f.src.resolveLayer(f.want)
 }
 
+// steady reports whether a packet of layer idx of src simply continues
+// what the forwarder sends (the common case, inlined): no switch, no
+// rebase; admit is then not needed.
+func (f *forwarder) steady(src *upTrack, idx int) bool {
+	return f.src == src && f.current == idx && !f.rebase
+}
+
 // admit decides what to do with a packet of layer idx of src. On
 // admitSend the offsets are ready for rewrite; changed is the layer
 // switched to (or -1); needKey is a layer whose keyframe is awaited (or

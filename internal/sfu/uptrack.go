@@ -325,6 +325,10 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 		t.batch.BeginBatch()
 	}
 	for _, k := range sinks {
+		if d, ok := k.(*downTrack); ok {
+			d.forward(t, l.idx, raw, pkt, key, start) // a direct call for the common sink
+			continue
+		}
 		k.forward(t, l.idx, raw, pkt, key, start)
 	}
 	if t.batch != nil {
