@@ -46,6 +46,13 @@ func startDashCluster(t *testing.T) *dashCluster {
 		startRegionNode(t, url, fmt.Sprintf("sfu-%s-%d", region, i+1), region)
 	}
 	c := config.Default()
+	// Clients say where they are through X-Forwarded-For (the signaling
+	// server trusts loopback as its proxy): 10.1/16 is eu-west, 10.2/16
+	// us-east, 10.3/16 ap-south. Each lands on its region's node; rooms
+	// span nodes over the relay.
+	c.Controller.Policy = config.PolicyNearest
+	c.Controller.GeoIP.CIDRs = []config.GeoCIDR{{CIDR: "10.1.0.0/16", Region: "eu-west"}, {CIDR: "10.2.0.0/16", Region: "us-east"}, {CIDR: "10.3.0.0/16", Region: "ap-south"}}
+	c.Signal.TrustedProxies = []string{"127.0.0.1/32"}
 	b := testenv.ConnectWith(t, bus.Options{URLs: url, Name: "dash-controller", Logger: log})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -292,11 +299,12 @@ func kickFromPage(t *testing.T, p *page, bob *client.Client) {
 
 // checkTopology: the nodes, the relay links they measure (all six
 // directions up, from their link reports), the routes the controller
-// computed, and a relayed stream crossing its links.
+// computed, and alice's video crossing the eu-west to us-east link to
+// carol (from the nodes' stream directory).
 func checkTopology(t *testing.T, p *page, dc *dashCluster) {
 	t.Helper()
 	p.mustEval(`location.hash = '#/topology'`, nil)
-	origin, holder := dc.relayStream(t)
+	origin, holder := "sfu-eu-west-1", "sfu-us-east-2" // alice's video to carol
 	eventually(t, 20*time.Second, "relay links, routes and the stream crossing them", func() error {
 		var got struct {
 			Rows, Up, Lines, Routes int
@@ -372,41 +380,6 @@ func (dc *dashCluster) recording(t *testing.T, room string) {
 	}
 }
 
-// relayStream puts a relayed stream of standup, from its node to the two
-// others, in the streams bucket as the relay directory records it (no
-// component writes that bucket yet). It returns the origin and a holder.
-func (dc *dashCluster) relayStream(t *testing.T) (string, string) {
-	t.Helper()
-	ctx := testenv.Context(t, 10*time.Second)
-	room, err := dc.ctl.Room(ctx, "default", "standup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := room.NodeID
-	var holders []string
-	for _, n := range []string{"sfu-eu-west-1", "sfu-us-east-2", "sfu-ap-south-3"} {
-		if n != origin {
-			holders = append(holders, n)
-		}
-	}
-	b := testenv.Connect(t, dc.nats)
-	streams, err := b.KV(ctx, bus.BucketStreams, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := bus.StreamRecord{Namespace: "default", Room: "standup", Origin: origin,
-		Track: bus.TrackInfo{ID: "TR_alicecam", Identity: "alice", Kind: bus.KindVideo, MimeType: "video/VP8"},
-		Holders: map[string]bus.StreamHolder{
-			holders[0]: {From: origin, Path: []string{origin, holders[0]}},
-			holders[1]: {From: origin, Path: []string{origin, holders[1]}},
-		}}
-	v, _ := json.Marshal(rec)
-	if _, err := streams.Put(ctx, bus.StreamKey(rec.Namespace, rec.Room, rec.Track.ID), v); err != nil {
-		t.Fatal(err)
-	}
-	return origin, holders[0]
-}
-
 // TestDashboardTenant: a tenant admin token of namespace acme sees acme's
 // room only, no nodes, and no topology; a forged token is refused at
 // sign-in.
@@ -463,12 +436,18 @@ func TestDashboardTenant(t *testing.T) {
 	})
 }
 
-// joinIn joins identity to room of namespace, without media yet.
+// regionOf places test identities: 10.N.0.1 is in region N (1 eu-west,
+// 2 us-east, 3 ap-south).
+var regionOf = map[string]int{"alice": 1, "bob": 3, "carol": 2, "dave": 2, "erin": 1, "frank": 3, "ann": 1, "abe": 2}
+
+// joinIn joins identity to room of namespace, without media yet, from its
+// region (regionOf).
 func (dc *dashCluster) joinIn(t *testing.T, namespace, room, identity string) *client.Client {
 	t.Helper()
 	ctx := testenv.Context(t, 20*time.Second)
+	hdr := http.Header{"X-Forwarded-For": {fmt.Sprintf("10.%d.0.1", regionOf[identity])}}
 	for {
-		c, err := client.Connect(ctx, dc.ws, testenv.Mint(t, namespace, room, identity), client.Options{Name: identity,
+		c, err := client.Connect(ctx, dc.ws, testenv.Mint(t, namespace, room, identity), client.Options{Name: identity, Header: hdr,
 			Media: client.MediaOptions{IPFilter: client.LoopbackOnly, Logger: testenv.Logger()}, Logger: testenv.Logger()})
 		if err == nil {
 			t.Cleanup(c.Close)

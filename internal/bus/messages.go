@@ -180,6 +180,9 @@ type Close struct {
 type RoomStateRequest struct {
 	Namespace string `json:"namespace"`
 	Room      string `json:"room"`
+	// Session, when set, is listed even if hidden: a hidden participant
+	// (a recorder) resuming its session asks whether it is still there.
+	Session string `json:"session,omitempty"`
 }
 
 // RoomState is the reply to RoomStateRequest.

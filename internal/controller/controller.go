@@ -163,6 +163,9 @@ func (c *Controller) setup(ctx context.Context) error {
 		return err
 	}
 	c.log.Info("controller started", "policy", o.Config.Policy)
+	if !o.RoomsSpanNodes && o.Config.Policy == config.PolicyNearest {
+		c.log.Warn("policy nearest without relay.secret: a room whose clients land on different nodes is split into parts that cannot see each other; set relay.secret on every node and controller")
+	}
 	return nil
 }
 
@@ -307,7 +310,10 @@ func (c *Controller) allocate(ctx context.Context, r bus.AllocateRequest, via st
 			c.log.Warn("no placement", "namespace", r.Namespace, "room", r.Room, "client_ip", r.ClientIP, "err", err)
 			return Placement{}, err
 		}
-		if req.RoomNode == "" && persist {
+		switch {
+		case !persist:
+			// A preview writes nothing.
+		case req.RoomNode == "":
 			err = c.rooms.claim(ctx, bus.RoomRecord{Namespace: r.Namespace, Room: r.Room, NodeID: d.Node.ID,
 				CreatedAt: time.Now().UTC(), Nodes: roomNodes(rec.Nodes, d.Node.ID, nodes)}, rev)
 			if errors.Is(err, errConflict) {
@@ -316,7 +322,7 @@ func (c *Controller) allocate(ctx context.Context, r bus.AllocateRequest, via st
 			if err != nil {
 				return Placement{}, err
 			}
-		} else if !slices.Contains(rec.Nodes, d.Node.ID) {
+		case !slices.Contains(rec.Nodes, d.Node.ID):
 			// The room grows onto another node: record it.
 			rec.Nodes = roomNodes(rec.Nodes, d.Node.ID, nodes)
 			if err := c.rooms.claim(ctx, rec, rev); errors.Is(err, errConflict) {

@@ -96,8 +96,11 @@ func (c *Controller) SetDrain(ctx context.Context, id string, draining bool, by 
 }
 
 // ReasonNodeDead is the reason of the participant_left event the leader
-// publishes for a session whose node died (the node cannot say it).
-const ReasonNodeDead = "node_dead"
+// publishes for a session whose node died (the node cannot say it). It is
+// the reason the signaling servers give when they move such a session's
+// client: SDKs show the participant as reconnecting (see docs/protocol.md),
+// and it comes back in a new session or is gone after a grace period.
+const ReasonNodeDead = "node failed"
 
 // announceLeft tells the room that the participant of a dead node's
 // session has left, as its node would have: other participants, the

@@ -68,6 +68,7 @@ func (c *Controller) sweep(ctx context.Context) {
 			}
 		}
 	}
+	c.sweepStreams(ctx, live)
 	sessions, err := listJSON[bus.SessionRecord](ctx, c.sessions, func(r bus.SessionRecord, rev uint64) sessionEntry { return sessionEntry{r, rev} })
 	if err != nil {
 		return

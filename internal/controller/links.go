@@ -100,9 +100,9 @@ func relayNodes(all []bus.NodeInfo) []bus.NodeInfo {
 // and priced from the regions. Measured values are the worse of the two
 // ends' (a node cannot make its links look better than its peers see
 // them).
-func buildGraph(all []bus.NodeInfo, reports map[string]receivedReport, cfg config.Relay, model routing.CostModel, now time.Time) (routing.Graph, []LinkStatus) {
+func buildGraph(all []bus.NodeInfo, reports map[string]receivedReport, cfg config.Relay, model routing.CostModel, now time.Time, withStatus bool) (routing.Graph, []LinkStatus) {
 	nodes := relayNodes(all)
-	g := routing.Graph{Nodes: make([]routing.Node, len(nodes))}
+	g := routing.Graph{Nodes: make([]routing.Node, len(nodes)), Links: make([]routing.Link, 0, len(nodes)*len(nodes))}
 	fresh := make(map[string]map[string]bus.LinkSample, len(nodes))
 	for i, n := range nodes {
 		g.Nodes[i] = routing.Node{ID: n.ID, Region: n.Region}
@@ -116,46 +116,51 @@ func buildGraph(all []bus.NodeInfo, reports map[string]receivedReport, cfg confi
 			if a.ID == b.ID {
 				continue
 			}
-			l, st := linkBetween(a, b, fresh, cfg)
+			l := linkBetween(a, b, fresh, cfg)
 			g.Links = append(g.Links, l)
-			if c, ok := model.Cost(g.Nodes[i], g.Nodes[j], l); ok {
-				st.Cost = &c
+			if withStatus {
+				status = append(status, linkStatus(l, fresh, model, g.Nodes[i], g.Nodes[j]))
 			}
-			status = append(status, st)
 		}
 	}
 	return g, status
 }
 
-func linkBetween(a, b bus.NodeInfo, fresh map[string]map[string]bus.LinkSample, cfg config.Relay) (routing.Link, LinkStatus) {
+// linkBetween is the link a -> b from the allowed links and the fresh
+// reports of both ends (see buildGraph).
+func linkBetween(a, b bus.NodeInfo, fresh map[string]map[string]bus.LinkSample, cfg config.Relay) routing.Link {
 	l := routing.Link{From: a.ID, To: b.ID, Allowed: cfg.AllowsLink(a.ID, a.Region, b.ID, b.Region)}
-	st := LinkStatus{From: a.ID, To: b.ID, Allowed: l.Allowed}
 	aPeers, aProbes := fresh[a.ID]
 	bPeers, bProbes := fresh[b.ID]
+	if !aProbes && !bProbes {
+		l.Up = true
+		return l
+	}
 	sa, hasA := aPeers[b.ID]
 	sb, hasB := bPeers[a.ID]
+	l.Up = (!aProbes || (hasA && sa.Up)) && (!bProbes || (hasB && sb.Up))
+	l.Measured = true
 	if hasA {
-		st.FromReport = &sa
+		l.RTTMs, l.Loss, l.JitterMs = sa.RTTMs, sa.Loss, sa.JitterMs
 	}
 	if hasB {
-		st.ToReport = &sb
+		l.RTTMs, l.Loss, l.JitterMs = max(l.RTTMs, sb.RTTMs), max(l.Loss, sb.Loss), max(l.JitterMs, sb.JitterMs)
 	}
-	switch {
-	case !aProbes && !bProbes:
-		l.Up = true
-	default:
-		l.Up = (!aProbes || (hasA && sa.Up)) && (!bProbes || (hasB && sb.Up))
-		l.Measured = true
-		for _, s := range []struct {
-			ok bool
-			v  bus.LinkSample
-		}{{hasA, sa}, {hasB, sb}} {
-			if s.ok {
-				l.RTTMs, l.Loss, l.JitterMs = max(l.RTTMs, s.v.RTTMs), max(l.Loss, s.v.Loss), max(l.JitterMs, s.v.JitterMs)
-			}
-		}
+	return l
+}
+
+// linkStatus describes l for the admin API.
+func linkStatus(l routing.Link, fresh map[string]map[string]bus.LinkSample, model routing.CostModel, from, to routing.Node) LinkStatus {
+	st := LinkStatus{From: l.From, To: l.To, Allowed: l.Allowed, RTTMs: l.RTTMs, Loss: l.Loss, Jitter: l.JitterMs}
+	if s, ok := fresh[l.From][l.To]; ok {
+		st.FromReport = &s
 	}
-	st.RTTMs, st.Loss, st.Jitter = l.RTTMs, l.Loss, l.JitterMs
+	if s, ok := fresh[l.To][l.From]; ok {
+		st.ToReport = &s
+	}
+	if c, ok := model.Cost(from, to, l); ok {
+		st.Cost = &c
+	}
 	switch {
 	case !l.Allowed:
 		st.State = LinkNotAllowed
@@ -166,5 +171,5 @@ func linkBetween(a, b bus.NodeInfo, fresh map[string]map[string]bus.LinkSample, 
 	default:
 		st.State = LinkUp
 	}
-	return l, st
+	return st
 }

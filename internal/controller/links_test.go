@@ -33,7 +33,7 @@ func FuzzLinkReport(f *testing.F) {
 		for _, l := range rep.Links {
 			rr.peers[l.Peer] = l
 		}
-		g, links := buildGraph(append([]bus.NodeInfo(nil), nodes...), map[string]receivedReport{"a": rr}, config.DefaultRelay(), model, time.Now())
+		g, links := buildGraph(append([]bus.NodeInfo(nil), nodes...), map[string]receivedReport{"a": rr}, config.DefaultRelay(), model, time.Now(), true)
 		for _, l := range links {
 			if l.Cost != nil && (!(*l.Cost > 0) || math.IsInf(*l.Cost, 0)) {
 				t.Fatalf("link %s -> %s costs %v", l.From, l.To, *l.Cost)
@@ -56,7 +56,7 @@ func TestLinkUpNeedsBothEnds(t *testing.T) {
 		return rr
 	}
 	state := func(reports map[string]receivedReport, from, to string) LinkStatus {
-		_, links := buildGraph(append([]bus.NodeInfo(nil), nodes...), reports, config.DefaultRelay(), routing.DefaultModel(), now)
+		_, links := buildGraph(append([]bus.NodeInfo(nil), nodes...), reports, config.DefaultRelay(), routing.DefaultModel(), now, true)
 		for _, l := range links {
 			if l.From == from && l.To == to {
 				return l

@@ -275,7 +275,7 @@ func (r *router) plan(ctx context.Context, nodes []bus.NodeInfo) {
 		r.log.Warn("a node runs a routes version above the last published; renumbering", "running", running, "published", r.planner.Version())
 		r.planner.Renumber(running)
 	}
-	g, _ := buildGraph(nodes, reports, r.cfg, r.model, time.Now())
+	g, _ := buildGraph(nodes, reports, r.cfg, r.model, time.Now(), false)
 	tab, err := r.planner.Plan(g)
 	if err != nil {
 		r.log.Error("routing failed", "err", err)

@@ -148,7 +148,7 @@ func (c *Controller) handleLinks(w http.ResponseWriter, _ *http.Request, _ *auth
 		reports[id] = rep
 	}
 	r.mu.Unlock()
-	_, links := buildGraph(nodes, reports, r.cfg, r.model, now)
+	_, links := buildGraph(nodes, reports, r.cfg, r.model, now, true)
 	st := LinksStatus{Links: links, RejectedReports: r.rejected.Load(), Model: r.model, LinkTimeoutMs: r.cfg.LinkTimeout.Milliseconds()}
 	for _, n := range relayNodes(nodes) {
 		nl := NodeLinks{ID: n.ID, Region: n.Region, RelayAddr: n.RelayAddr}

@@ -265,7 +265,14 @@ func TestRoutesFromReports(t *testing.T) {
 
 	// The direct link gets slow: the route moves to us, after hysteresis.
 	rep.set("eu-1", "ap-1", 150, true)
-	testenv.WaitFor(t, 10*time.Second, "eu-1 -> ap-1 through us", func() bool { return pushed.last().Routes["ap-1"].NextHop == "us-1" })
+	testenv.Eventually(t, 10*time.Second, "eu-1 -> ap-1 through us", func() error {
+		if r := pushed.last().Routes["ap-1"]; r.NextHop != "us-1" {
+			var st RoutesStatus
+			call(t, "GET", c.url+"/v1/admin/routes", op, &st)
+			return fmt.Errorf("pushed v%d %+v; leader v%d: %s", pushed.last().Version, r, st.Version, st.Reasons["eu-1"]["ap-1"])
+		}
+		return nil
+	})
 	if r := pushed.last().Routes["ap-1"]; !strings.Contains(r.Reason, "for 3 rounds") || r.Cost != 62 {
 		t.Fatalf("switched route: %+v", r)
 	}

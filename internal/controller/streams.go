@@ -219,3 +219,37 @@ func routePath(tables map[string]map[string]bus.Route, src, dst string) []string
 	}
 	return p
 }
+
+// sweepStreams deletes the stream records of dead origins and drops dead
+// holders from the others (leader only).
+func (c *Controller) sweepStreams(ctx context.Context, live map[string]bool) {
+	type entry struct {
+		rec bus.StreamRecord
+		rev uint64
+	}
+	entries, err := listJSON[bus.StreamRecord](ctx, c.streams.streams, func(r bus.StreamRecord, rev uint64) entry { return entry{r, rev} })
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		key := bus.StreamKey(e.rec.Namespace, e.rec.Room, e.rec.Track.ID)
+		if !live[e.rec.Origin] {
+			if err := c.streams.streams.Delete(ctx, key, jetstream.LastRevision(e.rev)); err == nil {
+				c.log.Info("stream record of dead origin removed", "track", e.rec.Track.ID, "origin", e.rec.Origin)
+			}
+			continue
+		}
+		changed := false
+		for h := range e.rec.Holders {
+			if !live[h] {
+				delete(e.rec.Holders, h)
+				changed = true
+			}
+		}
+		if changed {
+			if data, err := json.Marshal(e.rec); err == nil {
+				_, _ = c.streams.streams.Update(ctx, key, data, e.rev)
+			}
+		}
+	}
+}

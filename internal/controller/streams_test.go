@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/testenv"
 )
 
 // TestLocateNearestHolder: a node that needs a stream is fed by the
@@ -78,6 +80,8 @@ func TestLocateNearestHolder(t *testing.T) {
 	if code := call(t, "GET", c.url+"/v1/admin/streams?namespace=default", other, nil); code != 403 {
 		t.Fatalf("another namespace's admin lists the streams: %d", code)
 	}
+
+	sweepsDeadHolders(t, c, nodes, put)
 }
 
 // TestRoomRecordNodes: a room placed by the nearest policy records every
@@ -96,4 +100,26 @@ func TestRoomRecordNodes(t *testing.T) {
 	if err != nil || rec.NodeID != "eu-1" || strings.Join(rec.Nodes, ",") != "eu-1,us-1,ap-1" {
 		t.Fatalf("room record %+v %v; want eu-1 first and nodes eu-1,us-1,ap-1", rec, err)
 	}
+}
+
+// sweepsDeadHolders: the leader forgets dead holders, and the streams of
+// a dead origin.
+func sweepsDeadHolders(t *testing.T, c *instance, nodes map[string]*fakeNode, put func(bucket, key string, v any)) {
+	t.Helper()
+	ctx := context.Background()
+	put(bus.BucketStreams, bus.StreamKey("default", "live", "TR_cam"), bus.StreamRecord{
+		Namespace: "default", Room: "live", Origin: "eu-1", Track: bus.TrackInfo{ID: "TR_cam", Kind: bus.KindVideo},
+		Holders: map[string]bus.StreamHolder{"us-1": {From: "eu-1"}, "ap-1": {From: "eu-1"}},
+	})
+	nodes["ap"].kill()
+	testenv.WaitFor(t, 10*time.Second, "dead holder dropped", func() bool {
+		rec, err := c.stream(ctx, "default", "live", "TR_cam")
+		_, ap := rec.Holders["ap-1"]
+		return err == nil && !ap && rec.Holders["us-1"].From == "eu-1"
+	})
+	nodes["eu"].kill()
+	testenv.WaitFor(t, 10*time.Second, "stream of a dead origin removed", func() bool {
+		_, err := c.stream(ctx, "default", "live", "TR_cam")
+		return err != nil
+	})
 }

@@ -70,7 +70,7 @@ func (d *Dashboard) handleRoom(w http.ResponseWriter, r *http.Request, v viewer)
 	}
 	out := roomPage{RoomStatus: st, Egress: []bus.EgressInfo{}}
 	for _, e := range d.egress.values() {
-		if e.Namespace == ns && e.Room == room {
+		if e.Namespace == ns && e.Room == room && recentEgress(e) {
 			out.Egress = append(out.Egress, e)
 		}
 	}

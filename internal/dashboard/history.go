@@ -30,6 +30,7 @@ type series struct {
 type history struct {
 	mu    sync.Mutex
 	nodes map[string]*series
+	swept time.Time // when silent nodes were last forgotten
 }
 
 func newHistory() *history { return &history{nodes: map[string]*series{}} }
@@ -53,6 +54,10 @@ func (h *history) add(n bus.NodeInfo, now time.Time) {
 	if len(s.points) > historyPoints {
 		s.points = append(s.points[:0], s.points[len(s.points)-historyPoints:]...)
 	}
+	if now.Sub(h.swept) < historyStep {
+		return
+	}
+	h.swept = now
 	for id, o := range h.nodes { // forget nodes silent for the whole window
 		if now.Sub(o.heardAt) > historyWindow {
 			delete(h.nodes, id)

@@ -88,7 +88,8 @@ func (d *Dashboard) overview(v viewer) overview {
 	if !v.Operator {
 		return o
 	}
-	o.Totals = totals{}
+	// Rooms are counted once however many nodes they span.
+	o.Totals = totals{Rooms: len(rooms)}
 	byRegion := map[string][]nodeCard{}
 	live := map[string]bool{}
 	links := map[string][2]int{} // node -> links, up
@@ -111,7 +112,6 @@ func (d *Dashboard) overview(v viewer) overview {
 		byRegion[n.Region] = append(byRegion[n.Region], nodeCard{NodeStatus: n, State: st, RoomsHere: roomsOn[n.ID],
 			RelayLinks: links[n.ID][0], RelayUp: links[n.ID][1]})
 		o.Totals.LiveNodes++
-		o.Totals.Rooms += n.Load.Rooms
 		o.Totals.Participants += n.Load.Participants
 		o.Totals.Tracks += n.Load.Tracks
 		o.Totals.BitsInPerS += n.Load.BitsInPerS

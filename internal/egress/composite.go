@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -109,6 +111,8 @@ func (p *compositePipeline) run(ctx context.Context, j *job) ([]bus.EgressResult
 	case <-ctx.Done():
 	case <-enc.Done():
 		runErr = fmt.Errorf("ffmpeg exited: %v", enc.Err())
+	case <-p.src.lost:
+		runErr = p.src.lostErr
 	}
 	clk.end()
 	stopEvents()
@@ -134,7 +138,13 @@ func (p *compositePipeline) run(ctx context.Context, j *job) ([]bus.EgressResult
 	}
 	p.stopInputs()
 	j.bytes.Store(p.outputBytes())
-	return p.finish(runErr), runErr
+	res := p.finish(runErr)
+	for i, msg := range failedSlaves(enc.stderr.all()) {
+		if i < len(res) && res[i].Error == "" {
+			res[i].Error = msg
+		}
+	}
+	return res, runErr
 }
 
 func (p *compositePipeline) startEncoder(audio *os.File) (*proc, io.WriteCloser, error) {
@@ -172,6 +182,21 @@ func (p *compositePipeline) finish(runErr error) []bus.EgressResult {
 			}
 		}
 		out = append(out, r)
+	}
+	return out
+}
+
+// slaveFailed is how ffmpeg's tee muxer reports an output it gave up on.
+var slaveFailed = regexp.MustCompile(`Slave muxer #(\d+) failed: ([^\n]*?)(, continuing with [^\n]*)?\n`)
+
+// failedSlaves maps the index of each output the encoder gave up on (an
+// RTMP server that refused or went away) to why.
+func failedSlaves(stderr string) map[int]string {
+	out := map[int]string{}
+	for _, m := range slaveFailed.FindAllStringSubmatch(stderr+"\n", -1) {
+		if i, err := strconv.Atoi(m[1]); err == nil {
+			out[i] = "output failed: " + m[2]
+		}
 	}
 	return out
 }
@@ -370,8 +395,11 @@ func (p *compositePipeline) follow(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if events == nil {
+				events = p.src.c.Events()
+			}
 		case ev, ok := <-events:
-			if !ok {
+			if !ok { // the connection dropped; the source reattaches it
 				events = nil
 				continue
 			}
@@ -465,6 +493,11 @@ func (p *compositePipeline) reconcile(pt *part, t *bus.TrackInfo, video bool, st
 		in, err := startInput(p.src, track, inputOptions{FFmpeg: p.cfg.FFmpeg, W: p.decodeW(), H: p.decodeH(), Log: p.log})
 		if err != nil {
 			p.log.Warn("input not started", "track", track.ID, "err", err)
+			p.mu.Lock()
+			if *curID == track.ID {
+				*curID = "" // the next sync tries again
+			}
+			p.mu.Unlock()
 			return
 		}
 		p.mu.Lock()

@@ -54,8 +54,10 @@ func TestRoomCompositeToMP4RTMPAndHLS(t *testing.T) {
 	e.publish("panel", "bob", true, true)
 	e.publish("panel", "carol", false, true) // no video: a name card
 	url, flv, rtmpDone := rtmpServer(t)
+	// A second RTMP server that refuses: the other outputs go on.
+	deadURL := fmt.Sprintf("rtmp://127.0.0.1:%d/live/gone", testenv.FreePort(t, "127.0.0.1"))
 	info := e.start(bus.EgressRequest{Room: "panel", Type: bus.EgressTypeRoom, Layout: bus.LayoutGrid,
-		Outputs: []bus.EgressOutput{{File: "panel.mp4"}, {RTMP: url}, {HLS: "panel-hls"}}})
+		Outputs: []bus.EgressOutput{{File: "panel.mp4"}, {RTMP: url}, {HLS: "panel-hls"}, {RTMP: deadURL}}})
 	e.waitStatus(info.EgressID, bus.EgressActive, 10*time.Second)
 	const want = 10.0
 	e.waitDuration(info.EgressID, want*time.Second)
@@ -64,8 +66,11 @@ func TestRoomCompositeToMP4RTMPAndHLS(t *testing.T) {
 	// The status is refreshed every 2 s: the egress ran up to that much
 	// past want, plus the time the stop took.
 	late := progressInterval.Seconds() + time.Since(asked).Seconds() + 0.5
-	if end.Status != bus.EgressComplete {
+	if end.Status != bus.EgressComplete || len(end.Results) != 4 {
 		t.Fatalf("ended %s: %s", end.Status, end.Reason)
+	}
+	if r := end.Results[3]; !strings.Contains(r.Error, "refused") || end.Results[1].Error != "" || end.Results[0].Error != "" {
+		t.Fatalf("results: %+v", end.Results)
 	}
 	mp4 := filepath.Join(e.out, auth.DefaultNamespace, "panel.mp4")
 	codecs, dur := probe(t, mp4)

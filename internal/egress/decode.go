@@ -32,6 +32,7 @@ type input struct {
 	mu     sync.Mutex
 	frame  []byte // newest decoded frame, nil before the first
 	frames int
+	at     time.Time // when frame was decoded
 
 	// audio
 	pcm pcmBuffer
@@ -123,10 +124,19 @@ func (in *input) stop() {
 	in.wg.Wait()
 }
 
-// latest calls fn with the newest frame (nil before the first).
+// staleFrame: a participant whose video stopped (paused, starved, a
+// decoder that stalled) shows its name card instead of a frozen picture.
+const staleFrame = 3 * time.Second
+
+// latest calls fn with the newest frame (nil before the first and once
+// it is older than staleFrame).
 func (in *input) latest(fn func(frame []byte, w, h int)) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if in.frame != nil && time.Since(in.at) > staleFrame {
+		fn(nil, in.w, in.h)
+		return
+	}
 	fn(in.frame, in.w, in.h)
 }
 
@@ -220,6 +230,7 @@ func (f *frameReader) Write(b []byte) (int, error) {
 			f.in.mu.Lock()
 			f.in.frame, f.back = f.back, f.in.frame
 			f.in.frames++
+			f.in.at = time.Now()
 			f.in.mu.Unlock()
 			f.n = 0
 		}

@@ -114,10 +114,12 @@ type env struct {
 	wg     sync.WaitGroup
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, teststack.Options{}) }
+
+func newEnvWith(t *testing.T, o teststack.Options) *env {
 	t.Helper()
 	needFFmpeg(t)
-	st := teststack.Start(t, teststack.Options{})
+	st := teststack.Start(t, o)
 	b := testenv.ConnectWith(t, bus.Options{URLs: st.NATS.ClientURL(), Name: "egress-api"})
 	api, err := NewAPI(testenv.Context(t, 10*time.Second), APIOptions{Bus: b, Verifier: auth.NewVerifier(config.DevKeys()),
 		Logger: testenv.Logger(), WorkerTimeout: 2 * time.Second})

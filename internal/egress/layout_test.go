@@ -107,3 +107,28 @@ func TestCPUMeterSeesWork(t *testing.T) {
 		t.Fatalf("measured %.3f cores while spinning (%d)", used, x)
 	}
 }
+
+func TestStaleFrameGivesWayToTheNameCard(t *testing.T) {
+	in := &input{w: 2, h: 2, frame: make([]byte, 6), at: time.Now()}
+	got := func() bool {
+		var seen bool
+		in.latest(func(f []byte, _, _ int) { seen = f != nil })
+		return seen
+	}
+	if !got() {
+		t.Fatal("a fresh frame is not shown")
+	}
+	in.at = time.Now().Add(-staleFrame - time.Second)
+	if got() {
+		t.Fatal("a stale frame is still shown")
+	}
+}
+
+func TestFailedSlaves(t *testing.T) {
+	got := failedSlaves("[tee @ 0x1] Slave '[f=flv]rtmp://h/a/b': error opening: Connection refused\n" +
+		"[tee @ 0x1] Slave muxer #1 failed: Connection refused, continuing with 2/3 slaves.\n" +
+		"[tee @ 0x1] Slave muxer #2 failed: Broken pipe")
+	if got[1] != "output failed: Connection refused" || got[2] != "output failed: Broken pipe" || len(got) != 2 {
+		t.Fatalf("%v", got)
+	}
+}

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -20,6 +21,13 @@ import (
 type source struct {
 	c   *client.Client
 	log *slog.Logger
+	url string
+
+	stop     chan struct{}
+	lost     chan struct{} // closed when the session is gone for good
+	lostErr  error         // why, once lost is closed
+	wg       sync.WaitGroup
+	stopOnce sync.Once
 }
 
 // sourceOptions say how to join.
@@ -46,10 +54,54 @@ func joinSource(ctx context.Context, o sourceOptions) (*source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("join room %s/%s: %w", o.Namespace, o.Room, err)
 	}
-	return &source{c: c, log: o.Logger}, nil
+	s := &source{c: c, log: o.Logger, url: o.SignalURL, stop: make(chan struct{}), lost: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.keep()
+	}()
+	return s, nil
 }
 
-func (s *source) close() { s.c.Close() }
+func (s *source) close() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.c.Close()
+	s.wg.Wait()
+}
+
+// keep reattaches the session through the signaling server each time its
+// WebSocket drops (the media goes on meanwhile); when the server no
+// longer has the session, the source is lost.
+func (s *source) keep() {
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.c.Done():
+		}
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := s.c.Reconnect(ctx, s.url)
+			cancel()
+			if err == nil {
+				s.log.Info("recorder signaling reconnected")
+				break
+			}
+			var se *client.ServerError
+			if errors.Is(err, client.ErrSessionLost) || errors.Is(err, client.ErrClosed) || errors.As(err, &se) {
+				s.lostErr = fmt.Errorf("recorder session lost: %w", err)
+				close(s.lost)
+				return
+			}
+			s.log.Debug("recorder signaling reconnect", "err", err)
+		}
+	}
+}
 
 // packet is one received RTP packet, copied.
 type packet struct {

@@ -103,7 +103,21 @@ func (p *trackPipeline) run(ctx context.Context, j *job) ([]bus.EgressResult, er
 			}
 		}
 	}()
+	go func() {
+		select {
+		case <-lctx.Done():
+		case <-p.src.lost:
+			cancel()
+		}
+	}()
 	err = rec.loop(lctx, fd, rt)
+	select {
+	case <-p.src.lost:
+		if err == nil && ctx.Err() == nil {
+			err = p.src.lostErr
+		}
+	default:
+	}
 	if cerr := fw.close(); err == nil && cerr != nil {
 		err = cerr
 	}

@@ -173,3 +173,24 @@ func TestNoVersionsFromNoise(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasurementsReplaceRegionEstimates: tables made from region
+// estimates (every cross-region path equal) must not keep constraining
+// routes once probes measure the links: the cheaper transit path is taken
+// after the hysteresis rounds, without anything else changing.
+func TestMeasurementsReplaceRegionEstimates(t *testing.T) {
+	p := NewPlanner(Options{Rounds: 3})
+	est := FullMesh([]Node{{"a", "eu"}, {"b", "us"}, {"c", "ap"}})
+	if got := mustPlan(t, p, est).NextHop("a", "c"); got != "c" {
+		t.Fatalf("estimated: next hop %q", got)
+	}
+	// Round 1 still runs under the estimates' potential (b was no closer
+	// to c than a); from then on the measured costs count.
+	for round := 1; round <= 4; round++ {
+		tab := mustPlan(t, p, triangle(150, true))
+		if got := tab.NextHop("a", "c"); round < 4 && got != "c" || round == 4 && got != "b" {
+			r, _ := tab.Route("a", "c")
+			t.Fatalf("measured round %d: %+v", round, r)
+		}
+	}
+}

@@ -166,6 +166,8 @@ func (p *Planner) Plan(g Graph) (*Tables, error) {
 	if r.changed {
 		p.revalidateAlts(r)
 		p.bump()
+	} else {
+		p.adoptCosts()
 	}
 	p.cur, p.newPhi = p.newPhi, p.cur
 	p.next, p.newNext = p.newNext, p.next
@@ -244,6 +246,28 @@ func (p *Planner) bump() {
 	}
 	copyMatrix(spare, p.newPhi)
 	p.phi = spare
+}
+
+// adoptCosts lets the current version's potential follow the link costs
+// while the version lasts: for each destination, the current path costs
+// replace it when every strict alternate is still strictly lower under
+// them (along next hops they always fall). Without this, a version made
+// before probes measured anything would keep constraining new routes with
+// its region estimates until something else made a new version.
+func (p *Planner) adoptCosts() {
+	for d := range p.phi {
+		fresh, alt, strict := p.newPhi[d], p.newAlt[d], p.altStrict[d]
+		ok := true
+		for v, a := range alt {
+			if a >= 0 && strict[v] && !(fresh[a] < fresh[v]) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			copy(p.phi[d], fresh)
+		}
+	}
 }
 
 // prepare installs the compiled graph and finds what must be recomputed.

@@ -114,8 +114,9 @@ func (p *Planner) evaluateAlt(r *plan, d, v int) {
 
 // keepAlt reports whether a, v's alternate towards d in the current
 // version, is still one: its link usable, it still routed, and either
-// strict (it was strictly lower in the current version's potential, which
-// does not change while the version lasts) or its route avoiding v.
+// strict (strictly lower in the current version's potential, which only
+// follows the costs while that stays true: see adoptCosts) or its route
+// avoiding v.
 func (p *Planner) keepAlt(d, v int, a int32, strict bool) bool {
 	if a == p.newNext[d][v] || p.g.cost[v][a] == inf || p.newPhi[d][a] == inf {
 		return false

@@ -25,6 +25,7 @@ func (n *Node) startRelay(o Options) error {
 	t, err := relay.Listen(relay.Config{
 		NodeID: n.id, ListenAddr: net.JoinHostPort(bind, strconv.Itoa(o.Config.RelayPort)),
 		Secret: o.RelaySecret, FEC: o.RelayFEC, Logger: n.log.With("component", "relay"), Registerer: n.metrics.Registry,
+		OnLinkState: r.linkState,
 	}, r)
 	if err != nil {
 		return errRelay("listen: %w", err)

@@ -277,6 +277,10 @@ func (n *Node) closeSession(_ context.Context, req bus.Close) (any, error) {
 // connected here and, with the relay, those of the other nodes.
 func (n *Node) roomState(ctx context.Context, req bus.RoomStateRequest) (any, error) {
 	parts := n.localParticipants(req.Namespace, req.Room)
+	if s, err := n.session(req.Session); req.Session != "" && err == nil && s.grants.Hidden &&
+		s.p.Namespace == req.Namespace && s.p.Room == req.Room {
+		parts = append(parts, s.info()) // a hidden session resuming
+	}
 	parts = append(parts, n.remoteRoomState(ctx, req.Namespace, req.Room)...)
 	return bus.RoomState{Participants: parts}, nil
 }

@@ -47,6 +47,7 @@ type relayNode struct {
 	log *slog.Logger
 
 	routes atomic.Pointer[bus.NodeRoutes]
+	down   atomic.Pointer[map[string]bool]     // peers whose link is down (copy on write)
 	ins    atomic.Pointer[map[string]*relayIn] // track id -> ingress (copy on write)
 
 	mu    sync.Mutex
@@ -88,6 +89,8 @@ func newRelayNode(n *Node, t relayTransport) *relayNode {
 	}
 	empty := map[string]*relayIn{}
 	r.ins.Store(&empty)
+	noneDown := map[string]bool{}
+	r.down.Store(&noneDown)
 	labels := prometheus.Labels{"node": n.id}
 	r.drops = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rtcloud_sfu_relay_dropped_total", ConstLabels: labels,
@@ -213,15 +216,45 @@ func (r *relayNode) routesVersion() uint64 {
 	return 0
 }
 
-// nextHop is the neighbour towards dest: the routing table's choice, or
-// the direct link when the table has none.
+// nextHop is the neighbour towards dest: the routing table's choice, its
+// alternate while the link to that choice is down (fast local repair,
+// without waiting for the controller), or the direct link when the table
+// has none.
 func (r *relayNode) nextHop(dest string) string {
 	if rt := r.routes.Load(); rt != nil {
 		if route, ok := rt.Routes[dest]; ok && route.NextHop != "" {
+			if route.Alternate != "" && (*r.down.Load())[route.NextHop] {
+				return route.Alternate
+			}
 			return route.NextHop
 		}
 	}
 	return dest
+}
+
+// linkState records a link going up or down (relay.Config.OnLinkState)
+// and re-plans the outputs, so a dead next hop is routed around at once.
+func (r *relayNode) linkState(peer string, up bool) {
+	r.mu.Lock()
+	next := map[string]bool{}
+	for k, v := range *r.down.Load() {
+		next[k] = v
+	}
+	if up {
+		delete(next, peer)
+	} else {
+		next[peer] = true
+	}
+	r.down.Store(&next)
+	outs := make([]*relayOut, 0, len(r.outs))
+	for _, o := range r.outs {
+		outs = append(outs, o)
+	}
+	r.mu.Unlock()
+	r.log.Info("relay link state", "peer", peer, "up", up)
+	for _, o := range outs {
+		o.replan()
+	}
 }
 
 func (r *relayNode) drop(reason string) { r.drops.WithLabelValues(reason).Inc() }
@@ -282,7 +315,7 @@ func (r *relayNode) onMedia(from string, p *relay.Packet) {
 		r.drop(dropUnknownStream)
 	default:
 		r.tapped.Inc()
-		in.deliver(int(p.Stream.Layer), p.Payload, &r.pkt, time.Now().UnixNano())
+		in.deliver(int(p.Stream.Layer), p.Payload, &r.pkt)
 	}
 }
 
@@ -310,6 +343,9 @@ func (r *relayNode) onFeedback(from string, p *relay.Packet) {
 		next := r.nextHop(p.Origin)
 		if next == from || next == r.n.id {
 			r.drop(dropNoRoute)
+			return
+		}
+		if r.throttled(p) {
 			return
 		}
 		r.fwd = *p
@@ -351,6 +387,27 @@ func (r *relayNode) onFeedback(from string, p *relay.Packet) {
 	if fb.keyframe && int(p.Stream.Layer) < maxLayers {
 		up.requestKeyframe(int(p.Stream.Layer))
 	}
+}
+
+// throttled reports whether p is a keyframe request for a stream this
+// hop passed one on for within keyframeMinGap: several destinations
+// behind this hop asking at once reach the origin as one request.
+func (r *relayNode) throttled(p *relay.Packet) bool {
+	fb, err := parseFeedback(p.Payload)
+	if err != nil || !fb.keyframe || fb.demand || fb.report {
+		return false
+	}
+	now := time.Now().UnixNano()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now-r.kfAt[p.Stream] < int64(keyframeMinGap) {
+		return true
+	}
+	if len(r.kfAt) > 4096 {
+		clear(r.kfAt) // a bound, not a cache policy: entries matter for 300 ms
+	}
+	r.kfAt[p.Stream] = now
+	return false
 }
 
 // ingressOf returns the ingress whose track is up, or nil for a local

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/metrics"
@@ -76,5 +77,50 @@ func BenchmarkRelayTransit(b *testing.B) {
 	b.StopTimer()
 	if ct.sent != 2*b.N {
 		b.Fatalf("%d sends for %d packets, want 2 each", ct.sent, b.N)
+	}
+}
+
+// TestRelayAlternateNextHop: while the link to a route's next hop is
+// down, the node uses the route's alternate, without the controller.
+func TestRelayAlternateNextHop(t *testing.T) {
+	n, _ := benchRelayNode("sfu-eu")
+	n.relay.setRoutes(bus.NodeRoutes{Version: 1, Node: "sfu-eu", Routes: map[string]bus.Route{
+		"sfu-ap": {NextHop: "sfu-us", Alternate: "sfu-ap"}, "sfu-us": {NextHop: "sfu-us"}}})
+	if got := n.relay.nextHop("sfu-ap"); got != "sfu-us" {
+		t.Fatalf("next hop to ap %s, want us", got)
+	}
+	n.relay.linkState("sfu-us", false)
+	if got := n.relay.nextHop("sfu-ap"); got != "sfu-ap" {
+		t.Fatalf("next hop to ap with us down %s, want the alternate ap", got)
+	}
+	if got := n.relay.nextHop("sfu-us"); got != "sfu-us" {
+		t.Fatalf("next hop to us %s", got)
+	}
+	n.relay.linkState("sfu-us", true)
+	if got := n.relay.nextHop("sfu-ap"); got != "sfu-us" {
+		t.Fatalf("next hop to ap once us is back %s, want us", got)
+	}
+}
+
+// TestRelayTransitKeyframeThrottle: a hop passes on one keyframe request
+// per stream and layer per keyframeMinGap; demand always passes.
+func TestRelayTransitKeyframeThrottle(t *testing.T) {
+	n, ct := benchRelayNode("sfu-us")
+	pli, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: 1}})
+	p := &relay.Packet{Type: relay.TypeFeedback, Namespace: "ns", Room: "r", Stream: relay.StreamID{Track: "TR_x", Layer: 2},
+		Origin: "sfu-eu", Dests: []string{"sfu-ap"}, Payload: pli}
+	for range 3 {
+		n.relay.HandleRelay("sfu-ap", p)
+	}
+	if ct.sent != 1 {
+		t.Fatalf("%d keyframe requests passed on, want 1", ct.sent)
+	}
+	var b [demandPktSize]byte
+	p.Payload = demandPacket(&b, 1)
+	for range 3 {
+		n.relay.HandleRelay("sfu-ap", p)
+	}
+	if ct.sent != 4 {
+		t.Fatalf("%d packets passed on, want every demand", ct.sent)
 	}
 }

@@ -31,21 +31,24 @@ type relayIn struct {
 	// holder the controller picked): media comes from it, demand and
 	// keyframe requests go to it. Falls back to the origin when the
 	// holder goes quiet.
-	from     atomic.Pointer[string]
-	lastRecv atomic.Int64 // unix nanos of the last packet
-	created  time.Time
+	from    atomic.Pointer[string]
+	got     atomic.Bool // a packet arrived since the node's last tick
+	created time.Time
 
 	mu        sync.Mutex // guards the demand state below
 	sentMask  uint8
 	sentAt    time.Time
 	idleSince time.Time
+	lastRecv  time.Time // tick of the last packet seen (got)
 	removed   bool
 }
 
 // deliver hands a relayed packet of layer idx to the up track's fan-out;
 // it runs on the transport's receive goroutine.
-func (in *relayIn) deliver(idx int, raw []byte, pkt *rtp.Packet, now int64) {
-	in.lastRecv.Store(now)
+func (in *relayIn) deliver(idx int, raw []byte, pkt *rtp.Packet) {
+	if !in.got.Load() {
+		in.got.Store(true)
+	}
 	l := in.up.layers[idx]
 	if !l.present.Load() {
 		l.present.Store(true)
@@ -150,9 +153,15 @@ func (in *relayIn) feeder() string { return *in.from.Load() }
 // fallBack turns to the origin when a holder feeding this node has sent
 // nothing for holderQuiet while subscribers wait; in.mu is held.
 func (in *relayIn) fallBack(now time.Time, subs int) {
+	if in.got.Swap(false) {
+		in.lastRecv = now
+	}
 	from := in.feeder()
-	last := max(in.lastRecv.Load(), in.created.UnixNano())
-	if from == in.origin || subs == 0 || now.UnixNano()-last < int64(holderQuiet) {
+	last := in.lastRecv
+	if last.Before(in.created) {
+		last = in.created
+	}
+	if from == in.origin || subs == 0 || now.Sub(last) < holderQuiet {
 		return
 	}
 	in.from.Store(&in.origin)

@@ -16,10 +16,15 @@ func (s *Server) nodeCmd(ctx context.Context, nodeID, cmd string, req, resp any)
 	return s.opts.Bus.Request(ctx, bus.NodeCommand(nodeID, cmd), req, resp)
 }
 
-// roomState asks a node for the participants of a room.
-func (s *Server) roomState(ctx context.Context, nodeID, namespace, room string) ([]bus.ParticipantInfo, error) {
+// roomState asks a node for the participants of a room; a hidden
+// session named in self (a recorder) is listed too.
+func (s *Server) roomState(ctx context.Context, nodeID, namespace, room string, self ...string) ([]bus.ParticipantInfo, error) {
 	var st bus.RoomState
-	if err := s.nodeCmd(ctx, nodeID, bus.CmdRoomState, bus.RoomStateRequest{Namespace: namespace, Room: room}, &st); err != nil {
+	req := bus.RoomStateRequest{Namespace: namespace, Room: room}
+	if len(self) > 0 {
+		req.Session = self[0]
+	}
+	if err := s.nodeCmd(ctx, nodeID, bus.CmdRoomState, req, &st); err != nil {
 		return nil, err
 	}
 	return st.Participants, nil

@@ -328,7 +328,7 @@ func (c *conn) finish() {
 
 // sessionAlive asks the session's node whether it still serves it.
 func (s *Server) sessionAlive(ctx context.Context, nodeID, namespace, room, sessionID string) bool {
-	parts, err := s.roomState(ctx, nodeID, namespace, room)
+	parts, err := s.roomState(ctx, nodeID, namespace, room, sessionID)
 	if err != nil {
 		return false
 	}

@@ -155,7 +155,7 @@ func (s *Server) resume(ctx context.Context, p bus.Participant, sessionID string
 	if err != nil {
 		return nil
 	}
-	parts, err := s.roomState(ctx, rec.NodeID, p.Namespace, p.Room)
+	parts, err := s.roomState(ctx, rec.NodeID, p.Namespace, p.Room, sessionID)
 	alive := false
 	for _, q := range parts {
 		alive = alive || q.SessionID == sessionID

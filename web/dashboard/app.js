@@ -151,7 +151,7 @@ function overviewView(o) {
     ${op ? kpi('Nodes', `${t.live_nodes}<span class="muted" style="font-size:15px"> / ${t.nodes}</span>`, `${o.regions.length} region${o.regions.length === 1 ? '' : 's'}`, 'total-nodes') : ''}
     ${kpi('Rooms', t.rooms, `${o.namespaces.length} namespace${o.namespaces.length === 1 ? '' : 's'}`, 'total-rooms')}
     ${kpi('Participants', t.participants, op ? cap : 'in ' + o.viewer.namespace, 'total-participants')}
-    ${op ? kpi('Tracks', t.tracks, 'published', 'total-tracks') : ''}
+    ${op ? kpi('Tracks', t.tracks, 'on the nodes, relayed copies too', 'total-tracks') : ''}
     ${op ? kpi('Bandwidth in', bits(t.bits_in_per_s), 'from publishers and relays', 'total-in') : ''}
     ${op ? kpi('Bandwidth out', bits(t.bits_out_per_s), 'to subscribers and relays', 'total-out') : ''}
   </div>`;
@@ -331,14 +331,14 @@ async function topologyView(view, fresh) {
       <span><i style="background:#c9a7ff;border-radius:50%"></i>room living there</span>
       <span><i style="background:#5b8cff"></i>relay link (width: streams crossing)</span><span><i style="background:#f2b84b"></i>loss &gt; 2% or RTT &gt; 150 ms</span>
       <span><i style="background:#ef5b5b"></i>link down</span></div>
-    <p class="note muted">${links.length ? `${links.length} link directions measured by the nodes, ${streams.length} relayed stream${streams.length === 1 ? '' : 's'}.` : 'No relay links reported: each room lives on its node. Links, their RTT and loss, and the streams crossing them appear here as soon as the nodes report them.'}</p></div>
+    <p class="note muted">${links.length ? `${links.length} link directions measured by the nodes; ${streams.filter((s) => Object.keys(s.holders || {}).length).length} of ${streams.length} published stream${streams.length === 1 ? '' : 's'} relayed to other nodes.` : 'No relay links reported: each room lives on its node. Links, their RTT and loss, and the streams crossing them appear here as soon as the nodes report them.'}</p></div>
     ${links.length ? `<h2>Relay links <span class="count">${links.length}</span></h2><table><thead><tr><th>From</th><th>To</th><th>State</th><th class="num">RTT</th><th class="num">Jitter</th><th class="num">Loss</th><th class="num">Streams</th></tr></thead><tbody>
       ${links.map((l) => `<tr data-link="${esc(l.from + '>' + l.to)}"><td class="mono">${esc(l.from)}</td><td class="mono">${esc(l.to)}</td><td>${l.up ? '<span class="pill live">up</span>' : '<span class="pill dead">down</span>'}</td>
       <td class="num">${ms(l.rtt_ms)}</td><td class="num">${ms(l.jitter_ms)}</td>
       <td class="num">${l.loss != null ? (100 * l.loss).toFixed(1) + '%' : '–'}</td><td class="num streams">${l.streams ?? 0}</td></tr>`).join('')}</tbody></table>` : ''}
-    ${streams.length ? `<h2>Relayed streams <span class="count">${streams.length}</span></h2><table><thead><tr><th>Room</th><th>Track</th><th>Origin</th><th>Holders (path)</th></tr></thead><tbody>
+    ${streams.length ? `<h2>Streams <span class="count">${streams.length}</span></h2><table><thead><tr><th>Room</th><th>Track</th><th>Origin</th><th>Relayed to (path)</th></tr></thead><tbody>
       ${streams.map((s) => `<tr><td>${esc(s.namespace + '/' + s.room)}</td><td>${trackTag(s.track || {})} <span class="muted">${esc(s.track?.identity || '')}</span></td><td class="mono">${esc(s.origin)}</td>
-      <td>${Object.entries(s.holders || {}).map(([h, v]) => `<span class="tag">${esc((v.path && v.path.length ? v.path : [v.from, h]).join(' → '))}</span>`).join(' ')}</td></tr>`).join('')}</tbody></table>` : ''}
+      <td>${Object.entries(s.holders || {}).map(([h, v]) => `<span class="tag">${esc((v.path && v.path.length ? v.path : [v.from, h]).join(' → '))}</span>`).join(' ') || '<span class="muted">only on its origin</span>'}</td></tr>`).join('')}</tbody></table>` : ''}
     ${routes.length ? `<h2>Routes</h2><table><thead><tr><th>Node</th><th>Destination</th><th>Next hop</th><th class="num">Cost</th><th>Alternate</th><th>Why</th></tr></thead><tbody>
       ${routes.flatMap(([src, m]) => Object.entries(m).map(([dst, r]) => `<tr data-route="${esc(src + '>' + dst)}"><td class="mono">${esc(src)}</td><td class="mono">${esc(dst)}</td><td class="mono">${esc(r.next_hop)}</td>
       <td class="num">${r.cost != null ? r.cost.toFixed(1) : '–'}</td><td class="mono muted">${esc(r.alternate || '')}</td><td class="muted">${esc(r.reason || '')}</td></tr>`)).join('')}</tbody></table>` : ''}`;

@@ -115,7 +115,7 @@ export function topologySVG(topo) {
     list.slice(0, 4).forEach((r, k) => {
       const ry = p.y + 60 + k * 15;
       out += `<circle cx="${p.x - 46}" cy="${ry - 3.5}" r="3.5" fill="#c9a7ff"/>`;
-      out += `<text x="${p.x - 38}" y="${ry}" fill="#c8d1dc" font-size="10.5"><title>${esc(r.namespace + '/' + r.room)}</title>${esc((r.room.length > 16 ? r.room.slice(0, 15) + '…' : r.room))} <tspan fill="#8b98a9">· ${r.participants}</tspan></text>`;
+      out += `<text x="${p.x - 38}" y="${ry}" fill="#c8d1dc" font-size="10.5"><title>${esc(r.namespace + '/' + r.room)}: ${r.nodes?.[id] ?? r.participants} here, ${r.participants} in all</title>${esc((r.room.length > 16 ? r.room.slice(0, 15) + '…' : r.room))} <tspan fill="#8b98a9">· ${r.nodes?.[id] ?? r.participants}</tspan></text>`;
     });
     if (list.length > 4) out += `<text x="${p.x - 38}" y="${p.y + 60 + 4 * 15}" fill="#8b98a9" font-size="10.5">+${list.length - 4} more</text>`;
   }
