@@ -127,8 +127,9 @@ for c in "${CASES[@]}"; do
     python3 - "$OUT/$c.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-g = r["media_gap_ms"]
-m, s = r["media_gap_moved_ms"], r["media_gap_stayed_ms"]
+q = lambda k: {"p50": 0, "p95": 0, "max": 0} | r.get(k, {})
+g = q("media_gap_ms")
+m, s = q("media_gap_moved_ms"), q("media_gap_stayed_ms")
 print(f'{r["label"]:<16} {g["p50"]:>6.0f}ms {g["p95"]:>6.0f}ms {g["max"]:>6.0f}ms {r["recovered"]:>6}/{r["joined"]:<3} {r["lost"]:>6} {r["moves"]:>6}'
       f' {m["p95"]:>6.0f}/{m["max"]:<5.0f}ms {s["p95"]:>6.0f}/{s["max"]:<5.0f}ms')
 EOF
