@@ -36,6 +36,7 @@ measure() {
 }
 
 printf 'ingress:\n  rtmp_addr: ""\nsip:\n  addr: ""\n' > "$OUT/dev.yaml"
+rm -f "$OUT/dev.out"
 "$R" dev --config "$OUT/dev.yaml" --http 127.0.0.1:17800 --media-port 0 > "$OUT/dev.out" 2> "$OUT/dev.log" &
 pids+=($!)
 for _ in $(seq 50); do grep -q "NATS:" "$OUT/dev.out" 2>/dev/null && break; sleep 0.2; done

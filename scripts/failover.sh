@@ -114,7 +114,7 @@ if [ "${1:-}" = act ]; then
   exit 0
 fi
 
-printf '%-16s %8s %8s %8s %10s %6s %6s\n' killed gap_p50 gap_p95 gap_max recovered lost moves
+printf '%-16s %8s %8s %8s %10s %6s %6s %14s %14s\n' killed gap_p50 gap_p95 gap_max recovered lost moves moved_p95/max stayed_p95/max
 for c in "${CASES[@]}"; do
   start_cluster "$c"
   ips=10.2.0.1,10.3.0.1
@@ -127,8 +127,11 @@ for c in "${CASES[@]}"; do
     python3 - "$OUT/$c.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-g = r["media_gap_ms"]
-print(f'{r["label"]:<16} {g["p50"]:>6.0f}ms {g["p95"]:>6.0f}ms {g["max"]:>6.0f}ms {r["recovered"]:>6}/{r["joined"]:<3} {r["lost"]:>6} {r["moves"]:>6}')
+q = lambda k: {"p50": 0, "p95": 0, "max": 0} | r.get(k, {})
+g = q("media_gap_ms")
+m, s = q("media_gap_moved_ms"), q("media_gap_stayed_ms")
+print(f'{r["label"]:<16} {g["p50"]:>6.0f}ms {g["p95"]:>6.0f}ms {g["max"]:>6.0f}ms {r["recovered"]:>6}/{r["joined"]:<3} {r["lost"]:>6} {r["moves"]:>6}'
+      f' {m["p95"]:>6.0f}/{m["max"]:<5.0f}ms {s["p95"]:>6.0f}/{s["max"]:<5.0f}ms')
 EOF
   fi
 done

@@ -113,6 +113,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	b, sb := r.totals(), r.server(ctx)
 	rep := r.report(a, b, sa, sb, joinDur)
 	rep.MediaGapMs = quantiles(gr.gaps)
+	rep.MediaGapMovedMs, rep.MediaGapStayedMs = quantiles(gr.moved), quantiles(gr.stayed)
 	rep.Recovered, rep.Lost = gr.recovered, gr.lost
 	r.mu.Lock()
 	rep.Moves = r.moves

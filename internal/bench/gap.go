@@ -78,6 +78,8 @@ func (g *gapMonitor) sample(now time.Time) {
 // gapResult is what the monitor found over the window.
 type gapResult struct {
 	gaps      []time.Duration // per subscriber, the longest interruption
+	moved     []time.Duration // the same, of the subscribers the server moved
+	stayed    []time.Duration // and of those it did not
 	recovered int             // subscribers whose media came back after an interruption
 	lost      int             // subscribers receiving nothing for lostAfter at the end
 }
@@ -91,10 +93,15 @@ func (g *gapMonitor) stop() gapResult {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var res gapResult
-	for _, st := range g.state {
+	for s, st := range g.state {
 		open := now.Sub(st.lastRx)
 		longest := max(st.longest, open)
 		res.gaps = append(res.gaps, longest)
+		if s.wasMoved() {
+			res.moved = append(res.moved, longest)
+		} else {
+			res.stayed = append(res.stayed, longest)
+		}
 		switch {
 		case open >= lostAfter:
 			res.lost++

@@ -26,6 +26,14 @@ type subscriber struct {
 	mu      sync.Mutex
 	tracks  []*client.RemoteTrack // the current subscriptions
 	retired []*client.RemoteTrack // subscriptions of sessions it moved away from
+	moved   bool                  // the server moved it to another node
+}
+
+// wasMoved reports whether the server moved the subscriber.
+func (s *subscriber) wasMoved() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.moved
 }
 
 // currentTracks returns the subscriber's current subscriptions.

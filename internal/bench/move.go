@@ -105,7 +105,7 @@ func (r *run) keepSubscriber(ctx context.Context, s *subscriber) {
 		}
 		s.mu.Lock()
 		s.retired = append(s.retired, s.tracks...)
-		s.c, s.tracks = nc, tracks
+		s.c, s.tracks, s.moved = nc, tracks, true
 		s.mu.Unlock()
 		r.mu.Lock()
 		r.closing = append(r.closing, c)

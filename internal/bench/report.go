@@ -61,8 +61,12 @@ type Report struct {
 	// interruption over 200 ms; Lost those receiving nothing for the last
 	// 5 s of the window.
 	MediaGapMs Quantiles `json:"media_gap_ms"`
-	Recovered  int       `json:"recovered"`
-	Lost       int       `json:"lost"`
+	// The same, over the subscribers the server moved to another node
+	// (their node failed or drained) and over those it did not.
+	MediaGapMovedMs  Quantiles `json:"media_gap_moved_ms"`
+	MediaGapStayedMs Quantiles `json:"media_gap_stayed_ms"`
+	Recovered        int       `json:"recovered"`
+	Lost             int       `json:"lost"`
 	// Moves counts sessions the server ended to move them (node failed or
 	// draining) and the bench joined again.
 	Moves int `json:"moves"`
@@ -220,6 +224,10 @@ func (r *Report) WriteTable(w io.Writer) {
 		r.LatencyMs.P50, r.LatencyMs.P99, r.LatencyMs.Max, r.LatencyAllMs.P99)
 	p("media gap (longest per subscriber)", "p50 %.0f ms  p95 %.0f ms  max %.0f ms; %d recovered, %d lost, %d sessions moved",
 		r.MediaGapMs.P50, r.MediaGapMs.P95, r.MediaGapMs.Max, r.Recovered, r.Lost, r.Moves)
+	if r.Moves > 0 {
+		p("  moved / stayed subscribers p95", "%.0f ms / %.0f ms (max %.0f / %.0f)",
+			r.MediaGapMovedMs.P95, r.MediaGapStayedMs.P95, r.MediaGapMovedMs.Max, r.MediaGapStayedMs.Max)
+	}
 	p("generator CPU", "%.2f cores, %.2f us per received packet", r.GeneratorCPU, r.GeneratorMicrosPerRxPkt)
 	if s := r.Server; s != nil {
 		p("server forwarded", "%.0f packets/s (%.0f in), %.1f Mbit/s", s.PacketsOutPerSec, s.PacketsInPerSec, s.MbpsOut)

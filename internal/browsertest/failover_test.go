@@ -2,14 +2,12 @@ package browsertest
 
 import (
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,7 +63,7 @@ func TestConferenceSurvivesNodeDeath(t *testing.T) {
 	joinConference(t, &stack{URL: usProxy(t, urls["signal-1"]), IP: ip}, bob, room, "Bob")
 	remoteTile(t, alice, "Bob")
 	remoteTile(t, bob, "Alice")
-	if eu, us := sessionsOf(urls["sfu-eu-1"], "sfu-eu-1"), sessionsOf(urls["sfu-us-1"], "sfu-us-1"); eu != 1 || us != 1 {
+	if eu, us := testenv.NodeSessions(urls["sfu-eu-1"], "sfu-eu-1"), testenv.NodeSessions(urls["sfu-us-1"], "sfu-us-1"); eu != 1 || us != 1 {
 		t.Fatalf("want one page per node: eu serves %d sessions, us %d", eu, us)
 	}
 	for _, p := range []*page{alice, bob} {
@@ -118,7 +116,7 @@ func TestConferenceSurvivesNodeDeath(t *testing.T) {
 	})
 	remoteTile(t, alice, "Bob")
 	t.Logf("both pages show each other again %v after sfu-us-1 was killed", time.Since(start).Round(10*time.Millisecond))
-	if n := sessionsOf(urls["sfu-eu-1"], "sfu-eu-1"); n != 2 {
+	if n := testenv.NodeSessions(urls["sfu-eu-1"], "sfu-eu-1"); n != 2 {
 		t.Errorf("the surviving node serves %d sessions, want Alice's and Bob's", n)
 	}
 }
@@ -165,23 +163,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// sessionsOf reads how many sessions node name serves from its /metrics
-// (-1 when it does not answer).
-func sessionsOf(url, name string) int {
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^rtcloud_sfu_sessions\{node="` + regexp.QuoteMeta(name) + `"\} (\d+)`).FindSubmatch(body)
-	if m == nil {
-		return -1
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
 }
 
 // freePortBlock finds a port p with p..p+3, p+10 and p+100..p+122 free

@@ -2,10 +2,7 @@ package cluster
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +11,6 @@ import (
 	"github.com/rtcloud/rtcloud/internal/bench"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 )
-
-// sessionsOn reads the number of sessions node name serves from its
-// /metrics (-1 when it does not answer).
-func sessionsOn(url, name string) int {
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^rtcloud_sfu_sessions\{node="` + regexp.QuoteMeta(name) + `"\} (\d+)`).FindSubmatch(body)
-	if m == nil {
-		return -1
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
-}
 
 // TestNodeDeathMovesItsParticipants kills (SIGKILL) the SFU node that
 // serves a room with a publisher and subscribers, all Go clients driven by
@@ -84,7 +64,7 @@ func TestDrainMigratesParticipants(t *testing.T) {
 	})
 	t.Logf("drained %s", drained)
 	checkMoved(t, rep)
-	if n := sessionsOn(urls[drained], drained); n != 0 {
+	if n := testenv.NodeSessions(urls[drained], drained); n != 0 {
 		t.Errorf("the drained node still serves %d sessions", n)
 	}
 }
@@ -106,7 +86,7 @@ func TestShutdownMigratesParticipants(t *testing.T) {
 	if !strings.Contains(out.String(), "migrating the node's sessions to other nodes") {
 		t.Error("the stopping node did not migrate its sessions")
 	}
-	testenv.WaitFor(t, 10*time.Second, stopped+" exits", func() bool { return sessionsOn(urls[stopped], stopped) == -1 })
+	testenv.WaitFor(t, 10*time.Second, stopped+" exits", func() bool { return testenv.NodeSessions(urls[stopped], stopped) == -1 })
 }
 
 // twoNodeCluster starts two SFU nodes, one controller and one signaling
@@ -145,7 +125,7 @@ func twoNodeCluster(t *testing.T, env ...string) (*Cluster, map[string]string, [
 // roomNode is the node that serves the bench's room.
 func roomNode(t *testing.T, urls map[string]string, nodes []string) string {
 	for _, n := range nodes {
-		if sessionsOn(urls[n], n) > 0 {
+		if testenv.NodeSessions(urls[n], n) > 0 {
 			return n
 		}
 	}

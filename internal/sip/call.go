@@ -77,6 +77,7 @@ func (c *call) run(ctx context.Context) {
 	if ctx.Err() != nil {
 		reason = errors.New("the gateway is stopping")
 	}
+	c.log.Info("SIP call ending", "reason", reason)
 	select {
 	case <-c.ended:
 	default:
@@ -99,7 +100,7 @@ func (c *call) run(ctx context.Context) {
 	_ = c.rtcp.Close()
 	c.wg.Wait()
 	c.s.ports.release(c.port)
-	c.log.Info("SIP call ended", "reason", reason, "sent_packets", c.packets)
+	c.log.Info("SIP call ended", "sent_packets", c.packets)
 }
 
 func (c *call) goLoop(fn func()) {

@@ -30,8 +30,10 @@ type roomLink struct {
 	mu      sync.Mutex // guards sources
 	sources map[string]*source
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop   chan struct{}
+	ctx    context.Context // ends when the link closes: in-flight requests give up
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	// removed is closed when the room reports this participant gone (a
 	// kick closes the session on its node without ending the WebSocket).
@@ -77,7 +79,9 @@ func joinRoom(ctx context.Context, o roomOptions) (*roomLink, error) {
 	}
 	r := &roomLink{client: cl, log: o.log, decoders: o.decoders, track: track, sources: map[string]*source{}, stop: make(chan struct{}),
 		removed: make(chan struct{})}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if _, err := cl.Publish(ctx, client.TrackSpec{Local: []webrtc.TrackLocal{track}, Name: "sip-audio", Source: bus.SourceMicrophone}); err != nil {
+		r.cancel()
 		cl.Close()
 		return nil, fmt.Errorf("publish: %w", err)
 	}
@@ -145,7 +149,7 @@ func (r *roomLink) reconcile() {
 		}
 	}
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
 	for _, s := range gone {
 		_ = r.client.Unsubscribe(ctx, s.rt)
@@ -220,6 +224,7 @@ func (r *roomLink) mix(out []int16) {
 // close leaves the room and stops every decoder.
 func (r *roomLink) close() {
 	close(r.stop)
+	r.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_ = r.client.Leave(ctx)
