@@ -5,7 +5,7 @@ TEST_TIMEOUT ?= 20m
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/rtcloud/rtcloud/internal/version.Version=$(VERSION)
 
-.PHONY: dev build image test test-deps vet fuzz bench
+.PHONY: dev build image image-media test test-deps vet fuzz bench
 
 dev:
 	$(GO) run ./cmd/rtcloud dev
@@ -17,6 +17,10 @@ build:
 # rtcloud:$(VERSION). IMAGE=registry/name to name it for a registry.
 image:
 	VERSION=$(VERSION) ./scripts/image.sh
+
+# The media image: the same plus ffmpeg, for egress, ingress and sip.
+image-media:
+	VERSION=$(VERSION) KIND=media ./scripts/image.sh
 
 test-deps:
 	./scripts/test-deps.sh

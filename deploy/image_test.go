@@ -46,15 +46,26 @@ func run(t *testing.T, name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// TestImage builds the image with make image's script, unpacks its
-// filesystem and checks it: a static binary that reports the version, runs
-// `rtcloud dev` as the image's non-root user and answers /healthz.
-func TestImage(t *testing.T) {
+// builtImage is an image built by scripts/image.sh for a test, removed
+// when the test ends, and its filesystem unpacked.
+type builtImage struct {
+	tool, ref, version, root string
+	user                     string
+	uid                      int
+	entrypoint               []string
+	labels                   map[string]string
+	size                     int64
+}
+
+// buildImage builds the image of kind (plain or media) with make image's
+// script and unpacks it.
+func buildImage(t *testing.T, kind string) builtImage {
+	t.Helper()
 	tool := imageTool(t)
 	version := fmt.Sprintf("imagetest-%d", os.Getpid())
-	image := "localhost/rtcloud-imagetest"
+	image := "localhost/rtcloud-imagetest-" + kind
 	cmd := exec.Command("../scripts/image.sh")
-	cmd.Env = append(os.Environ(), "IMAGE="+image, "VERSION="+version, "CONTAINER_TOOL="+tool)
+	cmd.Env = append(os.Environ(), "IMAGE="+image, "VERSION="+version, "CONTAINER_TOOL="+tool, "KIND="+kind)
 	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
@@ -81,28 +92,64 @@ func TestImage(t *testing.T) {
 	if err := json.Unmarshal([]byte(run(t, tool, "image", "inspect", ref)), &inspect); err != nil || len(inspect) != 1 {
 		t.Fatalf("image inspect: %v", err)
 	}
-	cfg := inspect[0].Config
-	if cfg.User == "" || strings.HasPrefix(cfg.User, "0") || strings.HasPrefix(cfg.User, "root") {
-		t.Errorf("image runs as %q, want a non-root user", cfg.User)
-	}
-	uid, _ := strconv.Atoi(strings.Split(cfg.User, ":")[0])
-	if len(cfg.Entrypoint) != 1 || cfg.Entrypoint[0] != "/usr/local/bin/rtcloud" {
-		t.Errorf("entrypoint %v", cfg.Entrypoint)
-	}
-	if v := cfg.Labels["org.opencontainers.image.version"]; v != version {
-		t.Errorf("version label %q, want %q", v, version)
-	}
-	t.Logf("image %s: %d MB, user %s", ref, inspect[0].Size>>20, cfg.User)
+	b := builtImage{tool: tool, ref: ref, version: version, user: inspect[0].Config.User,
+		entrypoint: inspect[0].Config.Entrypoint, labels: inspect[0].Config.Labels, size: inspect[0].Size}
+	b.uid, _ = strconv.Atoi(strings.Split(b.user, ":")[0])
+	b.root = unpack(t, tool, ref)
+	t.Logf("image %s: %d MB, user %s", ref, b.size>>20, b.user)
+	return b
+}
 
-	root := unpack(t, tool, ref)
-	bin := filepath.Join(root, "usr/local/bin/rtcloud")
+// TestImage builds the image, unpacks its filesystem and checks it: a
+// static binary that reports the version, runs `rtcloud dev` as the
+// image's non-root user and answers /healthz.
+func TestImage(t *testing.T) {
+	img := buildImage(t, "plain")
+	if img.user == "" || strings.HasPrefix(img.user, "0") || strings.HasPrefix(img.user, "root") {
+		t.Errorf("image runs as %q, want a non-root user", img.user)
+	}
+	if len(img.entrypoint) != 1 || img.entrypoint[0] != "/usr/local/bin/rtcloud" {
+		t.Errorf("entrypoint %v", img.entrypoint)
+	}
+	if v := img.labels["org.opencontainers.image.version"]; v != img.version {
+		t.Errorf("version label %q, want %q", v, img.version)
+	}
+	bin := filepath.Join(img.root, "usr/local/bin/rtcloud")
 	checkStatic(t, bin)
-	checkFiles(t, root, uid)
-
-	if got := run(t, bin, "--version"); got != "rtcloud "+version {
-		t.Errorf("rtcloud --version: %q, want %q", got, "rtcloud "+version)
+	checkFiles(t, img.root, img.uid)
+	if got := run(t, bin, "--version"); got != "rtcloud "+img.version {
+		t.Errorf("rtcloud --version: %q, want %q", got, "rtcloud "+img.version)
 	}
-	runDev(t, bin, uint32(uid), version)
+	runDev(t, bin, uint32(img.uid), img.version)
+}
+
+// TestMediaImage builds the media image (KIND=media: the same plus ffmpeg
+// for egress, ingress and sip) and runs its ffmpeg and ffprobe inside the
+// image's own filesystem (chroot), so every library they need is there.
+func TestMediaImage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running the image's ffmpeg needs chroot (root)")
+	}
+	img := buildImage(t, "media")
+	if img.labels["org.opencontainers.image.title"] != "rtcloud-media" {
+		t.Errorf("title label %q", img.labels["org.opencontainers.image.title"])
+	}
+	checkStatic(t, filepath.Join(img.root, "usr/local/bin/rtcloud"))
+	for _, prog := range []string{"ffmpeg", "ffprobe"} {
+		out, err := exec.Command("chroot", "--userspec="+img.user, img.root, "/usr/bin/"+prog, "-hide_banner", "-version").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), prog+" version") {
+			t.Errorf("%s in the image: %v\n%s", prog, err, out)
+		}
+	}
+	// It encodes, as the egress does: a second of a test pattern to H.264.
+	out, err := exec.Command("chroot", "--userspec="+img.user, img.root, "/usr/bin/ffmpeg", "-v", "error",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15", "-t", "1", "-c:v", "libx264", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Errorf("ffmpeg in the image does not encode: %v\n%s", err, out)
+	}
+	if got := run(t, "chroot", "--userspec="+img.user, img.root, "/usr/local/bin/rtcloud", "--version"); got != "rtcloud "+img.version {
+		t.Errorf("rtcloud --version in the media image: %q", got)
+	}
 }
 
 // unpack exports the image's filesystem (a created, never started

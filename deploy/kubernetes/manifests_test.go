@@ -186,8 +186,8 @@ func TestManifestsMatchTheCode(t *testing.T) {
 	seen := map[string]bool{}
 	for _, c := range cs {
 		t.Run(c.name, func(t *testing.T) {
-			if img := str(c.spec, "image"); img != imageName(t, all) {
-				t.Errorf("%s: image %q, want %q (the name kustomization.yaml sets)", c.file, img, imageName(t, all))
+			if img := str(c.spec, "image"); !slices.Contains(imageNames(t, all), img) {
+				t.Errorf("%s: image %q, want one of %v (the names kustomization.yaml sets)", c.file, img, imageNames(t, all))
 			}
 			var args []string
 			for _, a := range list(c.spec, "args") {
@@ -211,13 +211,14 @@ func TestManifestsMatchTheCode(t *testing.T) {
 					t.Errorf("%s: envFrom %v: want the rtcloud-keys secret", c.file, ef)
 				}
 			}
-			for _, k := range []string{"RTCLOUD_API_KEY", "RTCLOUD_API_SECRET"} {
+			for _, k := range []string{"RTCLOUD_API_KEY", "RTCLOUD_API_SECRET", "RTCLOUD_RELAY_SECRET"} {
 				if !slices.Contains(known, k) {
 					t.Errorf("the rtcloud-keys secret's %s is not read by the config package", k)
 				}
 			}
 			switch args[0] {
 			case "sfu":
+				wantImage(t, c, "rtcloud")
 				checkSFU(t, c, args)
 			case "signal":
 				v, _ := flagValue(args, "http")
@@ -231,12 +232,37 @@ func TestManifestsMatchTheCode(t *testing.T) {
 					v = cfg.Controller.HTTPAddr
 				}
 				checkHTTP(t, c, portOf(t, v))
+			case "egress":
+				wantImage(t, c, "rtcloud-media") // it runs ffmpeg
+			case "ingress":
+				wantImage(t, c, "rtcloud-media")
+				v, _ := flagValue(args, "rtmp")
+				if v == "" {
+					v = cfg.Ingress.RTMPAddr
+				}
+				if _, _, _, ok := containerPort(c, strconv.Itoa(portOf(t, v))); !ok {
+					t.Errorf("%s: RTMP listens on %s but the container does not expose it", c.file, v)
+				}
+			case "sip":
+				wantImage(t, c, "rtcloud-media")
+				v, _ := flagValue(args, "sip")
+				if v == "" {
+					v = cfg.SIP.Addr
+				}
+				for _, proto := range []string{"UDP", "TCP"} {
+					if !hasPort(c, portOf(t, v), proto) {
+						t.Errorf("%s: SIP listens on %s but %s is not a host port", c.file, v, proto)
+					}
+				}
+				if get(c.pod, "hostNetwork") != true {
+					t.Errorf("%s: the SIP gateway needs host networking for its RTP ports", c.file)
+				}
 			default:
 				t.Errorf("%s: unknown component %q", c.file, args[0])
 			}
 		})
 	}
-	for _, want := range []string{"sfu", "signal", "controller"} {
+	for _, want := range []string{"sfu", "signal", "controller", "egress", "ingress", "sip"} {
 		if !seen[want] {
 			t.Errorf("no manifest runs rtcloud %s", want)
 		}
@@ -266,6 +292,12 @@ func checkSFU(t *testing.T, c container, args []string) {
 		if !found {
 			t.Errorf("%s: media port %d/%s is not a container and host port", c.file, port, proto)
 		}
+	}
+	// The relay port: a UDP host port, so the other nodes reach it.
+	if rp, ok := flagValue(args, "relay-port"); !ok {
+		t.Errorf("%s: no --relay-port: rooms cannot span nodes", c.file)
+	} else if n, _ := strconv.Atoi(rp); !hasPort(c, n, "UDP") {
+		t.Errorf("%s: relay port %s is not a UDP host port", c.file, rp)
 	}
 	e := env(c)
 	metrics, _ := e["RTCLOUD_METRICS_ADDR"].(string)
@@ -328,15 +360,41 @@ func mounted(c container, file string) bool {
 	return false
 }
 
-func imageName(t *testing.T, all map[string][]object) string {
+func imageNames(t *testing.T, all map[string][]object) []string {
 	t.Helper()
+	var out []string
 	for _, d := range all["kustomization.yaml"] {
 		for _, im := range list(d, "images") {
-			return str(im, "name")
+			out = append(out, str(im, "name"))
 		}
 	}
-	t.Fatal("kustomization.yaml names no image")
-	return ""
+	if len(out) == 0 {
+		t.Fatal("kustomization.yaml names no image")
+	}
+	return out
+}
+
+func wantImage(t *testing.T, c container, image string) {
+	t.Helper()
+	if img := str(c.spec, "image"); img != image {
+		t.Errorf("%s: %s runs from %q, want %q", c.file, c.name, img, image)
+	}
+}
+
+// hasPort reports whether c exposes port/proto as a container and host port.
+func hasPort(c container, port int, proto string) bool {
+	for _, p := range list(c.spec, "ports") {
+		n, _ := get(p, "containerPort").(int)
+		hp, _ := get(p, "hostPort").(int)
+		pr := str(p, "protocol")
+		if pr == "" {
+			pr = "TCP"
+		}
+		if n == port && hp == port && pr == proto {
+			return true
+		}
+	}
+	return false
 }
 
 func checkKustomization(t *testing.T, all map[string][]object) {
