@@ -192,3 +192,32 @@ func (s *framesSeen) write(key bool, ts int64, rtpTS uint32, frame []byte) error
 }
 
 func (s *framesSeen) close() error { return s.fw.close() }
+
+// prepare never panics, and what it calls a keyframe is an IDR picture
+// start with both parameter sets.
+func FuzzH264ParamsPrepare(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 0x67, 0x42, 0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88, 0x84})
+	f.Add([]byte{0, 0, 0, 1, 0x65, 0x88, 0x84})
+	f.Add([]byte{0, 0, 1, 0x65, 0x08, 0, 0, 1, 0x41, 0x9a})
+	f.Add([]byte{0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h h264Params
+		for i := 0; i < 2; i++ {
+			out, key := h.prepare(b)
+			if !key {
+				continue
+			}
+			var au h264.AnnexB
+			if err := au.Unmarshal(out); err != nil || !startsPicture(au) {
+				t.Fatalf("keyframe %x from %x", out, b)
+			}
+			types := map[h264.NALUType]bool{}
+			for _, n := range au {
+				types[h264.NALUType(n[0]&0x1f)] = true
+			}
+			if !types[h264.NALUTypeSPS] || !types[h264.NALUTypePPS] {
+				t.Fatalf("keyframe %x without parameter sets", out)
+			}
+		}
+	})
+}
