@@ -144,3 +144,70 @@ func (m *mp4Writer) close() error {
 	}
 	return err
 }
+
+// h264Params remembers the last SPS and PPS of an H.264 track, so that
+// every IDR access unit can be written with its parameter sets, even
+// when they came in an earlier sample or are not repeated by the sender.
+type h264Params struct {
+	sps, pps []byte
+}
+
+// prepare records the parameter sets in frame and returns the access unit
+// to write and whether a decoder can start at it: an IDR picture from its
+// first slice on, with its SPS and PPS. An IDR picture lacking them gets
+// the last ones seen put before its first slice; if none were seen, it
+// is no start. A sample holding only later slices of an IDR picture (a
+// sender may put each slice in its own RTP frame) is no start either and
+// is left as it is, as parameter sets cannot come inside a picture.
+func (h *h264Params) prepare(frame []byte) ([]byte, bool) {
+	var au h264.AnnexB
+	if au.Unmarshal(frame) != nil {
+		return frame, false
+	}
+	var hasSPS, hasPPS, start bool
+	first := -1 // index of the first slice
+	for i, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		switch t := h264.NALUType(n[0] & 0x1f); {
+		case t == h264.NALUTypeSPS:
+			h.sps, hasSPS = append(h.sps[:0], n...), true
+		case t == h264.NALUTypePPS:
+			h.pps, hasPPS = append(h.pps[:0], n...), true
+		case isVCL(t) && first < 0:
+			first = i
+			start = t == h264.NALUTypeIDR && firstMBZero(n)
+		}
+	}
+	switch {
+	case !start:
+		return frame, false
+	case hasSPS && hasPPS:
+		return frame, true
+	case h.sps == nil || h.pps == nil:
+		return frame, false
+	}
+	out := make(h264.AnnexB, 0, len(au)+2)
+	out = append(out, au[:first]...)
+	if !hasSPS {
+		out = append(out, h.sps)
+	}
+	if !hasPPS {
+		out = append(out, h.pps)
+	}
+	out = append(out, au[first:]...)
+	b, err := out.Marshal()
+	if err != nil {
+		return frame, false
+	}
+	return b, true
+}
+
+// isVCL reports whether t is a coded slice NAL unit type.
+func isVCL(t h264.NALUType) bool { return t >= h264.NALUTypeNonIDR && t <= h264.NALUTypeIDR }
+
+// firstMBZero reports whether slice NAL unit n starts its picture:
+// first_mb_in_slice, the first field of the slice header, is ue(v) 0,
+// a single 1 bit.
+func firstMBZero(n []byte) bool { return len(n) > 1 && n[1]&0x80 != 0 }

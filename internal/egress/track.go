@@ -155,6 +155,10 @@ type recorder struct {
 	started    bool
 	clock      uint32
 	lastTS     int64
+	// h264 (H.264 tracks only) keeps the last parameter sets: a recording
+	// starts at an IDR with its SPS and PPS, which may have come in an
+	// earlier sample or been lost before the feed started.
+	h264 *h264Params
 }
 
 func newRecorder(mime string, fw frameWriter) *recorder {
@@ -164,8 +168,12 @@ func newRecorder(mime string, fw frameWriter) *recorder {
 	if video {
 		maxLate = 256
 	}
-	return &recorder{mime: mime, video: video, fw: fw, needKey: video, clock: clock,
+	r := &recorder{mime: mime, video: video, fw: fw, needKey: video, clock: clock,
 		sb: samplebuilder.New(maxLate, d, clock, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))}
+	if strings.EqualFold(mime, "video/h264") {
+		r.h264 = &h264Params{}
+	}
+	return r
 }
 
 func (r *recorder) loop(ctx context.Context, fd *feed, rt *client.RemoteTrack) error {
@@ -214,11 +222,18 @@ func (r *recorder) sample(s *media.Sample) error {
 	if len(s.Data) == 0 {
 		return nil
 	}
+	data, key := s.Data, true
 	if r.video {
 		if s.PrevDroppedPackets > 0 {
 			r.needKey = true
 		}
-		key := isKeyframe(r.mime, s.Data)
+		if r.h264 != nil {
+			// An IDR without parameter sets, none seen before, is no
+			// start: it is dropped and the tick asks for another.
+			data, key = r.h264.prepare(s.Data)
+		} else {
+			key = isKeyframe(r.mime, s.Data)
+		}
 		if r.needKey && !key {
 			return nil
 		}
@@ -236,7 +251,7 @@ func (r *recorder) sample(s *media.Sample) error {
 		ms = r.lastTS // never go back in time
 	}
 	r.lastTS = ms
-	if err := r.fw.write(isKeyframe(r.mime, s.Data), ms, s.PacketTimestamp, s.Data); err != nil {
+	if err := r.fw.write(key, ms, s.PacketTimestamp, data); err != nil {
 		return fmt.Errorf("write %s: %w", r.mime, err)
 	}
 	if r.onProgress != nil {
