@@ -1,0 +1,123 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rtcloud/rtcloud/internal/bus"
+)
+
+// TestRepairChoice: the table sends eu -> ap through us, alternate sa.
+// With us down the node uses sa; with sa down too, the direct link; with
+// every link down, the table's next hop (nothing better); as links come
+// back it returns to the table. Each repair is counted by what it used.
+func TestRepairChoice(t *testing.T) {
+	n, _ := benchRelayNode("sfu-eu")
+	r := n.relay
+	now := time.Now()
+	for _, id := range []string{"sfu-us", "sfu-sa", "sfu-ap"} {
+		r.observe(bus.NodeInfo{ID: id, RelayAddr: "127.0.0.1:9"}, now)
+	}
+	r.setRoutes(bus.NodeRoutes{Version: 1, Node: "sfu-eu", Routes: map[string]bus.Route{
+		"sfu-ap": {NextHop: "sfu-us", Alternate: "sfu-sa"},
+		"sfu-us": {NextHop: "sfu-us", Alternate: "sfu-sa"},
+	}})
+	count := func(via string) uint64 { return testutilCounter(r.rep.repairs.WithLabelValues(via)) }
+	steps := []struct {
+		peer          string
+		up            bool
+		ap, us        string
+		alt, dir, non uint64
+	}{
+		{"sfu-us", false, "sfu-sa", "sfu-sa", 2, 0, 0}, // primary down -> alternate (both routes)
+		{"sfu-sa", false, "sfu-ap", "sfu-us", 2, 1, 1}, // alternate down too -> direct; us has none
+		{"sfu-ap", false, "sfu-us", "sfu-us", 2, 1, 2}, // everything down: the table's hop
+		{"sfu-ap", true, "sfu-ap", "sfu-us", 2, 2, 2},  // direct back
+		{"sfu-us", true, "sfu-us", "sfu-us", 2, 2, 2},  // primary back -> primary
+	}
+	for i, s := range steps {
+		r.linkState(s.peer, s.up)
+		if got := r.nextHop("sfu-ap"); got != s.ap {
+			t.Fatalf("step %d (%s up=%v): next hop to ap %s, want %s", i, s.peer, s.up, got, s.ap)
+		}
+		if got := r.nextHop("sfu-us"); got != s.us {
+			t.Fatalf("step %d (%s up=%v): next hop to us %s, want %s", i, s.peer, s.up, got, s.us)
+		}
+		if a, d, x := count(repairAlternate), count(repairDirect), count(repairNone); a != s.alt || d != s.dir || x != s.non {
+			t.Fatalf("step %d: repairs alternate %d direct %d none %d, want %d %d %d", i, a, d, x, s.alt, s.dir, s.non)
+		}
+	}
+	if got := gatheredRepaired(t, n); got != 0 {
+		t.Fatalf("%v routes still repaired with every link up", got)
+	}
+}
+
+// TestRepairNewTable: a table that arrives while a link is down is
+// followed; a repair applies to it only if its own next hop is down.
+func TestRepairNewTable(t *testing.T) {
+	n, _ := benchRelayNode("sfu-eu")
+	r := n.relay
+	r.observe(bus.NodeInfo{ID: "sfu-ap", RelayAddr: "127.0.0.1:9"}, time.Now())
+	r.setRoutes(bus.NodeRoutes{Version: 1, Node: "sfu-eu", Routes: map[string]bus.Route{
+		"sfu-ap": {NextHop: "sfu-us", Alternate: "sfu-sa", AlternateStrict: true}}})
+	r.linkState("sfu-us", false)
+	if got := r.nextHop("sfu-ap"); got != "sfu-sa" {
+		t.Fatalf("repair: next hop %s, want sfu-sa", got)
+	}
+	if got := gatheredRepaired(t, n); got != 1 {
+		t.Fatalf("repaired routes gauge %v, want 1", got)
+	}
+	// The controller settles: ap through sa, which the node now follows.
+	r.setRoutes(bus.NodeRoutes{Version: 2, Node: "sfu-eu", Routes: map[string]bus.Route{
+		"sfu-ap": {NextHop: "sfu-sa", Alternate: "sfu-ap"}}})
+	if got := r.nextHop("sfu-ap"); got != "sfu-sa" {
+		t.Fatalf("new table: next hop %s, want sfu-sa", got)
+	}
+	if got := gatheredRepaired(t, n); got != 0 {
+		t.Fatalf("repaired routes gauge %v after the new table, want 0", got)
+	}
+	// A table still pointing at the dead link is repaired at once.
+	r.setRoutes(bus.NodeRoutes{Version: 3, Node: "sfu-eu", Routes: map[string]bus.Route{
+		"sfu-ap": {NextHop: "sfu-us"}}})
+	if got := r.nextHop("sfu-ap"); got != "sfu-ap" {
+		t.Fatalf("table through the dead link: next hop %s, want the direct link", got)
+	}
+}
+
+// TestRepairNoAllocs: the per-packet lookup allocates nothing, repaired
+// or not.
+func TestRepairNoAllocs(t *testing.T) {
+	n, _ := benchRelayNode("sfu-eu")
+	r := n.relay
+	r.setRoutes(bus.NodeRoutes{Version: 1, Node: "sfu-eu", Routes: map[string]bus.Route{
+		"sfu-ap": {NextHop: "sfu-us", Alternate: "sfu-sa"}}})
+	for _, down := range []bool{false, true} {
+		if down {
+			r.linkState("sfu-us", false)
+		}
+		want := map[bool]string{false: "sfu-us", true: "sfu-sa"}[down]
+		var got string
+		if a := testing.AllocsPerRun(1000, func() { got = r.nextHop("sfu-ap") }); a != 0 {
+			t.Fatalf("nextHop allocates %v per call (down=%v)", a, down)
+		}
+		if got != want {
+			t.Fatalf("next hop %s, want %s", got, want)
+		}
+	}
+}
+
+// gatheredRepaired reads the repaired-routes gauge from the registry.
+func gatheredRepaired(t *testing.T, n *Node) float64 {
+	t.Helper()
+	mfs, err := n.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "rtcloud_sfu_relay_repaired_routes" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no rtcloud_sfu_relay_repaired_routes")
+	return 0
+}
