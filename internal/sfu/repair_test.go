@@ -121,3 +121,89 @@ func gatheredRepaired(t *testing.T, n *Node) float64 {
 	t.Fatal("no rtcloud_sfu_relay_repaired_routes")
 	return 0
 }
+
+// arrivalCount is how many packets p received on mid, without copying.
+func arrivalCount(p *testPeer, mid string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.streams[mid]; s != nil {
+		return len(s.arrivals)
+	}
+	return 0
+}
+
+// gapWatch samples p's arrivals on mid every 5 ms on its own goroutine
+// and keeps the longest time without a new packet; stop ends it and
+// returns that gap.
+func gapWatch(p *testPeer, mid string) (stop func() time.Duration) {
+	var longest time.Duration
+	last, lastAt := arrivalCount(p, mid), time.Now()
+	stopTick := every(5*time.Millisecond, func(uint32) {
+		now := time.Now()
+		if n := arrivalCount(p, mid); n != last {
+			last, lastAt = n, now
+			return
+		}
+		longest = max(longest, now.Sub(lastAt))
+	})
+	return func() time.Duration { stopTick(); return longest }
+}
+
+// TestRepairMiddleNodeDies: media flows eu -> us -> ap (the tables forbid
+// the direct link, whose alternate it is). The middle node dies: its relay
+// socket and its bus connection close at once and it never answers again.
+// With no controller to settle the tables, only eu's and ap's local
+// repair can bring the media back: it resumes at the subscriber on ap over
+// the direct link, and eu counted the repair.
+func TestRepairMiddleNodeDies(t *testing.T) {
+	envs := newCluster(t, "eu", "us", "ap")
+	eu, us, ap := envs[0], envs[1], envs[2]
+	tables := map[string]map[string]bus.Route{
+		"sfu-eu": {"sfu-us": {NextHop: "sfu-us", Alternate: "sfu-ap"}, "sfu-ap": {NextHop: "sfu-us", Alternate: "sfu-ap"}},
+		"sfu-us": {"sfu-eu": {NextHop: "sfu-eu"}, "sfu-ap": {NextHop: "sfu-ap"}},
+		"sfu-ap": {"sfu-us": {NextHop: "sfu-us", Alternate: "sfu-eu"}, "sfu-eu": {NextHop: "sfu-us", Alternate: "sfu-eu"}},
+	}
+	for node, routes := range tables {
+		if err := eu.bus.Publish(bus.NodeRoutesSubject(node), bus.NodeRoutes{Version: 1, Node: node, Routes: routes}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range envs {
+		waitFor(t, 5*time.Second, "routes applied", func() bool { return e.node.relay.routesVersion() == 1 })
+	}
+	const room = "repair"
+	senders, infos := publishAV(t, eu, "pub", room)
+	stop := pump(senders)
+	defer stop()
+	sub, mids := subscribeAll(t, ap, "sub-ap", room, infos)
+	waitFor(t, 15*time.Second, "media at ap", received(sub, 30, mids...))
+	transit0 := testutilCounter(us.node.relay.forwarded)
+	waitFor(t, 5*time.Second, "media through us", func() bool {
+		return testutilCounter(us.node.relay.forwarded) > transit0+20
+	})
+
+	direct0 := eu.link("sfu-ap").PacketsOut
+	watch := gapWatch(sub, mids[0])
+	atKill := arrivalCount(sub, mids[0])
+	_ = us.node.relay.t.Close()
+	go us.bus.Close()
+	waitFor(t, 5*time.Second, "eu repairs its route to ap", func() bool {
+		return testutilCounter(eu.node.relay.rep.repairs.WithLabelValues(repairAlternate)) > 0
+	})
+	if got := eu.node.relay.nextHop("sfu-ap"); got != "sfu-ap" {
+		t.Fatalf("eu's next hop to ap after us died: %s, want the alternate sfu-ap", got)
+	}
+	waitFor(t, 5*time.Second, "media resumes at ap", func() bool {
+		return arrivalCount(sub, mids[0]) > atKill+100
+	})
+	waitFor(t, 5*time.Second, "video resumes at ap", received(sub, len(sub.stream(mids[1]).seqs)+50, mids[1]))
+	gap := watch()
+	direct := eu.link("sfu-ap").PacketsOut - direct0
+	t.Logf("middle node died: longest audio gap at the subscriber %v; eu -> ap direct carried %d packets", gap.Round(time.Millisecond), direct)
+	if direct < 100 {
+		t.Fatalf("eu -> ap carried %d packets after the repair", direct)
+	}
+	waitFor(t, 5*time.Second, "ap repairs its route to eu (feedback)", func() bool {
+		return ap.node.relay.nextHop("sfu-eu") == "sfu-eu"
+	})
+}
