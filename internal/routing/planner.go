@@ -80,7 +80,11 @@ type Planner struct {
 	// version's potential followed the measured costs, a new version (same
 	// routes) moves the window on, as for an unrouted pair.
 	blocked []blockedPair
-	scratch scratch
+	// blockedBumps counts the versions made in a row for blocked pairs;
+	// after Window of them every potential of the window is fresh, and
+	// more versions would not help.
+	blockedBumps int
+	scratch      scratch
 }
 
 type pair struct{ d, v int32 }
@@ -175,11 +179,16 @@ func (p *Planner) Plan(g Graph) (*Tables, error) {
 	p.renumber = false
 	if !r.changed {
 		p.adoptCosts()
-		if p.stillBlocked() {
+		if !p.stillBlocked() {
+			p.blockedBumps = 0
+		} else if p.blockedBumps < p.o.Window {
 			// A clearly cheaper route waits for potentials of the
 			// window: a new version (same routes) moves the window on.
+			p.blockedBumps++
 			r.changed = true
 		}
+	} else {
+		p.blockedBumps = 0
 	}
 	if r.changed {
 		p.revalidateAlts(r)
