@@ -27,7 +27,7 @@ test-deps:
 
 test: test-deps
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	GO=$(GO) TEST_TIMEOUT=$(TEST_TIMEOUT) ./scripts/gotest.sh
 
 # Short fuzzing runs of every network parser.
 fuzz:

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,12 @@ func TestNodeDeathMovesItsParticipants(t *testing.T) {
 	if code := getJSON(urls["signal-1"]+"/dev/token?room=demo&identity=ann", nil); code != http.StatusOK {
 		t.Errorf("GET /dev/token on the dev cluster: %d, want 200", code)
 	}
+	goroutines := map[string]float64{}
+	for _, n := range nodes {
+		if goroutines[n] = metricValue(urls[n], "go_goroutines"); goroutines[n] <= 0 {
+			t.Fatalf("%s does not report go_goroutines", n)
+		}
+	}
 	killed := ""
 	rep := benchAround(t, urls, func() {
 		killed = roomNode(t, urls, nodes)
@@ -38,6 +46,37 @@ func TestNodeDeathMovesItsParticipants(t *testing.T) {
 	if !strings.Contains(out.String(), "clients told to rejoin elsewhere") {
 		t.Error("the signaling server never moved the dead node's clients")
 	}
+	// The survivor leaks nothing: once the clients have left, no session
+	// is left and its goroutines are back to about what it ran before.
+	for _, n := range nodes {
+		if n == killed {
+			continue
+		}
+		testenv.WaitFor(t, 15*time.Second, n+" has no session left", func() bool { return testenv.NodeSessions(urls[n], n) == 0 })
+		testenv.WaitFor(t, 15*time.Second, n+"'s goroutines back to its idle count", func() bool {
+			return metricValue(urls[n], "go_goroutines") <= goroutines[n]+10
+		})
+	}
+}
+
+// metricValue reads one unlabelled sample of the Prometheus metrics at base
+// (-1 when it is not there).
+func metricValue(base, name string) float64 {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 // TestDrainMigratesParticipants drains the room's node with migration

@@ -59,7 +59,9 @@ func startController(t *testing.T, natsURL string, cfg config.Controller, replic
 // verifier and logger.
 func startControllerWith(t *testing.T, natsURL string, o Options, replicas int) *instance {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// Opening a dozen buckets replicated on a fresh three-server cluster
+	// takes seconds on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	o.Bus, o.Verifier, o.Logger = connect(t, natsURL, replicas), auth.NewVerifier(map[string]string{auth.DevKey: auth.DevSecret}), testenv.Logger()
 	c, err := New(ctx, o)

@@ -131,7 +131,9 @@ func (c *Controller) roomStates(ctx context.Context, ask map[roomOnNode]bool) ma
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			var st bus.RoomState
-			err := c.opts.Bus.Request(rctx, bus.NodeCommand(k.node, bus.CmdRoomState), bus.RoomStateRequest{Namespace: k.namespace, Room: k.room}, &st)
+			// The node's own sessions: a node asked for the whole room would
+			// ask every other node in turn.
+			err := c.opts.Bus.Request(rctx, bus.NodeCommand(k.node, bus.CmdRoomStateLocal), bus.RoomStateRequest{Namespace: k.namespace, Room: k.room}, &st)
 			if err != nil && !bus.IsCode(err, bus.CodeNotFound) {
 				return
 			}

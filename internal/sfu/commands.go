@@ -101,7 +101,7 @@ func (n *Node) create(ctx context.Context, req bus.CreateSession) (any, error) {
 		return nil, fmt.Errorf("%w: session %s exists", ErrBadRequest, p.SessionID)
 	case n.cfg.Capacity > 0 && count >= n.cfg.Capacity:
 		return nil, bus.Errorf(bus.CodeUnavailable, "node full")
-	case !n.roomStateFits(p):
+	case !n.roomStateFits(ctx, p):
 		n.log.Warn("join refused: room state would be too large", "namespace", p.Namespace, "room", p.Room, "identity", p.Identity)
 		return nil, fmt.Errorf("%w: the room's state is full", ErrLimit)
 	}

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -75,8 +76,12 @@ func checkParticipant(p bus.Participant) error {
 }
 
 // roomStateFits reports whether the room of p, with p in it, still
-// encodes within MaxRoomStateBytes.
-func (n *Node) roomStateFits(p bus.Participant) bool {
+// encodes within MaxRoomStateBytes. With the relay a room spans nodes and
+// its state is their union: once this node's part is an eighth of the
+// bound, the other nodes' parts are counted too (smaller parts skip the
+// extra round trip on every join, so a room spread thinly over many
+// nodes is not bounded exactly).
+func (n *Node) roomStateFits(ctx context.Context, p bus.Participant) bool {
 	n.mu.Lock()
 	var in []*session
 	for _, s := range n.sessions {
@@ -88,6 +93,16 @@ func (n *Node) roomStateFits(p bus.Participant) bool {
 	size := 0
 	for _, s := range append(in, &session{p: p}) {
 		data, _ := json.Marshal(s.info())
+		size += len(data) + 1
+	}
+	if size > MaxRoomStateBytes {
+		return false
+	}
+	if size < MaxRoomStateBytes/8 {
+		return true
+	}
+	for _, pi := range n.remoteRoomState(ctx, p.Namespace, p.Room) {
+		data, _ := json.Marshal(pi)
 		size += len(data) + 1
 	}
 	return size <= MaxRoomStateBytes

@@ -86,10 +86,20 @@ func (d *streamDir) unpublished(up *upTrack) {
 func (d *streamDir) holding(up *upTrack, h *bus.StreamHolder) {
 	self := d.n.id
 	d.enqueue(func(ctx context.Context, kv jetstream.KeyValue) {
-		for range 5 {
+		for range 10 {
 			e, err := kv.Get(ctx, trackKey(up))
+			if errors.Is(err, jetstream.ErrKeyNotFound) && h != nil {
+				// The origin's record may not be written yet (its own
+				// queue): wait a little, unless the track is gone.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
 			if err != nil {
-				return // unpublished meanwhile
+				return
 			}
 			var rec bus.StreamRecord
 			if json.Unmarshal(e.Value(), &rec) != nil {
