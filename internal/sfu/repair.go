@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/config"
 )
 
 // Fast local repair: while the link to a route's next hop is down (the
@@ -36,6 +37,7 @@ type repairState struct {
 	mu      sync.Mutex // serialises update
 	set     atomic.Pointer[repairSet]
 	repairs *prometheus.CounterVec
+	links   config.Relay // the allowed links (relay.links), for the direct fallback
 }
 
 // initRepair registers the repair metrics; newRelayNode calls it.
@@ -75,7 +77,8 @@ func (r *relayNode) repaired(rt *bus.NodeRoutes, dest string) (string, bool) {
 
 // repairHop chooses what replaces route's next hop towards dest when the
 // peers in down are down: the alternate if its link is up, else the
-// direct link if the destination is a relay peer whose link is up, else
+// direct link if the destination is a relay peer whose link is up and
+// allowed (isPeer), else
 // nothing (via repairNone). It returns "" and no via while the next hop
 // is up.
 func repairHop(dest string, route bus.Route, down map[string]bool, isPeer func(string) bool) (hop, via string) {
@@ -106,7 +109,7 @@ func (r *relayNode) updateRepairs(why string) {
 		r.mu.Lock()
 		peers := make(map[string]bool, len(r.peers))
 		for id, p := range r.peers {
-			peers[id] = p.addr.IsValid()
+			peers[id] = p.addr.IsValid() && r.rep.links.AllowsLink(r.n.id, r.n.cfg.Region, id, p.info.Region)
 		}
 		r.mu.Unlock()
 		isPeer := func(id string) bool { return peers[id] }

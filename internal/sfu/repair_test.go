@@ -207,3 +207,25 @@ func TestRepairMiddleNodeDies(t *testing.T) {
 		return ap.node.relay.nextHop("sfu-eu") == "sfu-eu"
 	})
 }
+
+// TestRepairDirectOnlyWhereAllowed: relay.links forbids eu <-> ap, so with
+// the next hop us down and no alternate, the node keeps the table's hop
+// rather than use the forbidden direct link; a full mesh allows it.
+func TestRepairDirectOnlyWhereAllowed(t *testing.T) {
+	for _, c := range []struct {
+		links [][]string
+		want  string
+	}{{[][]string{{"eu", "us"}, {"us", "ap"}}, "sfu-us"}, {nil, "sfu-ap"}} {
+		n, _ := benchRelayNode("sfu-eu")
+		n.cfg.Region = "eu"
+		r := n.relay
+		r.rep.links.Links = c.links
+		r.observe(bus.NodeInfo{ID: "sfu-ap", Region: "ap", RelayAddr: "127.0.0.1:9"}, time.Now())
+		r.observe(bus.NodeInfo{ID: "sfu-us", Region: "us", RelayAddr: "127.0.0.1:10"}, time.Now())
+		r.setRoutes(bus.NodeRoutes{Version: 1, Node: "sfu-eu", Routes: map[string]bus.Route{"sfu-ap": {NextHop: "sfu-us"}}})
+		r.linkState("sfu-us", false)
+		if got := r.nextHop("sfu-ap"); got != c.want {
+			t.Fatalf("links %v: next hop to ap with us down %s, want %s", c.links, got, c.want)
+		}
+	}
+}
