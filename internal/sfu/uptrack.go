@@ -83,8 +83,9 @@ type layer struct {
 	rid     string
 	ssrc    atomic.Uint32
 	present atomic.Bool
-	// idle is set once the layer has sent nothing for layerIdleAfter (a
-	// browser pauses its top layers when CPU or bandwidth runs short);
+	// idle is set once the layer has sent no media for layerIdleAfter (a
+	// browser pauses its top layers when CPU or bandwidth runs short and
+	// may go on sending padding on them);
 	// idle layers are not chosen while another layer flows.
 	idle     atomic.Bool
 	idleFor  time.Duration // owned by the node's tick
@@ -295,7 +296,13 @@ func (t *upTrack) forward(l *layer, raw []byte, pkt *rtp.Packet) {
 		return
 	}
 	start := time.Now()
-	l.bytes.Add(uint64(len(raw)))
+	if len(pkt.Payload) > 0 {
+		// Media only: a browser keeps sending padding (bandwidth probes)
+		// on the SSRC of a layer it paused, and a layer whose padding
+		// counted would never go idle and would be chosen, with its
+		// tiny bitrate, for subscribers who then get no frame at all.
+		l.bytes.Add(uint64(len(raw)))
+	}
 	t.packetsIn.Add(1)
 	if t.bytesIn != nil {
 		t.bytesIn.Add(uint64(len(raw)))

@@ -120,7 +120,11 @@ func (c *call) session(ctx context.Context) error {
 		}
 	}
 	if err := c.join(ctx); err != nil {
-		c.log.Warn("SIP call cannot join the room", "err", err)
+		if errors.Is(err, ErrRemoved) {
+			c.log.Info("SIP call removed from the room while joining", "err", err)
+		} else {
+			c.log.Warn("SIP call cannot join the room", "err", err)
+		}
 		return err
 	}
 	room := c.room.Load()
@@ -135,9 +139,9 @@ func (c *call) session(ctx context.Context) error {
 		case <-c.ended:
 			return errors.New("the phone hung up (BYE)")
 		case <-room.client.Done():
-			return fmt.Errorf("removed from the room: %s", room.client.ClosedReason())
+			return fmt.Errorf("%w: %s", ErrRemoved, room.client.ClosedReason())
 		case <-room.removed:
-			return fmt.Errorf("removed from the room: %s", room.removedReason)
+			return fmt.Errorf("%w: %s", ErrRemoved, room.removedReason)
 		case <-tick.C:
 		}
 		if time.Since(time.Unix(0, c.lastRTP.Load())) > c.s.opts.Config.RTPTimeout {

@@ -24,4 +24,7 @@ var (
 	ErrRTPTimeout = errors.New("no RTP from the caller")
 	// ErrDeclined: the callee of an outbound call did not answer.
 	ErrDeclined = errors.New("the call was not answered")
+	// ErrRemoved: the room ended the call's session (a kick, the room
+	// closing), possibly while the call was still joining.
+	ErrRemoved = errors.New("removed from the room")
 )

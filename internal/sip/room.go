@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -35,8 +36,8 @@ type roomLink struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// removed is closed when the room reports this participant gone (a
-	// kick closes the session on its node without ending the WebSocket).
+	// removed is closed when the room reports this participant gone (the
+	// server also sends "closed" and ends the WebSocket then).
 	removed       chan struct{}
 	removedReason string // set before removed is closed
 }
@@ -63,9 +64,29 @@ type roomOptions struct {
 	decoders                         *decoders
 	media                            client.MediaOptions
 	log                              *slog.Logger
+	// joined, when set, runs between the join and the publish (tests).
+	joined func(*client.Client)
 }
 
+// joinRoom connects to the room and publishes the call's track. The room
+// may end the new session before the track is published (a kick as soon
+// as the participant shows up): that is ErrRemoved with the server's
+// reason, never retried. A connection that drops without the session
+// being ended is tried once more.
 func joinRoom(ctx context.Context, o roomOptions) (*roomLink, error) {
+	r, err := tryJoinRoom(ctx, o)
+	if errors.Is(err, errConnLost) && ctx.Err() == nil {
+		o.log.Warn("SIP call lost its room connection while joining; trying again", "err", err)
+		r, err = tryJoinRoom(ctx, o)
+	}
+	return r, err
+}
+
+// errConnLost marks a join whose WebSocket ended before the track was
+// published, without the server ending the session.
+var errConnLost = errors.New("the room connection ended")
+
+func tryJoinRoom(ctx context.Context, o roomOptions) (*roomLink, error) {
 	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
 		"audio", "sip")
 	if err != nil {
@@ -80,10 +101,14 @@ func joinRoom(ctx context.Context, o roomOptions) (*roomLink, error) {
 	r := &roomLink{client: cl, log: o.log, decoders: o.decoders, track: track, sources: map[string]*source{}, stop: make(chan struct{}),
 		removed: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if o.joined != nil {
+		o.joined(cl)
+	}
 	if _, err := cl.Publish(ctx, client.TrackSpec{Local: []webrtc.TrackLocal{track}, Name: "sip-audio", Source: bus.SourceMicrophone}); err != nil {
+		err = publishError(cl, err)
 		r.cancel()
 		cl.Close()
-		return nil, fmt.Errorf("publish: %w", err)
+		return nil, err
 	}
 	r.wg.Add(1)
 	go func() {
@@ -91,6 +116,24 @@ func joinRoom(ctx context.Context, o roomOptions) (*roomLink, error) {
 		r.follow()
 	}()
 	return r, nil
+}
+
+// publishError tells why the first publish failed. When the server ended
+// the session meanwhile, it sent "closed" with its reason and then closed
+// the WebSocket, so a write fails on a closed connection: the read loop
+// has the reason once the connection is done.
+func publishError(cl *client.Client, err error) error {
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case <-cl.Done():
+	case <-t.C:
+		return fmt.Errorf("publish: %w", err)
+	}
+	if reason := cl.ClosedReason(); reason != "" {
+		return fmt.Errorf("%w: %s (while publishing: %v)", ErrRemoved, reason, err)
+	}
+	return fmt.Errorf("publish: %w: %w", errConnLost, err)
 }
 
 // writeOpus sends one Opus packet of the caller's voice to the room.
