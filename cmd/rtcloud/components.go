@@ -172,7 +172,7 @@ func runSFU(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("location from the Kubernetes node", "node", c.SFU.KubernetesNode, "region", c.SFU.Region, "zone", c.SFU.Zone)
 	}
 	node, err := sfu.NewNode(sfu.Options{Config: c.SFU, Bus: b, Logger: log, Forwarder: f.forwarder, NoBatchSend: f.noBatch,
-		RelaySecret: []byte(c.Relay.Secret)})
+		RelaySecret: []byte(c.Relay.Secret), RelayLinks: c.Relay.Links})
 	if err != nil {
 		return err
 	}

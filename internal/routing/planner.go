@@ -74,10 +74,23 @@ type Planner struct {
 	seeded bool
 	// renumber: the next plan makes a new version (Renumber).
 	renumber bool
-	scratch  scratch
+	// blocked lists the pairs whose cheapest next hop was, in this plan,
+	// clearly cheaper (by the hysteresis gain) than every loop-free one.
+	// If the potentials of the window still forbid it once the current
+	// version's potential followed the measured costs, a new version (same
+	// routes) moves the window on, as for an unrouted pair.
+	blocked []blockedPair
+	// blockedBumps counts the versions made in a row for blocked pairs;
+	// after Window of them every potential of the window is fresh, and
+	// more versions would not help.
+	blockedBumps int
+	scratch      scratch
 }
 
 type pair struct{ d, v int32 }
+
+// blockedPair is v's cheapest next hop n towards d, not loop-free yet.
+type blockedPair struct{ d, v, n int32 }
 
 type pending struct {
 	cand   int32
@@ -142,6 +155,7 @@ func (p *Planner) Plan(g Graph) (*Tables, error) {
 	}
 	r := p.prepare(c)
 	p.plans++
+	p.blocked = p.blocked[:0]
 	for d := range r.n {
 		if r.distDirty[d] {
 			p.dijkstra(d)
@@ -163,11 +177,22 @@ func (p *Planner) Plan(g Graph) (*Tables, error) {
 		r.changed = true
 	}
 	p.renumber = false
+	if !r.changed {
+		p.adoptCosts()
+		if !p.stillBlocked() {
+			p.blockedBumps = 0
+		} else if p.blockedBumps < p.o.Window {
+			// A clearly cheaper route waits for potentials of the
+			// window: a new version (same routes) moves the window on.
+			p.blockedBumps++
+			r.changed = true
+		}
+	} else {
+		p.blockedBumps = 0
+	}
 	if r.changed {
 		p.revalidateAlts(r)
 		p.bump()
-	} else {
-		p.adoptCosts()
 	}
 	p.cur, p.newPhi = p.newPhi, p.cur
 	p.next, p.newNext = p.newNext, p.next

@@ -55,6 +55,9 @@ func (p *Planner) selectNext(d, v int) (watch bool) {
 		return false
 	}
 	constrained := bestCost > freeCost
+	if gain := bestCost - freeCost; constrained && gain >= p.o.MinGain && gain >= p.o.Margin*bestCost {
+		p.blocked = append(p.blocked, blockedPair{int32(d), int32(v), int32(p.cheapest(d, v))})
+	}
 	switch {
 	case cur == -1:
 		*pd = pending{}
@@ -138,4 +141,28 @@ func (p *Planner) feasible(d, v, n int) bool {
 		}
 	}
 	return true
+}
+
+// cheapest returns v's next hop towards d on the cheapest path, ignoring
+// loop freedom.
+func (p *Planner) cheapest(d, v int) int {
+	row, dist := p.g.cost[v], p.dist[d]
+	best, bestCost := -1, inf
+	for n, c := range row {
+		if t := c + dist[n]; t < bestCost {
+			best, bestCost = n, t
+		}
+	}
+	return best
+}
+
+// stillBlocked reports whether a blocked pair's cheapest next hop is still
+// forbidden by the potentials of the window (after adoptCosts).
+func (p *Planner) stillBlocked() bool {
+	for _, b := range p.blocked {
+		if b.n >= 0 && !p.feasible(int(b.d), int(b.v), int(b.n)) {
+			return true
+		}
+	}
+	return false
 }

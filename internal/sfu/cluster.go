@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rtcloud/rtcloud/internal/bus"
+	"github.com/rtcloud/rtcloud/internal/config"
 	"github.com/rtcloud/rtcloud/internal/relay"
 )
 
@@ -31,6 +32,7 @@ func (n *Node) startRelay(o Options) error {
 		return errRelay("listen: %w", err)
 	}
 	r.t = t
+	r.rep.links = config.Relay{Links: o.RelayLinks}
 	n.relay = r
 	n.streams = newStreamDir(n)
 	return nil

@@ -49,6 +49,10 @@ type Options struct {
 	// RelayFEC sets the relay's forward error correction (default
 	// relay.FECAuto; relay.FECOff leaves loss to per-hop NACK).
 	RelayFEC relay.FECMode
+	// RelayLinks is config relay.links (empty: a full mesh): fast local
+	// repair falls back on the direct link to a destination only where it
+	// is allowed.
+	RelayLinks [][]string
 	// NoBatchSend sends every packet with its own sendto instead of
 	// batching each fan-out into sendmmsg calls (to measure the gain).
 	NoBatchSend bool

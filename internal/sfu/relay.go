@@ -49,6 +49,7 @@ type relayNode struct {
 	routes atomic.Pointer[bus.NodeRoutes]
 	down   atomic.Pointer[map[string]bool]     // peers whose link is down (copy on write)
 	ins    atomic.Pointer[map[string]*relayIn] // track id -> ingress (copy on write)
+	rep    repairState                         // fast local repair (repair.go)
 
 	mu    sync.Mutex
 	peers map[string]peer          // every other node heard from
@@ -92,6 +93,7 @@ func newRelayNode(n *Node, t relayTransport) *relayNode {
 	noneDown := map[string]bool{}
 	r.down.Store(&noneDown)
 	labels := prometheus.Labels{"node": n.id}
+	r.initRepair(labels)
 	r.drops = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rtcloud_sfu_relay_dropped_total", ConstLabels: labels,
 		Help: "Relay packets the node dropped after the transport accepted them, by reason.",
@@ -197,6 +199,7 @@ func (r *relayNode) setRoutes(nr bus.NodeRoutes) {
 		}
 	}
 	r.log.Info("routing table", "version", nr.Version, "routes", len(nr.Routes))
+	r.updateRepairs("routing table version " + strconv.FormatUint(nr.Version, 10))
 	r.mu.Lock()
 	outs := make([]*relayOut, 0, len(r.outs))
 	for _, o := range r.outs {
@@ -216,15 +219,14 @@ func (r *relayNode) routesVersion() uint64 {
 	return 0
 }
 
-// nextHop is the neighbour towards dest: the routing table's choice, its
-// alternate while the link to that choice is down (fast local repair,
-// without waiting for the controller), or the direct link when the table
-// has none.
+// nextHop is the neighbour towards dest: the routing table's choice, or
+// while the link to that choice is down its local repair (the alternate or
+// the direct link, repair.go), or the direct link when the table has none.
 func (r *relayNode) nextHop(dest string) string {
 	if rt := r.routes.Load(); rt != nil {
 		if route, ok := rt.Routes[dest]; ok && route.NextHop != "" {
-			if route.Alternate != "" && (*r.down.Load())[route.NextHop] {
-				return route.Alternate
+			if hop, ok := r.repaired(rt, dest); ok {
+				return hop
 			}
 			return route.NextHop
 		}
@@ -252,6 +254,7 @@ func (r *relayNode) linkState(peer string, up bool) {
 	}
 	r.mu.Unlock()
 	r.log.Info("relay link state", "peer", peer, "up", up)
+	r.updateRepairs(linkTrigger(peer, up))
 	for _, o := range outs {
 		o.replan()
 	}
