@@ -48,6 +48,9 @@ type Options struct {
 	// RelaySecret is the cluster's relay key; Start generates one when
 	// it is empty (and relay.secret is not in the environment).
 	RelaySecret string
+	// Policy, when set, is the controllers' placement policy
+	// (controller.policy: nearest, the default, or same-node).
+	Policy string
 	// RelayLinks are the allowed relay links (relay.links: pairs of
 	// regions or node ids) given to the controllers; empty is a full mesh.
 	RelayLinks [][]string
@@ -235,7 +238,11 @@ func Start(o Options) (*Cluster, error) {
 	}
 	cl.cleanup = append(cl.cleanup, func() { _ = os.RemoveAll(dir) })
 	cfgPath := filepath.Join(dir, "controller.yaml")
-	cfg := DemoCIDRs(o.Regions) + keysYAML(o.Keys)
+	cfg := DemoCIDRs(o.Regions)
+	if o.Policy != "" {
+		cfg += "  policy: " + o.Policy + "\n" // in DemoCIDRs' controller section
+	}
+	cfg += keysYAML(o.Keys)
 	if o.DevTokens || len(o.TrustedProxies) > 0 {
 		cfg += "signal:\n"
 	}

@@ -137,7 +137,9 @@ func twoNodeCluster(t *testing.T, env ...string) (*Cluster, map[string]string, [
 	base := freeBase(t)
 	out := &testenv.LogBuffer{}
 	cl, err := Start(Options{Exe: exe, Nodes: 2, Signals: 1, Controllers: 1, SignalPort: base, ControllerPort: base + 100,
-		AdvertiseIP: "127.0.0.1", Out: out, Info: out, Logger: testenv.Logger(), LogLevel: "info", DevTokens: true, ExtraEnv: env})
+		AdvertiseIP: "127.0.0.1", Out: out, Info: out, Logger: testenv.Logger(), LogLevel: "info", DevTokens: true, ExtraEnv: env,
+		// The whole room on one node, so killing it moves everyone.
+		Policy: "same-node"})
 	if err != nil {
 		t.Fatal(err)
 	}
