@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -594,40 +593,5 @@ func TestRelayLinkReports(t *testing.T) {
 // flows, each switch on a keyframe with continuous sequence numbers.
 func TestRelayPausedLayerFallsBack(t *testing.T) {
 	envs := newCluster(t, "eu", "us")
-	eu, us := envs[0], envs[1]
-	info, senders, up := simulcastPublisher(t, eu, "paused")
-	var sendTop atomic.Bool
-	sendTop.Store(true)
-	defer every(3*time.Millisecond, func(c uint32) {
-		for i, s := range senders {
-			if i == 2 && !sendTop.Load() {
-				continue
-			}
-			_ = s.send(c, c%40 == 0)
-		}
-	})()
-	waitAllLayers(t, up)
-	sub, tc := highViewer(t, us, "paused", info)
-	waitFor(t, 10*time.Second, "subscriber connected", sub.connected)
-	lastLayer := func() byte {
-		ls := sub.stream(tc.Mid()).layers
-		if len(ls) == 0 {
-			return 255
-		}
-		return ls[len(ls)-1]
-	}
-	waitFor(t, 10*time.Second, "high layer packets at us", func() bool { return lastLayer() == 2 })
-	sendTop.Store(false)
-	waitFor(t, 6*time.Second, "the middle layer after the top one pauses", func() bool { return lastLayer() == 1 })
-	sendTop.Store(true)
-	waitFor(t, 6*time.Second, "the top layer again once it flows", func() bool { return lastLayer() == 2 })
-	st := sub.stream(tc.Mid())
-	for i := 1; i < len(st.seqs); i++ {
-		if st.seqs[i] != st.seqs[i-1]+1 {
-			t.Fatalf("sequence jumps from %d to %d at packet %d", st.seqs[i-1], st.seqs[i], i)
-		}
-		if st.layers[i] != st.layers[i-1] && st.arrivals[i]%40 != 0 {
-			t.Fatalf("layer %d -> %d on packet %d, not a keyframe", st.layers[i-1], st.layers[i], st.arrivals[i])
-		}
-	}
+	pausedLayerFallsBack(t, envs[0], envs[1], "paused")
 }
