@@ -54,16 +54,7 @@ func newClusterWith(t *testing.T, opt func(*Options), regions ...string) []*test
 		if opt != nil {
 			opt(&o)
 		}
-		node, err := NewNode(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = node.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		waitFor(t, 5*time.Second, "node ready", node.Ready)
-		envs = append(envs, &testEnv{t: t, bus: b, node: node})
+		envs = append(envs, &testEnv{t: t, bus: b, node: runNode(t, o)})
 	}
 	for _, e := range envs {
 		waitFor(t, 5*time.Second, "relay peers", func() bool {
