@@ -107,21 +107,20 @@ func checkRequest(m protocol.Message) *limitError {
 	if len(m.Publish) > MaxListEntries || len(m.Subscribe) > MaxListEntries || len(m.MIDs) > MaxListEntries {
 		return overLimit("more than %d entries in publish, subscribe or mids", MaxListEntries)
 	}
-	ids := []string{m.ID, m.MID, m.TrackID, m.Layer, m.SessionID}
+	// Every message passes here (data ones included): the ids are checked
+	// where they are, without collecting them.
+	long := longer(MaxIDBytes, m.ID, m.MID, m.TrackID, m.Layer, m.SessionID) || longer(MaxIDBytes, m.MIDs...)
 	for _, s := range m.Subscribe {
-		ids = append(ids, s.MID, s.TrackID, s.Layer)
+		long = long || longer(MaxIDBytes, s.MID, s.TrackID, s.Layer)
 	}
 	for _, p := range m.Publish {
-		ids = append(ids, p.MID, p.Source)
+		long = long || longer(MaxIDBytes, p.MID, p.Source)
 		if len(p.Name) > MaxNameBytes {
 			return overLimit("a track name is over %d bytes", MaxNameBytes)
 		}
 	}
-	ids = append(ids, m.MIDs...)
-	for _, id := range ids {
-		if len(id) > MaxIDBytes {
-			return overLimit("an id, mid or layer is over %d bytes", MaxIDBytes)
-		}
+	if long {
+		return overLimit("an id, mid or layer is over %d bytes", MaxIDBytes)
 	}
 	if len(m.To) > MaxRecipients {
 		return overLimit("data: more than %d recipients", MaxRecipients)
@@ -135,6 +134,16 @@ func checkRequest(m protocol.Message) *limitError {
 		return overLimit("trickle: candidate over %d bytes", maxCandidate)
 	}
 	return nil
+}
+
+// longer reports whether any of ss is over n bytes.
+func longer(n int, ss ...string) bool {
+	for _, s := range ss {
+		if len(s) > n {
+			return true
+		}
+	}
+	return false
 }
 
 // checkOfferLimits bounds the m-lines of an offer and those that send.
