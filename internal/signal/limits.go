@@ -203,27 +203,28 @@ type reasonedLimit struct {
 }
 
 // checkLimits applies the per-session limits of a joined client's
-// request: offers' m-lines and the remote candidates it trickles.
-func (c *conn) checkLimits(m protocol.Message) *reasonedLimit {
+// request: offers' m-lines and the remote candidates it trickles. An
+// offer is parsed here, once; bad is set when it does not parse.
+func (c *conn) checkLimits(m protocol.Message) (le *reasonedLimit, bad error) {
 	switch m.Type {
 	case protocol.TypeOffer:
 		d, err := parseOffer(m.SDP)
 		if err != nil {
-			return nil // nodeRequest says what is wrong with it
+			return nil, err
 		}
 		if le := c.s.opts.Limits.checkOfferLimits(d); le != nil {
-			return &reasonedLimit{le, "offer"}
+			return &reasonedLimit{le, "offer"}, nil
 		}
 	case protocol.TypeTrickle:
 		if m.Candidate == nil || m.Candidate.Candidate == "" {
-			return nil
+			return nil, nil
 		}
 		if c.candidates >= c.s.opts.Limits.Candidates {
-			return &reasonedLimit{overLimit("trickle: more than %d remote candidates", c.s.opts.Limits.Candidates), "candidates"}
+			return &reasonedLimit{overLimit("trickle: more than %d remote candidates", c.s.opts.Limits.Candidates), "candidates"}, nil
 		}
 		c.candidates++
 	}
-	return nil
+	return nil, nil
 }
 
 // refuse answers a request a limit refused, counts it, and logs the first
