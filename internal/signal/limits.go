@@ -2,7 +2,6 @@ package signal
 
 import (
 	"fmt"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -167,9 +166,9 @@ func (l Limits) checkOfferLimits(d *sdp.SessionDescription) *limitError {
 	return nil
 }
 
-// bucket is a token bucket: rate tokens per second up to burst.
+// bucket is a token bucket: rate tokens per second up to burst. A
+// connection's buckets are used by its reader goroutine only.
 type bucket struct {
-	mu     sync.Mutex
 	rate   float64
 	burst  float64
 	tokens float64
@@ -183,8 +182,6 @@ func newBucket(rate float64, burst int) *bucket {
 // take removes n tokens if there are that many; false when the caller is
 // over its rate.
 func (b *bucket) take(now time.Time, n float64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if !b.last.IsZero() {
 		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	}
