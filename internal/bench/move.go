@@ -15,8 +15,6 @@ import (
 // a live node, and publishes or subscribes to the same things again.
 // What the subscribers miss meanwhile is the media gap the report shows.
 
-// movedReason reports whether a closed session should be rejoined.
-func movedReason(reason string) bool { return reason != "" }
 
 // keepPublisher rejoins publisher i each time the server moves it, until
 // ctx ends.
@@ -28,7 +26,7 @@ func (r *run) keepPublisher(ctx context.Context, room, i int) {
 			return
 		case <-c.Done():
 		}
-		if ctx.Err() != nil || !movedReason(c.ClosedReason()) {
+		if ctx.Err() != nil || !client.Moved(c) {
 			return
 		}
 		start := time.Now()
@@ -94,7 +92,7 @@ func (r *run) keepSubscriber(ctx context.Context, s *subscriber) {
 			return
 		case <-c.Done():
 		}
-		if !movedReason(c.ClosedReason()) {
+		if !client.Moved(c) {
 			return
 		}
 		start := time.Now()
