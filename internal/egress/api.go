@@ -334,8 +334,6 @@ func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrCodec):
 		status, code = http.StatusBadRequest, bus.CodeBadRequest
-	case errors.Is(err, ErrUnauthorized):
-		status, code = http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, ErrForbidden):
 		status, code = http.StatusForbidden, bus.CodeForbidden
 	case errors.Is(err, ErrNotFound):
@@ -343,11 +341,7 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrUnavailable):
 		status, code = http.StatusServiceUnavailable, bus.CodeUnavailable
 	}
-	msg := err.Error()
-	if status == http.StatusUnauthorized {
-		msg = auth.Message(err) // not the token library's words
-	}
-	adminapi.WriteError(w, status, code, msg)
+	adminapi.WriteError(w, status, code, err.Error())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) { adminapi.WriteJSON(w, status, v) }

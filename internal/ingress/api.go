@@ -58,7 +58,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrBadRequest, "identity: at most 128 bytes; name: at most 256")
 		return
 	}
-	if !a.authorize(w, r, req.Namespace, req.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, req.Namespace, req.Room) {
 		return
 	}
 	info, err := a.Keys.Create(r.Context(), bus.IngressInfo{URL: a.URL, Namespace: req.Namespace, Room: req.Room,
@@ -72,7 +72,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	ns := r.URL.Query().Get("namespace")
-	claims, ok := a.claims(w, r)
+	claims, ok := adminapi.Admin(w, r, a.Verifier)
 	if !ok {
 		return
 	}
@@ -98,7 +98,7 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err, "no ingress key "+key)
 		return
 	}
-	if !a.authorize(w, r, info.Namespace, info.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, info.Namespace, info.Room) {
 		return
 	}
 	if err := a.Keys.Delete(r.Context(), key); err != nil {
@@ -108,23 +108,12 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (a *API) claims(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
-	return adminapi.Admin(w, r, a.Verifier)
-}
-
-// authorize checks for an admin token of namespace, for room or "*".
-func (a *API) authorize(w http.ResponseWriter, r *http.Request, namespace, room string) bool {
-	return adminapi.Authorize(w, r, a.Verifier, namespace, room)
-}
-
 // writeError maps err to an HTTP status and writes msg.
 func writeError(w http.ResponseWriter, err error, msg string) {
 	status, code := http.StatusInternalServerError, bus.CodeInternal
 	switch {
 	case errors.Is(err, ErrBadRequest):
 		status, code = http.StatusBadRequest, bus.CodeBadRequest
-	case errors.Is(err, ErrUnauthorized):
-		status, code = http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, ErrForbidden):
 		status, code = http.StatusForbidden, bus.CodeForbidden
 	case errors.Is(err, ErrNotFound):

@@ -48,7 +48,7 @@ func (a *API) addRule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrBadRequest, err.Error())
 		return
 	}
-	if !a.authorize(w, r, req.Namespace, req.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, req.Namespace, req.Room) {
 		return
 	}
 	rule, err := a.Rules.Add(r.Context(), bus.SIPRule{To: req.To, Namespace: req.Namespace, Room: req.Room, PIN: req.PIN})
@@ -60,7 +60,7 @@ func (a *API) addRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listRules(w http.ResponseWriter, r *http.Request) {
-	claims, ok := a.claims(w, r)
+	claims, ok := adminapi.Admin(w, r, a.Verifier)
 	if !ok {
 		return
 	}
@@ -93,7 +93,7 @@ func (a *API) deleteRule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err, "no rule "+id)
 		return
 	}
-	if !a.authorize(w, r, rule.Namespace, rule.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, rule.Namespace, rule.Room) {
 		return
 	}
 	if err := a.Rules.Delete(r.Context(), id); err != nil {
@@ -115,7 +115,7 @@ func (a *API) dial(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrBadRequest, "namespace and room: 1-128 characters of A-Z a-z 0-9 _ -; to: sip:user@host[:port]")
 		return
 	}
-	if !a.authorize(w, r, req.Namespace, req.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, req.Namespace, req.Room) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), answerTimeout+5*time.Second)
@@ -146,23 +146,12 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func (a *API) claims(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
-	return adminapi.Admin(w, r, a.Verifier)
-}
-
-// authorize checks for an admin token of namespace, for room or "*".
-func (a *API) authorize(w http.ResponseWriter, r *http.Request, namespace, room string) bool {
-	return adminapi.Authorize(w, r, a.Verifier, namespace, room)
-}
-
 // writeError maps err to an HTTP status and writes msg.
 func writeError(w http.ResponseWriter, err error, msg string) {
 	status, code := http.StatusInternalServerError, bus.CodeInternal
 	switch {
 	case errors.Is(err, ErrBadRequest):
 		status, code = http.StatusBadRequest, bus.CodeBadRequest
-	case errors.Is(err, ErrUnauthorized):
-		status, code = http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, ErrForbidden):
 		status, code = http.StatusForbidden, bus.CodeForbidden
 	case errors.Is(err, ErrNotFound):
