@@ -65,7 +65,11 @@ func TestSDKPackageAgrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range regexp.MustCompile(`/sdk/v(\d+\.\d+\.\d+)/|rtcloud-sdk-(\d+\.\d+\.\d+)\.tgz`).FindAllStringSubmatch(string(doc), -1) {
+	pinned := regexp.MustCompile(`/sdk/v(\d+\.\d+\.\d+)/|rtcloud-sdk-(\d+\.\d+\.\d+)\.tgz`).FindAllStringSubmatch(string(doc), -1)
+	if len(pinned) == 0 {
+		t.Fatal("docs/sdk.md names no pinned SDK version")
+	}
+	for _, v := range pinned {
 		if got := v[1] + v[2]; got != SDKVersion {
 			t.Errorf("docs/sdk.md names version %s, the SDK is %s", got, SDKVersion)
 		}
@@ -102,6 +106,9 @@ func TestSDKDocsCoverDeclarations(t *testing.T) {
 	}
 	// Members of the exported classes: "  readonly name:" and "  name(".
 	classes := regexp.MustCompile(`(?ms)^export declare class (\w+)[^{]*\{(.*?)^\}`).FindAllStringSubmatch(string(dts), -1)
+	if len(classes) == 0 {
+		t.Fatal("found no exported class in rtcloud.d.ts")
+	}
 	member := regexp.MustCompile(`(?m)^  (?:readonly )?(\w+)[(:<?]`)
 	for _, c := range classes {
 		for _, m := range member.FindAllStringSubmatch(c[2], -1) {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -112,7 +113,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	b, sb := r.totals(), r.server(ctx)
 	rep := r.report(a, b, sa, sb, joinDur)
-	rep.MediaGapMs = quantiles(gr.gaps)
+	rep.MediaGapMs = quantiles(slices.Concat(gr.moved, gr.stayed))
 	rep.MediaGapMovedMs, rep.MediaGapStayedMs = quantiles(gr.moved), quantiles(gr.stayed)
 	rep.Recovered, rep.Lost = gr.recovered, gr.lost
 	r.mu.Lock()

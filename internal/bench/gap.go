@@ -77,9 +77,9 @@ func (g *gapMonitor) sample(now time.Time) {
 
 // gapResult is what the monitor found over the window.
 type gapResult struct {
-	gaps      []time.Duration // per subscriber, the longest interruption
-	moved     []time.Duration // the same, of the subscribers the server moved
-	stayed    []time.Duration // and of those it did not
+	// Per subscriber, the longest interruption: of the subscribers the
+	// server moved, and of those it did not.
+	moved, stayed []time.Duration
 	recovered int             // subscribers whose media came back after an interruption
 	lost      int             // subscribers receiving nothing for lostAfter at the end
 }
@@ -96,7 +96,6 @@ func (g *gapMonitor) stop() gapResult {
 	for s, st := range g.state {
 		open := now.Sub(st.lastRx)
 		longest := max(st.longest, open)
-		res.gaps = append(res.gaps, longest)
 		if s.wasMoved() {
 			res.moved = append(res.moved, longest)
 		} else {

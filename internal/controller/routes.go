@@ -326,16 +326,7 @@ func (r *router) lastPublished(ctx context.Context) uint64 {
 // freedom with the nodes still running them.
 func (r *router) readPrior(ctx context.Context) routing.Prior {
 	pr := routing.Prior{Version: r.lastPublished(ctx), Routes: map[string]map[string]routing.PriorRoute{}}
-	lister, err := r.kv.ListKeysFiltered(ctx, bus.RoutesKey("*"))
-	if err != nil {
-		return pr
-	}
-	for k := range lister.Keys() {
-		e, err := r.kv.Get(ctx, k)
-		var nr bus.NodeRoutes
-		if err != nil || json.Unmarshal(e.Value(), &nr) != nil || nr.Node == "" {
-			continue
-		}
+	for _, nr := range readNodeRoutes(ctx, r.kv) {
 		pr.Version = max(pr.Version, nr.Version)
 		routes := make(map[string]routing.PriorRoute, len(nr.Routes))
 		for dst, rt := range nr.Routes {
@@ -344,6 +335,25 @@ func (r *router) readPrior(ctx context.Context) routing.Prior {
 		pr.Routes[nr.Node] = routes
 	}
 	return pr
+}
+
+// readNodeRoutes reads every node's table in bus.BucketRoutes; none
+// before the first tables are published.
+func readNodeRoutes(ctx context.Context, kv jetstream.KeyValue) []bus.NodeRoutes {
+	lister, err := kv.ListKeysFiltered(ctx, bus.RoutesKey("*"))
+	if err != nil {
+		return nil
+	}
+	var out []bus.NodeRoutes
+	for k := range lister.Keys() {
+		e, err := kv.Get(ctx, k)
+		var nr bus.NodeRoutes
+		if err != nil || json.Unmarshal(e.Value(), &nr) != nil || nr.Node == "" {
+			continue
+		}
+		out = append(out, nr)
+	}
+	return out
 }
 
 // publish writes every node's table to the bucket and pushes it to the

@@ -73,23 +73,8 @@ func (c *Controller) stream(ctx context.Context, ns, room, track string) (bus.St
 // route); empty before the first tables are published.
 func (c *Controller) routeTables(ctx context.Context) map[string]map[string]bus.Route {
 	out := map[string]map[string]bus.Route{}
-	lister, err := c.streams.routes.ListKeys(ctx)
-	if err != nil {
-		return out
-	}
-	for key := range lister.Keys() {
-		node, ok := strings.CutPrefix(key, bus.RoutesKey(""))
-		if !ok {
-			continue
-		}
-		e, err := c.streams.routes.Get(ctx, key)
-		if err != nil {
-			continue
-		}
-		var nr bus.NodeRoutes
-		if json.Unmarshal(e.Value(), &nr) == nil {
-			out[node] = nr.Routes
-		}
+	for _, nr := range readNodeRoutes(ctx, c.streams.routes) {
+		out[nr.Node] = nr.Routes
 	}
 	return out
 }

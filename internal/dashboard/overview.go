@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"github.com/rtcloud/rtcloud/internal/version"
 	"sort"
 	"time"
 
@@ -18,6 +19,7 @@ const (
 // overview is the whole picture a viewer may see, sent on every change.
 type overview struct {
 	Controller string        `json:"controller"`
+	Version    string        `json:"version"` // of the controller serving the page
 	Leader     string        `json:"leader"`
 	Viewer     viewer        `json:"viewer"`
 	Totals     totals        `json:"totals"`
@@ -67,7 +69,7 @@ type roomSummary struct {
 // overview builds what v sees: every namespace for operators, one for
 // tenants (who see no node loads).
 func (d *Dashboard) overview(v viewer) overview {
-	o := overview{Controller: d.opts.Cluster.ID(), Leader: d.opts.Cluster.Leader(), Viewer: v,
+	o := overview{Controller: d.opts.Cluster.ID(), Version: version.String(), Leader: d.opts.Cluster.Leader(), Viewer: v,
 		Regions: []regionNodes{}, Rooms: []roomSummary{}, Namespaces: []string{}}
 	rooms := d.roomSummaries(v)
 	nsSeen := map[string]bool{}

@@ -53,6 +53,13 @@ func newEnvWith(t *testing.T, opt func(*Options)) *testEnv {
 	if opt != nil {
 		opt(&o)
 	}
+	return &testEnv{t: t, bus: b, node: runNode(t, o)}
+}
+
+// runNode starts a node with o until the test ends and waits until it is
+// ready.
+func runNode(t *testing.T, o Options) *Node {
+	t.Helper()
 	node, err := NewNode(o)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +69,7 @@ func newEnvWith(t *testing.T, opt func(*Options)) *testEnv {
 	go func() { defer close(done); _ = node.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, 5*time.Second, "node ready", node.Ready)
-	return &testEnv{t: t, bus: b, node: node}
+	return node
 }
 
 func (e *testEnv) request(cmd string, req, resp any) error {

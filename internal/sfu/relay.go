@@ -3,8 +3,10 @@ package sfu
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -200,15 +202,16 @@ func (r *relayNode) setRoutes(nr bus.NodeRoutes) {
 	}
 	r.log.Info("routing table", "version", nr.Version, "routes", len(nr.Routes))
 	r.updateRepairs("routing table version " + strconv.FormatUint(nr.Version, 10))
-	r.mu.Lock()
-	outs := make([]*relayOut, 0, len(r.outs))
-	for _, o := range r.outs {
-		outs = append(outs, o)
-	}
-	r.mu.Unlock()
-	for _, o := range outs {
+	for _, o := range r.outputs() {
 		o.replan()
 	}
+}
+
+// outputs returns the relay outputs, to work on outside r.mu.
+func (r *relayNode) outputs() []*relayOut {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Collect(maps.Values(r.outs))
 }
 
 // routesVersion is the version of the table in use (0: none).
@@ -248,14 +251,10 @@ func (r *relayNode) linkState(peer string, up bool) {
 		next[peer] = true
 	}
 	r.down.Store(&next)
-	outs := make([]*relayOut, 0, len(r.outs))
-	for _, o := range r.outs {
-		outs = append(outs, o)
-	}
 	r.mu.Unlock()
 	r.log.Info("relay link state", "peer", peer, "up", up)
 	r.updateRepairs(linkTrigger(peer, up))
-	for _, o := range outs {
+	for _, o := range r.outputs() {
 		o.replan()
 	}
 }
@@ -448,13 +447,7 @@ func (r *relayNode) demand(up *upTrack, dest string, mask uint8) {
 // the ingress tracks nobody here watches any more.
 func (r *relayNode) maintain(now time.Time) {
 	r.expirePeers(now)
-	r.mu.Lock()
-	outs := make([]*relayOut, 0, len(r.outs))
-	for _, o := range r.outs {
-		outs = append(outs, o)
-	}
-	r.mu.Unlock()
-	for _, o := range outs {
+	for _, o := range r.outputs() {
 		o.report(now)
 		if o.expire(now) {
 			r.mu.Lock()

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,7 +16,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
-	"github.com/rtcloud/rtcloud/internal/netsim"
 	"github.com/rtcloud/rtcloud/internal/relay"
 )
 
@@ -57,16 +54,7 @@ func newClusterWith(t *testing.T, opt func(*Options), regions ...string) []*test
 		if opt != nil {
 			opt(&o)
 		}
-		node, err := NewNode(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = node.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		waitFor(t, 5*time.Second, "node ready", node.Ready)
-		envs = append(envs, &testEnv{t: t, bus: b, node: node})
+		envs = append(envs, &testEnv{t: t, bus: b, node: runNode(t, o)})
 	}
 	for _, e := range envs {
 		waitFor(t, 5*time.Second, "relay peers", func() bool {
@@ -543,70 +531,17 @@ func TestRelayLossRecovered(t *testing.T) {
 }
 
 func relayLoss(t *testing.T, fec relay.FECMode) {
-	envs := newClusterWith(t, func(o *Options) { o.RelayFEC = fec }, "eu", "us")
-	eu, us := envs[0], envs[1]
-	proxy, err := netsim.Listen(netsim.Options{Upstream: net.UDPAddrFromAddrPort(eu.node.relay.t.Addr()), Loss: 0.05, Seed: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	// us reaches eu through the proxy; eu answers to the proxy's far end,
-	// and what eu sends is what the proxy loses.
-	us.node.relay.t.SetPeer("sfu-eu", proxy.Addr().AddrPort())
-	eu.node.relay.t.SetPeer("sfu-us", proxy.UpstreamAddr().AddrPort())
-	waitFor(t, 5*time.Second, "link through the proxy", func() bool {
-		return proxy.Stats().Down > 5 && eu.link("sfu-us").Up && us.link("sfu-eu").Up
-	})
-	pub := eu.newPeer("lossy-pub", peerOpts{})
-	v := pub.addSend(webrtc.MimeTypeVP8)[0]
-	if err := pub.join("lossy", nil); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 10*time.Second, "publisher connected", pub.connected)
-	infos := eu.roomTracks("lossy")
-	sub, mids := subscribeAll(t, us, "lossy-sub", "lossy", infos)
-	s := &sender{track: v, video: true}
-	// Until the subscriber gets the first keyframe.
-	for c := uint32(0); len(sub.stream(mids[0]).seqs) == 0; c++ {
-		if c > 500 {
-			t.Fatal("nothing reaches the subscriber")
-		}
-		_ = s.send(1_000_000+c, true)
-		time.Sleep(5 * time.Millisecond)
-	}
 	const packets = 1000
-	for c := uint32(0); c < packets+20; c++ {
-		if err := s.send(c, c%100 == 0); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	missing := func() int {
-		got := sub.stream(mids[0]).counters
-		n := 0
-		for c := uint32(0); c < packets; c++ {
-			if !got[c] {
-				n++
-			}
-		}
-		return n
-	}
-	// Let retransmissions land.
-	deadline := time.Now().Add(5 * time.Second)
-	for missing() > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	st := proxy.Stats()
-	l := us.link("sfu-eu")
+	r := runRelayLoss(t, fec, 0.05, 8, "lossy", packets)
 	t.Logf("proxy dropped %d of %d datagrams eu -> us; link: NACKs sent %d, FEC recovered %d, lost %d; subscriber missing %d of %d",
-		st.DroppedLoss, st.Down+st.DroppedLoss, l.NACKsSent, l.FECRecovered, l.Lost, missing(), packets)
-	if fec == relay.FECOff && l.NACKsSent == 0 {
+		r.proxy.DroppedLoss, r.proxy.Down+r.proxy.DroppedLoss, r.link.NACKsSent, r.link.FECRecovered, r.link.Lost, r.missing, packets)
+	if fec == relay.FECOff && r.link.NACKsSent == 0 {
 		t.Fatal("no NACK on the link")
 	}
-	if st.DroppedLoss < 20 {
-		t.Fatalf("the proxy dropped only %d datagrams", st.DroppedLoss)
+	if r.proxy.DroppedLoss < 20 {
+		t.Fatalf("the proxy dropped only %d datagrams", r.proxy.DroppedLoss)
 	}
-	if m := missing(); m > packets/1000 {
+	if m := r.missing; m > packets/1000 {
 		t.Fatalf("%d of %d packets never reached the subscriber (delivery %.2f %%)", m, packets, 100*float64(packets-m)/packets)
 	}
 }
@@ -649,40 +584,5 @@ func TestRelayLinkReports(t *testing.T) {
 // flows, each switch on a keyframe with continuous sequence numbers.
 func TestRelayPausedLayerFallsBack(t *testing.T) {
 	envs := newCluster(t, "eu", "us")
-	eu, us := envs[0], envs[1]
-	info, senders, up := simulcastPublisher(t, eu, "paused")
-	var sendTop atomic.Bool
-	sendTop.Store(true)
-	defer every(3*time.Millisecond, func(c uint32) {
-		for i, s := range senders {
-			if i == 2 && !sendTop.Load() {
-				continue
-			}
-			_ = s.send(c, c%40 == 0)
-		}
-	})()
-	waitAllLayers(t, up)
-	sub, tc := highViewer(t, us, "paused", info)
-	waitFor(t, 10*time.Second, "subscriber connected", sub.connected)
-	lastLayer := func() byte {
-		ls := sub.stream(tc.Mid()).layers
-		if len(ls) == 0 {
-			return 255
-		}
-		return ls[len(ls)-1]
-	}
-	waitFor(t, 10*time.Second, "high layer packets at us", func() bool { return lastLayer() == 2 })
-	sendTop.Store(false)
-	waitFor(t, 6*time.Second, "the middle layer after the top one pauses", func() bool { return lastLayer() == 1 })
-	sendTop.Store(true)
-	waitFor(t, 6*time.Second, "the top layer again once it flows", func() bool { return lastLayer() == 2 })
-	st := sub.stream(tc.Mid())
-	for i := 1; i < len(st.seqs); i++ {
-		if st.seqs[i] != st.seqs[i-1]+1 {
-			t.Fatalf("sequence jumps from %d to %d at packet %d", st.seqs[i-1], st.seqs[i], i)
-		}
-		if st.layers[i] != st.layers[i-1] && st.arrivals[i]%40 != 0 {
-			t.Fatalf("layer %d -> %d on packet %d, not a keyframe", st.layers[i-1], st.layers[i], st.arrivals[i])
-		}
-	}
+	pausedLayerFallsBack(t, envs[0], envs[1], "paused")
 }

@@ -23,22 +23,27 @@ func (c *conn) onRoomEvent(msg *nats.Msg) {
 }
 
 // deliver sends ev to the client, or keeps it until "joined" is sent.
+// c.mu is not held while sending: send may wait up to SlowClientGrace for
+// a full queue, and nothing else that takes c.mu (requests of this client,
+// moveOffNode over every connection) should wait with it.
 func (c *conn) deliver(ev bus.Event) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.joined {
 		if len(c.pending) >= c.s.opts.SendQueue {
 			c.closeWith(websocket.StatusPolicyViolation, "slow client", false)
-			return
+		} else {
+			c.pending = append(c.pending, ev)
 		}
-		c.pending = append(c.pending, ev)
+		c.mu.Unlock()
 		return
 	}
-	if !forSession(ev, c.sess) {
-		return
-	}
-	if ev.Type == bus.EventActiveSpeakers && ev.Node != "" {
+	mine := forSession(ev, c.sess)
+	if mine && ev.Type == bus.EventActiveSpeakers && ev.Node != "" {
 		ev.Speakers = c.mergeSpeakers(ev.Node, ev.Speakers)
+	}
+	c.mu.Unlock()
+	if !mine {
+		return
 	}
 	// Data messages may be dropped for a client whose queue is half full:
 	// the room's state events keep the other half, so another

@@ -2,7 +2,6 @@ package signal
 
 import (
 	"fmt"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -107,21 +106,20 @@ func checkRequest(m protocol.Message) *limitError {
 	if len(m.Publish) > MaxListEntries || len(m.Subscribe) > MaxListEntries || len(m.MIDs) > MaxListEntries {
 		return overLimit("more than %d entries in publish, subscribe or mids", MaxListEntries)
 	}
-	ids := []string{m.ID, m.MID, m.TrackID, m.Layer, m.SessionID}
+	// Every message passes here (data ones included): the ids are checked
+	// where they are, without collecting them.
+	long := longer(MaxIDBytes, m.ID, m.MID, m.TrackID, m.Layer, m.SessionID) || longer(MaxIDBytes, m.MIDs...)
 	for _, s := range m.Subscribe {
-		ids = append(ids, s.MID, s.TrackID, s.Layer)
+		long = long || longer(MaxIDBytes, s.MID, s.TrackID, s.Layer)
 	}
 	for _, p := range m.Publish {
-		ids = append(ids, p.MID, p.Source)
+		long = long || longer(MaxIDBytes, p.MID, p.Source)
 		if len(p.Name) > MaxNameBytes {
 			return overLimit("a track name is over %d bytes", MaxNameBytes)
 		}
 	}
-	ids = append(ids, m.MIDs...)
-	for _, id := range ids {
-		if len(id) > MaxIDBytes {
-			return overLimit("an id, mid or layer is over %d bytes", MaxIDBytes)
-		}
+	if long {
+		return overLimit("an id, mid or layer is over %d bytes", MaxIDBytes)
 	}
 	if len(m.To) > MaxRecipients {
 		return overLimit("data: more than %d recipients", MaxRecipients)
@@ -135,6 +133,16 @@ func checkRequest(m protocol.Message) *limitError {
 		return overLimit("trickle: candidate over %d bytes", maxCandidate)
 	}
 	return nil
+}
+
+// longer reports whether any of ss is over n bytes.
+func longer(n int, ss ...string) bool {
+	for _, s := range ss {
+		if len(s) > n {
+			return true
+		}
+	}
+	return false
 }
 
 // checkOfferLimits bounds the m-lines of an offer and those that send.
@@ -158,9 +166,9 @@ func (l Limits) checkOfferLimits(d *sdp.SessionDescription) *limitError {
 	return nil
 }
 
-// bucket is a token bucket: rate tokens per second up to burst.
+// bucket is a token bucket: rate tokens per second up to burst. A
+// connection's buckets are used by its reader goroutine only.
 type bucket struct {
-	mu     sync.Mutex
 	rate   float64
 	burst  float64
 	tokens float64
@@ -174,8 +182,6 @@ func newBucket(rate float64, burst int) *bucket {
 // take removes n tokens if there are that many; false when the caller is
 // over its rate.
 func (b *bucket) take(now time.Time, n float64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if !b.last.IsZero() {
 		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	}
@@ -194,27 +200,28 @@ type reasonedLimit struct {
 }
 
 // checkLimits applies the per-session limits of a joined client's
-// request: offers' m-lines and the remote candidates it trickles.
-func (c *conn) checkLimits(m protocol.Message) *reasonedLimit {
+// request: offers' m-lines and the remote candidates it trickles. An
+// offer is parsed here, once; bad is set when it does not parse.
+func (c *conn) checkLimits(m protocol.Message) (le *reasonedLimit, bad error) {
 	switch m.Type {
 	case protocol.TypeOffer:
 		d, err := parseOffer(m.SDP)
 		if err != nil {
-			return nil // nodeRequest says what is wrong with it
+			return nil, err
 		}
 		if le := c.s.opts.Limits.checkOfferLimits(d); le != nil {
-			return &reasonedLimit{le, "offer"}
+			return &reasonedLimit{le, "offer"}, nil
 		}
 	case protocol.TypeTrickle:
 		if m.Candidate == nil || m.Candidate.Candidate == "" {
-			return nil
+			return nil, nil
 		}
 		if c.candidates >= c.s.opts.Limits.Candidates {
-			return &reasonedLimit{overLimit("trickle: more than %d remote candidates", c.s.opts.Limits.Candidates), "candidates"}
+			return &reasonedLimit{overLimit("trickle: more than %d remote candidates", c.s.opts.Limits.Candidates), "candidates"}, nil
 		}
 		c.candidates++
 	}
-	return nil
+	return nil, nil
 }
 
 // refuse answers a request a limit refused, counts it, and logs the first

@@ -22,13 +22,6 @@ func (s *Server) vetOffer(offer string) error {
 	return nil
 }
 
-// checkOffer only parses; the server's limits are applied by
-// conn.checkLimits before a joined client's offer is turned into a command.
-func checkOffer(offer string) error {
-	_, err := parseOffer(offer)
-	return err
-}
-
 func parseOffer(offer string) (*sdp.SessionDescription, error) {
 	if offer == "" {
 		return nil, fmt.Errorf("%w: the offer is empty", ErrBadSDP)

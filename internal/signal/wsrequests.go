@@ -42,7 +42,12 @@ func (c *conn) handle(m protocol.Message) {
 		c.relayData(sess, m)
 		return
 	}
-	if le := c.checkLimits(m); le != nil {
+	le, bad := c.checkLimits(m)
+	if bad != nil {
+		c.sendError(m.ID, protocol.CodeBadRequest, bad.Error())
+		return
+	}
+	if le != nil {
 		c.refuse(m.ID, le.reason, le.limitError)
 		return
 	}
@@ -74,10 +79,7 @@ func (c *conn) handle(m protocol.Message) {
 func nodeRequest(sess *session, m protocol.Message) (cmd string, req any, errMsg string) {
 	sid := sess.SessionID
 	switch m.Type {
-	case protocol.TypeOffer:
-		if err := checkOffer(m.SDP); err != nil {
-			return "", nil, err.Error()
-		}
+	case protocol.TypeOffer: // parsed by checkLimits
 		return bus.CmdNegotiate, bus.Negotiate{SessionID: sid, Offer: m.SDP, Publish: m.Publish, Subscribe: m.Subscribe}, ""
 	case protocol.TypeTrickle:
 		if m.Candidate == nil {

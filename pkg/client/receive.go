@@ -21,7 +21,6 @@ type RemoteTrack struct {
 	rtpSeq      seqTracker
 	counter     seqTracker
 	counterLost uint64 // missing counters of finished layer segments
-	lastLayer   int
 	keySeen     bool
 	lastKeyTS   uint32 // RTP timestamp of the last keyframe counted
 
@@ -34,7 +33,7 @@ type RemoteTrack struct {
 	duplicates    atomic.Uint64
 	frames        atomic.Uint64
 	keyframes     atomic.Uint64
-	layer         atomic.Int32
+	layer         atomic.Int32 // written under mu
 	layerSwitches atomic.Uint64
 	noTrailer     atomic.Uint64
 	firstNs       atomic.Int64
@@ -62,7 +61,7 @@ func (t *RemoteTrack) OnRTP(fn func(pkt []byte)) {
 }
 
 func newRemoteTrack(mid, trackID, kind string) *RemoteTrack {
-	t := &RemoteTrack{mid: mid, trackID: trackID, kind: kind, lastLayer: -1, ended: make(chan struct{})}
+	t := &RemoteTrack{mid: mid, trackID: trackID, kind: kind, ended: make(chan struct{})}
 	t.layer.Store(-1)
 	return t
 }
@@ -155,13 +154,13 @@ func (t *RemoteTrack) handle(b []byte, now int64, isKey keyframeFunc) {
 	}
 	tr, hasTrailer := parseTrailer(h.payload)
 	if hasTrailer {
-		if int(tr.Layer) != t.lastLayer {
-			if t.lastLayer >= 0 {
+		if last := t.layer.Load(); int32(tr.Layer) != last {
+			if last >= 0 {
 				t.counterLost += t.counter.missing()
 				t.layerSwitches.Add(1)
 			}
 			t.counter = seqTracker{}
-			t.lastLayer = int(tr.Layer)
+			t.layer.Store(int32(tr.Layer))
 		}
 		t.counter.push(t.counter.unwrap32(tr.Counter))
 		t.counterGaps.Store(t.counterLost + t.counter.missing())
@@ -185,7 +184,6 @@ func (t *RemoteTrack) handle(b []byte, now int64, isKey keyframeFunc) {
 		q.push(b)
 	}
 	if hasTrailer {
-		t.layer.Store(int32(tr.Layer))
 		t.latency.Record(time.Duration(now - tr.SentNs))
 	} else {
 		t.noTrailer.Add(1)

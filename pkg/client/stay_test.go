@@ -2,11 +2,14 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/testenv"
 	"github.com/rtcloud/rtcloud/internal/teststack"
 	"github.com/rtcloud/rtcloud/pkg/client"
@@ -70,9 +73,22 @@ func TestStayFollowsAMove(t *testing.T) {
 	})
 	first := rt.Load()
 
-	// A second node joins; the first moves everything to it.
+	// A second node joins; the first moves everything to it. The signaling
+	// server learns of it from its heartbeat (Ready is already true with the
+	// first node, so it cannot tell).
+	var heard atomic.Bool
+	sub, err := testenv.Connect(t, st.NATS.ClientURL()).Subscribe(bus.NodeHeartbeats, func(m *nats.Msg) {
+		var n bus.NodeInfo
+		if json.Unmarshal(m.Data, &n) == nil && n.ID == "second" {
+			heard.Store(true)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
 	second := testenv.StartNode(t, st.NATS.ClientURL(), testenv.NodeOptions{NodeID: "second"})
-	testenv.WaitFor(t, 10*time.Second, "the signaling server knows the second node", func() bool { return st.Signals[0].Ready() })
+	testenv.WaitFor(t, 10*time.Second, "a heartbeat of the second node", heard.Load)
 	mctx, mcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer mcancel()
 	if err := st.Node.Migrate(mctx); err != nil {

@@ -123,7 +123,8 @@ function render(fromStream) {
   const r = route();
   $('#ctl-id').textContent = o.controller;
   $('#leader-badge').textContent = o.leader === o.controller ? 'leader' : '';
-  $('#ctl-id').parentElement.title = 'this controller: ' + o.controller + '\nleader: ' + (o.leader || 'none');
+  $('#ctl-id').parentElement.title = 'this controller: ' + o.controller + ' (rtcloud ' + o.version + ')\nleader: ' + (o.leader || 'none');
+  $('#version').textContent = o.version;
   $('#viewer').innerHTML = `<span class="muted">${o.viewer.operator ? 'operator' : 'tenant'}</span> <b>${esc(o.viewer.namespace)}</b>`;
   for (const a of document.querySelectorAll('#tabs a')) {
     a.classList.toggle('active', a.dataset.tab === r.tab);

@@ -60,6 +60,17 @@ export class ProtocolError extends RtcError {
   }
 }
 
+/**
+ * The ErrorCode of an HTTP error status (the server's HTTP endpoints).
+ * @param {number} status
+ */
+export function codeOfStatus(status) {
+  return (
+    { 400: ErrorCode.BadRequest, 401: ErrorCode.Unauthorized, 403: ErrorCode.Forbidden, 404: ErrorCode.NotFound }[status] ??
+    ErrorCode.Internal
+  );
+}
+
 // Prefixes that servers put before the part a person needs: the code
 // again, and the names of internal components.
 const internalPrefix = /^\s*(?:sfu|signal|signaling|controller|bus|node|join|allocate|offer|subscribe|publish request|rtcloud|error)\s*:\s*/i;

@@ -4,7 +4,7 @@
 //   import { connect } from 'https://rtc.example.com/sdk/v0.2.0/rtcloud.js'; // from the server
 //   const room = await connect('https://rtc.example.com', token);
 //
-import { ErrorCode, RtcError } from './errors.js';
+import { ErrorCode, RtcError, codeOfStatus } from './errors.js';
 
 export { VERSION } from './version.js';
 export { connect, Room, wsURL } from './room.js';
@@ -35,8 +35,7 @@ export async function devToken(base, { room, identity, name } = {}) {
     throw new RtcError(ErrorCode.ConnectionFailed, `cannot reach ${u.origin}: ${err?.message ?? err}`, { cause: err });
   }
   if (!res.ok) {
-    const code = res.status === 404 ? ErrorCode.NotFound : res.status === 400 ? ErrorCode.BadRequest : ErrorCode.Internal;
-    throw new RtcError(code, `dev token: HTTP ${res.status} ${(await res.text()).trim()}`);
+    throw new RtcError(codeOfStatus(res.status), `dev token: HTTP ${res.status} ${(await res.text()).trim()}`);
   }
   const body = await res.json();
   return body.token;

@@ -2,7 +2,7 @@
 // HTTP request to start watching, DELETE to stop. Retries while nothing is
 // published (409) and starts over when the connection fails.
 import { Emitter } from './emitter.js';
-import { ErrorCode, RtcError, plainMessage } from './errors.js';
+import { ErrorCode, RtcError, codeOfStatus, plainMessage } from './errors.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -86,7 +86,7 @@ export class WHEPClient extends Emitter {
     }
     if (res.status !== 201) {
       const text = (await res.text()).trim();
-      const code = { 401: ErrorCode.Unauthorized, 403: ErrorCode.Forbidden, 404: ErrorCode.NotFound, 400: ErrorCode.BadRequest }[res.status] ?? ErrorCode.Internal;
+      const code = codeOfStatus(res.status);
       const err = new RtcError(code, `WHEP ${res.status}: ${plainMessage(code, text)}`);
       /** @type {any} */ (err).status = res.status;
       throw err;
