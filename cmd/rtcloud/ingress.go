@@ -33,34 +33,15 @@ func (f *ingressFlags) apply(c *config.Ingress) {
 
 // runIngress runs the RTMP ingest gateway.
 func runIngress(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("rtcloud ingress", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f commonFlags
-	f.register(fs, false, false)
 	var inf ingressFlags
-	inf.register(fs)
-	c, err := f.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	inf.apply(&c.Ingress)
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	if err := c.ValidateKeys(); err != nil {
-		return err
-	}
-	b, log, err := connect(c, "rtcloud-ingress", stderr)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	logKeys(log, c)
-	srv, _, err := startIngress(ctx, c, b, log)
-	if err != nil {
-		return err
-	}
-	return srv.Run(ctx)
+	return runGateway(ctx, "ingress", args, stderr, inf.register, func(c *config.Config) { inf.apply(&c.Ingress) },
+		func(ctx context.Context, c config.Config, b *bus.Client, log *slog.Logger) (gateway, error) {
+			srv, _, err := startIngress(ctx, c, b, log)
+			if err != nil {
+				return nil, err
+			}
+			return srv, nil
+		})
 }
 
 // startIngress opens the ingress key store and the RTMP port.

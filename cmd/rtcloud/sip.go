@@ -37,34 +37,15 @@ func (f *sipFlags) apply(c *config.SIP) {
 
 // runSIP runs the SIP gateway.
 func runSIP(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("rtcloud sip", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f commonFlags
-	f.register(fs, false, false)
 	var sf sipFlags
-	sf.register(fs)
-	c, err := f.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	sf.apply(&c.SIP)
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	if err := c.ValidateKeys(); err != nil {
-		return err
-	}
-	b, log, err := connect(c, "rtcloud-sip", stderr)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	logKeys(log, c)
-	srv, _, err := startSIP(ctx, c, b, log)
-	if err != nil {
-		return err
-	}
-	return srv.Run(ctx)
+	return runGateway(ctx, "sip", args, stderr, sf.register, func(c *config.Config) { sf.apply(&c.SIP) },
+		func(ctx context.Context, c config.Config, b *bus.Client, log *slog.Logger) (gateway, error) {
+			srv, _, err := startSIP(ctx, c, b, log)
+			if err != nil {
+				return nil, err
+			}
+			return srv, nil
+		})
 }
 
 // startSIP opens the rule store and the SIP ports.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rtcloud/rtcloud/internal/adminapi"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 )
@@ -101,17 +102,8 @@ func (a *API) Handler() http.Handler {
 // admin grant, for the namespace (and room, unless "*") of the egress.
 func (a *API) auth(h func(http.ResponseWriter, *http.Request, *auth.Claims)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok := ""
-		if v := r.Header.Get("Authorization"); len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-			tok = strings.TrimSpace(v[7:])
-		}
-		claims, err := a.opts.Verifier.Verify(tok)
-		if err != nil {
-			writeError(w, fmt.Errorf("%w: %w", ErrUnauthorized, err))
-			return
-		}
-		if !claims.Grant.Admin {
-			writeError(w, fmt.Errorf("%w: the token has no admin grant", ErrForbidden))
+		claims, ok := adminapi.Admin(w, r, a.opts.Verifier)
+		if !ok {
 			return
 		}
 		h(w, r, claims)
@@ -336,19 +328,12 @@ func (a *API) sweep(ctx context.Context) {
 	}
 }
 
-type errorJSON struct {
-	Error bus.Error `json:"error"`
-}
-
 // writeError maps err to an HTTP status.
 func writeError(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, bus.CodeInternal
 	switch {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrCodec):
 		status, code = http.StatusBadRequest, bus.CodeBadRequest
-	case errors.Is(err, ErrUnauthorized):
-		status, code = http.StatusUnauthorized, "unauthorized"
-		w.Header().Set("WWW-Authenticate", `Bearer realm="rtcloud"`)
 	case errors.Is(err, ErrForbidden):
 		status, code = http.StatusForbidden, bus.CodeForbidden
 	case errors.Is(err, ErrNotFound):
@@ -356,18 +341,7 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrUnavailable):
 		status, code = http.StatusServiceUnavailable, bus.CodeUnavailable
 	}
-	msg := err.Error()
-	if status == http.StatusUnauthorized {
-		msg = auth.Message(err) // not the token library's words
-	}
-	writeJSON(w, status, errorJSON{Error: bus.Error{Code: code, Message: msg}})
+	adminapi.WriteError(w, status, code, err.Error())
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { adminapi.WriteJSON(w, status, v) }

@@ -10,10 +10,9 @@ import "errors"
 
 // Errors; the API maps them to HTTP statuses.
 var (
-	ErrBadRequest   = errors.New("bad request")
-	ErrNotFound     = errors.New("not found")
-	ErrUnauthorized = errors.New("unauthorized")
-	ErrForbidden    = errors.New("forbidden")
-	ErrUnavailable  = errors.New("no egress worker can take the job")
-	ErrCodec        = errors.New("codec does not fit the output")
+	ErrBadRequest  = errors.New("bad request")
+	ErrNotFound    = errors.New("not found")
+	ErrForbidden   = errors.New("forbidden")
+	ErrUnavailable = errors.New("no egress worker can take the job")
+	ErrCodec       = errors.New("codec does not fit the output")
 )

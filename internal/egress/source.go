@@ -103,10 +103,11 @@ func (s *source) keep() {
 	}
 }
 
-// packet is one received RTP packet, copied.
+// packet is one received RTP packet, copied into a buffer of the feed's
+// pool; release gives it back.
 type packet struct {
 	buf []byte
-	at  time.Time
+	bp  *[]byte // buf's pool entry
 }
 
 // feed is the bounded queue between a track's read goroutine and the
@@ -126,19 +127,16 @@ func newFeed(n int) *feed {
 
 func (f *feed) sink(b []byte) {
 	bp := f.pool.Get().(*[]byte)
-	buf := append((*bp)[:0], b...)
+	*bp = append((*bp)[:0], b...)
 	select {
-	case f.ch <- packet{buf: buf, at: time.Now()}:
+	case f.ch <- packet{buf: *bp, bp: bp}:
 	default:
 		f.dropped.Add(1)
 		f.pool.Put(bp)
 	}
 }
 
-func (f *feed) release(p packet) {
-	b := p.buf[:0]
-	f.pool.Put(&b)
-}
+func (f *feed) release(p packet) { f.pool.Put(p.bp) }
 
 // subscribe receives a track into a new feed.
 func (s *source) subscribe(ctx context.Context, trackID string) (*client.RemoteTrack, *feed, error) {

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
+	"github.com/rtcloud/rtcloud/internal/adminapi"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 )
@@ -58,7 +58,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrBadRequest, "identity: at most 128 bytes; name: at most 256")
 		return
 	}
-	if !a.authorize(w, r, req.Namespace, req.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, req.Namespace, req.Room) {
 		return
 	}
 	info, err := a.Keys.Create(r.Context(), bus.IngressInfo{URL: a.URL, Namespace: req.Namespace, Room: req.Room,
@@ -72,7 +72,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	ns := r.URL.Query().Get("namespace")
-	claims, ok := a.claims(w, r)
+	claims, ok := adminapi.Admin(w, r, a.Verifier)
 	if !ok {
 		return
 	}
@@ -98,7 +98,7 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err, "no ingress key "+key)
 		return
 	}
-	if !a.authorize(w, r, info.Namespace, info.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, info.Namespace, info.Room) {
 		return
 	}
 	if err := a.Keys.Delete(r.Context(), key); err != nil {
@@ -108,62 +108,18 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (a *API) claims(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
-	h := r.Header.Get("Authorization")
-	tok := ""
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		tok = strings.TrimSpace(h[7:])
-	}
-	claims, err := a.Verifier.Verify(tok)
-	if err != nil {
-		writeError(w, ErrUnauthorized, err.Error())
-		return nil, false
-	}
-	if !claims.Grant.Admin {
-		writeError(w, ErrForbidden, "the token has no admin grant")
-		return nil, false
-	}
-	return claims, true
-}
-
-// authorize checks for an admin token of namespace, for room or "*".
-func (a *API) authorize(w http.ResponseWriter, r *http.Request, namespace, room string) bool {
-	claims, ok := a.claims(w, r)
-	if !ok {
-		return false
-	}
-	if !claims.Allows(namespace, room) {
-		writeError(w, ErrForbidden, "the token is for another namespace or room")
-		return false
-	}
-	return true
-}
-
-type errorJSON struct {
-	Error bus.Error `json:"error"`
-}
-
+// writeError maps err to an HTTP status and writes msg.
 func writeError(w http.ResponseWriter, err error, msg string) {
 	status, code := http.StatusInternalServerError, bus.CodeInternal
 	switch {
 	case errors.Is(err, ErrBadRequest):
 		status, code = http.StatusBadRequest, bus.CodeBadRequest
-	case errors.Is(err, ErrUnauthorized):
-		status, code = http.StatusUnauthorized, "unauthorized"
-		w.Header().Set("WWW-Authenticate", `Bearer realm="rtcloud"`)
 	case errors.Is(err, ErrForbidden):
 		status, code = http.StatusForbidden, bus.CodeForbidden
 	case errors.Is(err, ErrNotFound):
 		status, code = http.StatusNotFound, bus.CodeNotFound
 	}
-	writeJSON(w, status, errorJSON{Error: bus.Error{Code: code, Message: msg}})
+	adminapi.WriteError(w, status, code, msg)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { adminapi.WriteJSON(w, status, v) }

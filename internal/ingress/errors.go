@@ -3,12 +3,11 @@ package ingress
 import "errors"
 
 // Why a publisher is refused or a stream ends; the API maps the first
-// four to HTTP statuses.
+// three to HTTP statuses.
 var (
-	ErrBadRequest   = errors.New("bad request")
-	ErrUnauthorized = errors.New("unauthorized")
-	ErrForbidden    = errors.New("forbidden")
-	ErrNotFound     = errors.New("not found")
+	ErrBadRequest = errors.New("bad request")
+	ErrForbidden  = errors.New("forbidden")
+	ErrNotFound   = errors.New("not found")
 
 	// ErrBadKey: the stream key is neither a valid token nor an ingress key.
 	ErrBadKey = errors.New("unknown stream key")

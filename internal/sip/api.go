@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtcloud/rtcloud/internal/adminapi"
 	"github.com/rtcloud/rtcloud/internal/auth"
 	"github.com/rtcloud/rtcloud/internal/bus"
 	"github.com/rtcloud/rtcloud/internal/config"
@@ -47,7 +48,7 @@ func (a *API) addRule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrBadRequest, err.Error())
 		return
 	}
-	if !a.authorize(w, r, req.Namespace, req.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, req.Namespace, req.Room) {
 		return
 	}
 	rule, err := a.Rules.Add(r.Context(), bus.SIPRule{To: req.To, Namespace: req.Namespace, Room: req.Room, PIN: req.PIN})
@@ -59,7 +60,7 @@ func (a *API) addRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listRules(w http.ResponseWriter, r *http.Request) {
-	claims, ok := a.claims(w, r)
+	claims, ok := adminapi.Admin(w, r, a.Verifier)
 	if !ok {
 		return
 	}
@@ -92,7 +93,7 @@ func (a *API) deleteRule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err, "no rule "+id)
 		return
 	}
-	if !a.authorize(w, r, rule.Namespace, rule.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, rule.Namespace, rule.Room) {
 		return
 	}
 	if err := a.Rules.Delete(r.Context(), id); err != nil {
@@ -114,7 +115,7 @@ func (a *API) dial(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrBadRequest, "namespace and room: 1-128 characters of A-Z a-z 0-9 _ -; to: sip:user@host[:port]")
 		return
 	}
-	if !a.authorize(w, r, req.Namespace, req.Room) {
+	if !adminapi.Authorize(w, r, a.Verifier, req.Namespace, req.Room) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), answerTimeout+5*time.Second)
@@ -125,13 +126,13 @@ func (a *API) dial(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		writeJSON(w, http.StatusCreated, call)
 	case errors.Is(err, bus.ErrNoResponders):
-		writeJSON(w, http.StatusServiceUnavailable, errorJSON{Error: bus.Error{Code: bus.CodeUnavailable, Message: "no SIP gateway is running"}})
+		adminapi.WriteError(w, http.StatusServiceUnavailable, bus.CodeUnavailable, "no SIP gateway is running")
 	case bus.IsCode(err, bus.CodeBadRequest):
-		writeJSON(w, http.StatusBadRequest, errorJSON{Error: *bus.AsError(err)})
+		writeBusError(w, http.StatusBadRequest, err)
 	case bus.IsCode(err, "declined"):
-		writeJSON(w, http.StatusBadGateway, errorJSON{Error: *bus.AsError(err)})
+		writeBusError(w, http.StatusBadGateway, err)
 	default:
-		writeJSON(w, http.StatusBadGateway, errorJSON{Error: bus.Error{Code: bus.CodeInternal, Message: err.Error()}})
+		adminapi.WriteError(w, http.StatusBadGateway, bus.CodeInternal, err.Error())
 	}
 }
 
@@ -145,61 +146,24 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func (a *API) claims(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
-	h := r.Header.Get("Authorization")
-	tok := ""
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		tok = strings.TrimSpace(h[7:])
-	}
-	claims, err := a.Verifier.Verify(tok)
-	if err != nil {
-		writeError(w, ErrUnauthorized, err.Error())
-		return nil, false
-	}
-	if !claims.Grant.Admin {
-		writeError(w, ErrForbidden, "the token has no admin grant")
-		return nil, false
-	}
-	return claims, true
-}
-
-func (a *API) authorize(w http.ResponseWriter, r *http.Request, namespace, room string) bool {
-	claims, ok := a.claims(w, r)
-	if !ok {
-		return false
-	}
-	if !claims.Allows(namespace, room) {
-		writeError(w, ErrForbidden, "the token is for another namespace or room")
-		return false
-	}
-	return true
-}
-
-type errorJSON struct {
-	Error bus.Error `json:"error"`
-}
-
+// writeError maps err to an HTTP status and writes msg.
 func writeError(w http.ResponseWriter, err error, msg string) {
 	status, code := http.StatusInternalServerError, bus.CodeInternal
 	switch {
 	case errors.Is(err, ErrBadRequest):
 		status, code = http.StatusBadRequest, bus.CodeBadRequest
-	case errors.Is(err, ErrUnauthorized):
-		status, code = http.StatusUnauthorized, "unauthorized"
-		w.Header().Set("WWW-Authenticate", `Bearer realm="rtcloud"`)
 	case errors.Is(err, ErrForbidden):
 		status, code = http.StatusForbidden, bus.CodeForbidden
 	case errors.Is(err, ErrNotFound):
 		status, code = http.StatusNotFound, bus.CodeNotFound
 	}
-	writeJSON(w, status, errorJSON{Error: bus.Error{Code: code, Message: msg}})
+	adminapi.WriteError(w, status, code, msg)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+func writeJSON(w http.ResponseWriter, status int, v any) { adminapi.WriteJSON(w, status, v) }
+
+// writeBusError passes on the code and message of a gateway's reply.
+func writeBusError(w http.ResponseWriter, status int, err error) {
+	e := bus.AsError(err)
+	adminapi.WriteError(w, status, e.Code, e.Message)
 }

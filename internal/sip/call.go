@@ -45,6 +45,7 @@ type call struct {
 	room    atomic.Pointer[roomLink]
 	enc     atomic.Pointer[transcode.Encoder] // the phone's G.711 -> Opus
 	outEnc  *transcode.Encoder                // mixed room audio -> Opus (Opus calls)
+	mixOut  []byte                            // sendAudio's frame buffer; only the mix loop uses it
 
 	outMu   sync.Mutex // guards the outgoing stream
 	ssrc    uint32
@@ -284,25 +285,28 @@ func decodeG711(dst, payload []byte, alaw bool) []byte {
 	return dst
 }
 
-// sendAudio sends one 20 ms frame of the room's mix to the phone.
+// sendAudio sends one 20 ms frame of the room's mix to the phone. The
+// encoder's Write and send copy the frame out before returning, so one
+// buffer serves every frame.
 func (c *call) sendAudio(frame []int16) {
+	b := c.mixOut[:0]
 	if c.codec.Name == "opus" {
-		b := make([]byte, 0, 2*len(frame))
 		for _, s := range frame {
 			b = binary.LittleEndian.AppendUint16(b, uint16(s))
 		}
+		c.mixOut = b
 		_ = c.outEnc.Write(b)
 		return
 	}
-	payload := make([]byte, len(frame))
-	for i, s := range frame {
-		if c.codec.Name == "PCMA" {
-			payload[i] = alawEncode(s)
-		} else {
-			payload[i] = ulawEncode(s)
-		}
+	encode := ulawEncode
+	if c.codec.Name == "PCMA" {
+		encode = alawEncode
 	}
-	c.send(payload, uint32(len(frame)))
+	for _, s := range frame {
+		b = append(b, encode(s))
+	}
+	c.mixOut = b
+	c.send(b, uint32(len(frame)))
 }
 
 func (c *call) sendOpus(pkt []byte, samples int) { c.send(pkt, uint32(samples)) }

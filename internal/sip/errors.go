@@ -2,13 +2,12 @@ package sip
 
 import "errors"
 
-// Why a call is refused or ends; the API maps the first four to HTTP
+// Why a call is refused or ends; the API maps the first three to HTTP
 // statuses.
 var (
-	ErrBadRequest   = errors.New("bad request")
-	ErrUnauthorized = errors.New("unauthorized")
-	ErrForbidden    = errors.New("forbidden")
-	ErrNotFound     = errors.New("not found")
+	ErrBadRequest = errors.New("bad request")
+	ErrForbidden  = errors.New("forbidden")
+	ErrNotFound   = errors.New("not found")
 
 	// ErrNoRule: no dial rule matches the called number or URI.
 	ErrNoRule = errors.New("no dial rule for this number")
