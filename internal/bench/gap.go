@@ -80,8 +80,8 @@ type gapResult struct {
 	// Per subscriber, the longest interruption: of the subscribers the
 	// server moved, and of those it did not.
 	moved, stayed []time.Duration
-	recovered int             // subscribers whose media came back after an interruption
-	lost      int             // subscribers receiving nothing for lostAfter at the end
+	recovered     int // subscribers whose media came back after an interruption
+	lost          int // subscribers receiving nothing for lostAfter at the end
 }
 
 // stop ends the monitor. A gap still open at the end counts up to now.

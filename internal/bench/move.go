@@ -15,7 +15,6 @@ import (
 // a live node, and publishes or subscribes to the same things again.
 // What the subscribers miss meanwhile is the media gap the report shows.
 
-
 // keepPublisher rejoins publisher i each time the server moves it, until
 // ctx ends.
 func (r *run) keepPublisher(ctx context.Context, room, i int) {
